@@ -1,0 +1,197 @@
+"""Command line: ``python -m hiermodels fit DATA --outcome COL --group COL ...``.
+
+Prints the population-level estimates (posterior mean, interval, MAP) and the diagnostics of each pooling, and
+with ``--json OUT`` writes everything (spec, population, groups, shrinkage, diagnostics, timing) as JSON
+(``--json -`` writes it to standard output instead of the tables). Bad input or a bad flag ends with exit status 2
+and one line on standard error that says what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import pandas as pd
+
+from hiermodels.comparison import PoolingComparison
+from hiermodels.data import prepare, read_table
+from hiermodels.errors import FitCancelled, HierModelsError, SpecError
+from hiermodels.fitting import FitProgress, fit_poolings
+from hiermodels.spec import (
+    FAMILIES,
+    INTERCEPT,
+    POOLING_LABELS,
+    POOLINGS,
+    ModelSpec,
+    SamplerSettings,
+    parse_prior_assignment,
+)
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives one line (what is wrong, and --help), not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"hiermodels: error: {message} (see 'python -m hiermodels fit --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m hiermodels", description="Fit no, complete and partial pooling models.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fit = commands.add_parser(
+        "fit",
+        help="fit a grouped data set",
+        description="Fit a model of grouped data under one or all poolings and report estimates, MAP and "
+        "diagnostics.",
+        epilog='example: python -m hiermodels fit sample_data/radon.csv --outcome log_radon --group county '
+        '--predictor floor --pooling all --vary intercept --vary floor --json radon.json',
+    )
+    fit.add_argument("data", help="CSV, TSV, Parquet or Excel (.xlsx) file")
+    fit.add_argument("--outcome", required=True, help="the outcome column")
+    fit.add_argument("--group", required=True, help="the column naming each row's group")
+    fit.add_argument("--predictor", action="append", default=[], metavar="COL", help="a predictor (repeatable)")
+    fit.add_argument("--categorical", action="append", default=[], metavar="COL=REFERENCE",
+                     help="dummy-code predictor COL against level REFERENCE (repeatable)")
+    fit.add_argument("--pooling", choices=[*POOLINGS, "all"], default="all")
+    fit.add_argument("--vary", action="append", default=None, metavar="TERM",
+                     help=f"a term that varies by group: {INTERCEPT} or a predictor (repeatable; default intercept)")
+    fit.add_argument("--correlated", action="store_true", help="correlated varying effects (LKJ prior)")
+    centring = fit.add_mutually_exclusive_group()
+    centring.add_argument("--noncentered", dest="parameterization", action="store_const", const="noncentered",
+                          help="non-centred group effects (default)")
+    centring.add_argument("--centered", dest="parameterization", action="store_const", const="centered")
+    fit.add_argument("--group-noise", action="store_true", help="residual scale varies by group (gaussian)")
+    fit.add_argument("--family", choices=FAMILIES, default="gaussian")
+    fit.add_argument("--trials", metavar="COL", help="number of trials (binomial)")
+    fit.add_argument("--exposure", metavar="COL", help="exposure (poisson)")
+    fit.add_argument("--se", metavar="COL", help="standard error of each estimate (known_se)")
+    fit.add_argument("--prior", action="append", default=[], metavar="NAME=DIST(ARGS)",
+                     help='override a prior, e.g. "sd(intercept)=halfcauchy(5)" (repeatable)')
+    defaults = SamplerSettings()
+    fit.add_argument("--draws", type=int, default=defaults.draws)
+    fit.add_argument("--tune", type=int, default=defaults.tune)
+    fit.add_argument("--chains", type=int, default=defaults.chains)
+    fit.add_argument("--seed", type=int, default=defaults.seed)
+    fit.add_argument("--target-accept", type=float, default=defaults.target_accept)
+    fit.add_argument("--json", metavar="OUT", help="write the full results as JSON to OUT ('-' for stdout)")
+    fit.add_argument("--quiet", action="store_true", help="no progress on standard error")
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+    categorical = []
+    for item in args.categorical:
+        column, sep, reference = item.partition("=")
+        if not sep or not column or not reference:
+            raise SpecError(f"--categorical takes COL=REFERENCE (e.g. --categorical floor=basement), got {item!r}")
+        categorical.append((column, reference))
+    predictors = list(dict.fromkeys([*args.predictor, *(c for c, _ in categorical)]))
+    return ModelSpec(
+        outcome=args.outcome,
+        group=args.group,
+        predictors=tuple(predictors),
+        pooling="partial" if args.pooling == "all" else args.pooling,
+        varying=tuple(args.vary) if args.vary is not None else (INTERCEPT,),
+        correlated=args.correlated,
+        parameterization=args.parameterization or "noncentered",
+        group_noise=args.group_noise,
+        family=args.family,
+        trials=args.trials,
+        exposure=args.exposure,
+        se=args.se,
+        categorical=tuple(categorical),
+        priors=tuple(parse_prior_assignment(p) for p in args.prior),
+        sampler=SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                                target_accept=args.target_accept),
+    )
+
+
+def spec_to_dict(spec: ModelSpec) -> dict:
+    out = dataclasses.asdict(spec)
+    out["priors"] = {name: str(prior) for name, prior in spec.priors}
+    out["categorical"] = dict(spec.categorical)
+    return out
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    frame = read_table(args.data)
+    prepared = prepare(frame, spec)
+    poolings = POOLINGS if args.pooling == "all" else (args.pooling,)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    comparison = fit_poolings(prepared, spec, poolings, progress=_print_progress if show_progress else None)
+    if show_progress:
+        print(file=sys.stderr)
+    document = {"spec": {**spec_to_dict(spec), "pooling": args.pooling}, **comparison.to_json_dict()}
+    if args.pooling != "all":
+        # One pooling: population, diagnostics and timing are not keyed by pooling.
+        for key in ("population", "diagnostics", "timing", "priors"):
+            document[key] = document[key][args.pooling]
+    text = json.dumps(document, indent=2, allow_nan=False, default=_json_default)
+    if args.json == "-":
+        print(text)
+        return 0
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    print(format_report(comparison))
+    return 0
+
+
+def format_report(comparison: PoolingComparison) -> str:
+    """The population tables and diagnostics as plain text."""
+    lines = []
+    first = comparison[comparison.poolings[0]]
+    data = first.data
+    lines.append(f"{data.n_rows} rows in {data.n_groups} groups ({data.rows_dropped} rows left out for missing "
+                 "values" + (": " + ", ".join(f"{n} in {c}" for c, n in data.dropped.items()) if data.dropped else "")
+                 + ")")
+    with pd.option_context("display.width", 120, "display.max_columns", 20):
+        for pooling in comparison.poolings:
+            result = comparison[pooling]
+            table = result.population().drop(columns=["kind"]).set_index("name")
+            lines += ["", f"== {POOLING_LABELS[pooling]} (posterior mean, 95% interval, joint mode) ==",
+                      table.round(3).to_string()]
+            collapsed = [name for name, flag in result.map_collapsed().items() if flag]
+            if collapsed:
+                lines.append(f"  MAP collapsed: {', '.join(collapsed)} at ~0 (all groups equal at the mode); "
+                             "the posterior mean is the estimate to use")
+            if result.map_message:
+                lines.append(f"  MAP: {result.map_message}")
+            for warning in result.diagnostics().warnings:
+                lines.append(f"  warning: {warning}")
+            lines.append(f"  time: {result.timing.total_s:.1f} s (compile {result.timing.compile_s:.1f}, "
+                         f"sample {result.timing.sample_s:.1f}, MAP {result.timing.map_s:.1f})")
+    return "\n".join(lines)
+
+
+def _print_progress(progress: FitProgress) -> None:
+    done = f"{progress.draws_done}/{progress.draws_total} draws" if progress.stage == "sampling" else ""
+    print(f"\r{progress.pooling:>8} pooling: {progress.stage:<10} {done:<24}", end="", file=sys.stderr, flush=True)
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run_fit(args)
+    except (FitCancelled, KeyboardInterrupt):
+        print("hiermodels: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except HierModelsError as error:
+        message = " ".join(str(error).split())
+        print(f"hiermodels: error: {message}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,227 @@
+"""Fitting: NUTS through nutpie, the joint mode through ``pm.find_MAP``, with progress and cancellation.
+
+:func:`fit` fits one pooling mode; :func:`fit_poolings` fits several and returns a
+:class:`~hiermodels.comparison.PoolingComparison`. Both accept a raw DataFrame (validated here) or a
+:class:`~hiermodels.data.PreparedData`.
+
+Progress is reported through a callback called **on the caller's thread** (nutpie's own callback runs on a
+sampler thread and only records the latest state), so a user interface may draw from it directly. Cancelling
+is cooperative: set the ``cancel`` event from anywhere and the sampler is aborted within one polling interval
+(``POLL_SECONDS``), raising :class:`~hiermodels.errors.FitCancelled`; the callback itself may also raise
+``FitCancelled`` (or anything else) to stop, e.g. when the page it draws on has gone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import nutpie
+import pandas as pd
+import pymc as pm
+
+from hiermodels.data import PreparedData, prepare
+from hiermodels.errors import FitCancelled, FitFailed
+from hiermodels.models import build_model, model_for_mode
+from hiermodels.priors import resolve_priors
+from hiermodels.results import FitResult, Timing
+from hiermodels.spec import POOLINGS, ModelSpec, Pooling
+
+POLL_SECONDS = 0.1
+Stage = Literal["compiling", "sampling", "optimising", "done"]
+
+
+@dataclass(frozen=True)
+class FitProgress:
+    """A snapshot of a fit under way, for a progress bar."""
+
+    pooling: Pooling
+    stage: Stage
+    draws_done: int = 0
+    draws_total: int = 0
+    divergences: int = 0
+    sampling_s: float = 0.0
+    # Which of several fits this is (``fit_poolings``): index and count.
+    fit_index: int = 0
+    fit_count: int = 1
+
+    @property
+    def fraction(self) -> float:
+        """Share of the whole job done, counting each fit in a multi-fit job equally."""
+        within = self.draws_done / self.draws_total if self.draws_total else (1.0 if self.stage == "done" else 0.0)
+        return min(1.0, (self.fit_index + within) / self.fit_count)
+
+    @property
+    def draws_per_second(self) -> float:
+        return self.draws_done / self.sampling_s if self.sampling_s > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Time left for this fit's sampling, from the current rate (None before the rate is known)."""
+        rate = self.draws_per_second
+        if rate <= 0:
+            return None
+        return (self.draws_total - self.draws_done) / rate
+
+
+ProgressCallback = Callable[[FitProgress], None]
+
+
+def fit(
+    data: pd.DataFrame | PreparedData,
+    spec: ModelSpec,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    compute_map: bool = True,
+    _fit_index: int = 0,
+    _fit_count: int = 1,
+) -> FitResult:
+    """Fit ``spec`` to ``data`` with NUTS (nutpie) and find the joint mode; see the module docstring."""
+    prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
+    started = time.perf_counter()
+
+    def report(**fields) -> None:
+        _check_cancel(cancel)
+        if progress is not None:
+            progress(FitProgress(pooling=spec.pooling, fit_index=_fit_index, fit_count=_fit_count, **fields))
+
+    report(stage="compiling")
+    model = build_model(prepared, spec)
+    compile_started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compile_s = time.perf_counter() - compile_started
+
+    sample_started = time.perf_counter()
+    posterior = _sample(compiled, spec, report, cancel)
+    sample_s = time.perf_counter() - sample_started
+
+    map_point: dict[str, np.ndarray] = {}
+    map_message = ""
+    map_s = 0.0
+    if compute_map:
+        report(stage="optimising", draws_done=1, draws_total=1)
+        map_started = time.perf_counter()
+        map_point, map_message = find_mode(prepared, spec)
+        map_s = time.perf_counter() - map_started
+
+    report(stage="done", draws_done=1, draws_total=1)
+    var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
+    return FitResult(
+        spec=spec,
+        data=prepared,
+        posterior=posterior,
+        map_point=map_point,
+        priors=resolve_priors(prepared, spec),
+        timing=Timing(compile_s=compile_s, sample_s=sample_s, map_s=map_s,
+                      total_s=time.perf_counter() - started),
+        map_message=map_message,
+        var_dims=var_dims,
+        coords={name: list(values) for name, values in model.coords.items()},
+    )
+
+
+def fit_poolings(
+    data: pd.DataFrame | PreparedData,
+    spec: ModelSpec,
+    poolings: Sequence[Pooling] = POOLINGS,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    compute_map: bool = True,
+):
+    """Fit the same model under several poolings (default all three), one after another."""
+    from hiermodels.comparison import PoolingComparison
+
+    prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
+    results = {}
+    for index, pooling in enumerate(poolings):
+        results[pooling] = fit(
+            prepared, spec.with_pooling(pooling), progress=progress, cancel=cancel, compute_map=compute_map,
+            _fit_index=index, _fit_count=len(poolings),
+        )
+    return PoolingComparison(results)
+
+
+def find_mode(data: PreparedData, spec: ModelSpec) -> tuple[dict[str, np.ndarray], str]:
+    """The joint mode (MAP) of the model, in its centred form (see ``models.model_for_mode``).
+
+    Returns the point (variable name -> value, deterministics included) and a message that is empty when the
+    optimiser converged and otherwise says what happened; a failed optimisation gives an empty point.
+    """
+    model = model_for_mode(data, spec)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            point = pm.find_MAP(model=model, progressbar=False, random_seed=spec.sampler.seed)
+        except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
+            return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    message = "; ".join(str(w.message).splitlines()[0] for w in caught if "optimi" in str(w.message).lower())
+    return {name: np.asarray(value) for name, value in point.items()}, message
+
+
+def _sample(compiled, spec: ModelSpec, report: Callable[..., None], cancel: threading.Event | None):
+    settings = spec.sampler
+    latest: list = []  # nutpie's callback (sampler thread) stores; the loop below (caller's thread) reports.
+
+    def on_progress(chains) -> None:
+        latest[:] = [chains]
+
+    sampler = nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=min(settings.chains, os.cpu_count() or 1),
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        save_warmup=False,
+        progress_bar=False,
+        progress_callback=on_progress,
+        progress_rate=200,
+        blocking=False,
+    )
+    total = (settings.draws + settings.tune) * settings.chains
+    try:
+        while not _finished(sampler):
+            if latest:
+                chains = latest[0]
+                report(
+                    stage="sampling",
+                    draws_done=int(sum(c.finished_draws for c in chains)),
+                    draws_total=total,
+                    divergences=int(sum(c.divergences for c in chains)),
+                    sampling_s=max((c.runtime_ms for c in chains), default=0) / 1000,
+                )
+            else:
+                report(stage="sampling", draws_total=total)
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        # Cancelled, or the caller's callback raised (e.g. the browser tab closed): stop the sampler threads.
+        sampler.cancel()
+        raise
+    try:
+        return sampler.wait()
+    except Exception as error:
+        raise FitFailed(f"sampling failed: {str(error).splitlines()[0]}") from error
+
+
+def _finished(sampler) -> bool:
+    # nutpie 0.16's ``is_finished`` raises TimeoutError (rather than returning False) while chains still run.
+    try:
+        return bool(sampler.is_finished)
+    except TimeoutError:
+        return False
+
+
+def _check_cancel(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise FitCancelled("the fit was cancelled")

@@ -1,0 +1,253 @@
+r"""One PyMC model builder per pooling mode.
+
+Notation (code names in brackets)
+---------------------------------
+Rows :math:`i = 1..N` (``obs``), groups :math:`j = 1..J` (dim ``group``), :math:`g[i]` the group of row i
+(``group_index``), :math:`x_i` the row's design vector (``X``; the first column is the intercept's 1). The
+terms are split into the *common* ones :math:`C` (dim ``common_term``) and the *varying* ones :math:`V`
+(dim ``varying_term``). The linear predictor is
+
+.. math::  \eta_i = \sum_{k \in C} \beta_k x_{ik} + \sum_{k \in V} b_{g[i],k}\, x_{ik} \;(+ \log e_i)
+
+with :math:`\beta` the common coefficients (``beta``), :math:`b_{jk}` group j's own coefficient for a varying
+term (``b``) and :math:`e_i` the exposure (poisson only).
+
+Complete pooling (``build_complete_pooling``)
+    :math:`V = \emptyset`: every coefficient is common, :math:`\beta_k \sim p_k`.
+No pooling (``build_no_pooling``)
+    :math:`b_{jk} \sim p_k` independently for every group, with the fixed prior :math:`p_k` of term k.
+Partial pooling (``build_partial_pooling``)
+    :math:`b_{jk} \sim \mathcal N(\mu_k, \tau_k)` with learned population means :math:`\mu_k` (``mu``) and
+    group-level scales :math:`\tau_k` (``tau``; reported as ``sd(term)``). Non-centred (default):
+    :math:`b_{jk} = \mu_k + \tau_k z_{jk}`, :math:`z_{jk} \sim \mathcal N(0, 1)` (``z``), which removes the
+    funnel between :math:`\tau` and :math:`b` that makes NUTS diverge. Correlated: :math:`b_j \sim
+    \mathcal{MVN}(\mu, \Sigma)`, :math:`\Sigma = \mathrm{diag}(\tau) R\, \mathrm{diag}(\tau)`,
+    :math:`R \sim \mathrm{LKJ}(\eta)` (``corr``), non-centred as :math:`b_j = \mu + L z_j`, :math:`LL^T=\Sigma`.
+
+Likelihoods (``y_obs``)
+    gaussian :math:`y_i \sim \mathcal N(\eta_i, \sigma)` (``sigma``); with group noise
+    :math:`\sigma_j` (``sigma_group``): under partial pooling :math:`\log\sigma_j \sim
+    \mathcal N(\log\sigma, s)` (``sd_log_sigma``), under no pooling :math:`\sigma_j \sim p_\sigma`.
+    binomial :math:`y_i \sim \mathrm{Bin}(n_i, \mathrm{logit}^{-1}\eta_i)` (Bernoulli without trials);
+    poisson :math:`y_i \sim \mathrm{Pois}(e^{\eta_i})`; gamma :math:`y_i \sim \mathrm{Gamma}(\alpha,
+    \alpha e^{-\eta_i})`, mean :math:`e^{\eta_i}`, shape :math:`\alpha` (``alpha``); known_se
+    :math:`y_j \sim \mathcal N(\eta_j, se_j)` with the standard errors taken as known (eight schools).
+
+Every data array is a ``pm.Data`` container, and every group-level variable carries ``dims="group"``, so the
+group labels flow into the posterior and results select by name, never by position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pymc as pm
+import pytensor.tensor as pt
+
+from hiermodels.data import PreparedData
+from hiermodels.priors import add_prior, add_vector_prior, resolve_priors, vector_dist
+from hiermodels.spec import ModelSpec, Prior
+
+# Variable names in the PyMC model (see the module docstring).
+COMMON = "beta"
+POPULATION_MEAN = "mu"
+GROUP_SD = "tau"
+GROUP_COEFFICIENT = "b"
+STANDARDISED = "z"
+CORRELATION = "corr"
+SIGMA = "sigma"
+GROUP_SIGMA = "sigma_group"
+LOG_SIGMA_SD = "sd_log_sigma"
+GAMMA_SHAPE = "alpha"
+OBSERVED = "y_obs"
+
+GROUP_DIM = "group"
+COMMON_DIM = "common_term"
+VARYING_DIM = "varying_term"
+
+
+def build_model(data: PreparedData, spec: ModelSpec) -> pm.Model:
+    """The PyMC model of ``spec`` (under its pooling) for ``data``."""
+    builders = {
+        "complete": build_complete_pooling,
+        "none": build_no_pooling,
+        "partial": build_partial_pooling,
+    }
+    return builders[spec.pooling](data, spec)
+
+
+def term_split(data: PreparedData, spec: ModelSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(common terms, varying terms) of the design matrix under the spec's pooling."""
+    varying = data.terms_of(spec.varying_terms)
+    return tuple(t for t in data.terms if t not in varying), varying
+
+
+def build_complete_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
+    """One set of coefficients for all groups."""
+    priors = resolve_priors(data, spec)
+    common, _ = term_split(data, spec)
+    with _model_with_data(data, common, ()) as model:
+        # priors: the common coefficients
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], dims=COMMON_DIM)
+        # expected value and likelihood
+        eta = _linear_predictor(model, data, spec, beta, None)
+        _likelihood(model, data, spec, priors, eta, noise="common")
+    return model
+
+
+def build_no_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
+    """Independent coefficients per group for the varying terms, each with its term's fixed prior."""
+    priors = resolve_priors(data, spec)
+    common, varying = term_split(data, spec)
+    with _model_with_data(data, common, varying) as model:
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], dims=COMMON_DIM) if common else None
+        # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
+        b = _independent_group_coefficients([priors[t] for t in varying])
+        eta = _linear_predictor(model, data, spec, beta, b)
+        _likelihood(model, data, spec, priors, eta, noise="independent" if spec.group_noise else "common")
+    return model
+
+
+def build_partial_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
+    """Group coefficients drawn from a population distribution whose mean and scale are learned."""
+    priors = resolve_priors(data, spec)
+    common, varying = term_split(data, spec)
+    noncentered = spec.parameterization == "noncentered"
+    with _model_with_data(data, common, varying) as model:
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], dims=COMMON_DIM) if common else None
+        # population distribution: means and scales of the varying coefficients
+        mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], dims=VARYING_DIM)
+        sd_priors = [priors[f"sd({t})"] for t in varying]
+        if spec.correlated:
+            chol, corr, stds = pm.LKJCholeskyCov(
+                "chol_cov", eta=priors["corr"].params[0], n=len(varying), sd_dist=vector_dist(sd_priors),
+                compute_corr=True, store_in_trace=False,
+            )
+            pm.Deterministic(GROUP_SD, stds, dims=VARYING_DIM)
+            pm.Deterministic(CORRELATION, corr, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
+            # group coefficients: b_j = mu + L z_j
+            if noncentered:
+                z = pm.Normal(STANDARDISED, 0.0, 1.0, dims=(GROUP_DIM, VARYING_DIM))
+                b = pm.Deterministic(GROUP_COEFFICIENT, mu + z @ chol.T, dims=(GROUP_DIM, VARYING_DIM))
+            else:
+                b = pm.MvNormal(GROUP_COEFFICIENT, mu=mu, chol=chol, dims=(GROUP_DIM, VARYING_DIM))
+        else:
+            tau = add_vector_prior(GROUP_SD, sd_priors, dims=VARYING_DIM)
+            # group coefficients: b_jk = mu_k + tau_k z_jk
+            if noncentered:
+                z = pm.Normal(STANDARDISED, 0.0, 1.0, dims=(GROUP_DIM, VARYING_DIM))
+                b = pm.Deterministic(GROUP_COEFFICIENT, mu + tau * z, dims=(GROUP_DIM, VARYING_DIM))
+            else:
+                b = pm.Normal(GROUP_COEFFICIENT, mu=mu, sigma=tau, dims=(GROUP_DIM, VARYING_DIM))
+        eta = _linear_predictor(model, data, spec, beta, b)
+        _likelihood(model, data, spec, priors, eta, noise="pooled" if spec.group_noise else "common")
+    return model
+
+
+# ------------------------------------------------------------------------------------------------ shared pieces
+def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str]) -> pm.Model:
+    coords = {
+        GROUP_DIM: list(data.group_labels),
+        COMMON_DIM: list(common),
+        VARYING_DIM: list(varying),
+        f"{VARYING_DIM}_2": list(varying),
+    }
+    model = pm.Model(coords=coords)
+    with model:
+        pm.Data("X", data.X)
+        pm.Data("group_index", data.group_index)
+        pm.Data("y", data.y)
+        for name in ("trials", "exposure", "se"):
+            values = getattr(data, name)
+            if values is not None:
+                pm.Data(name, values)
+    return model
+
+
+def _independent_group_coefficients(priors: Sequence[Prior]) -> pt.TensorVariable:
+    # One column per varying term, each with its own prior; stacked into b[group, varying_term].
+    kinds = {p.distribution for p in priors}
+    if len(kinds) == 1:
+        # A single vectorised variable over (group, term), with each column's parameters broadcast.
+        return add_vector_prior(GROUP_COEFFICIENT, list(priors), dims=(GROUP_DIM, VARYING_DIM))
+    columns = [add_prior(f"{GROUP_COEFFICIENT}_{k}", p, dims=GROUP_DIM) for k, p in enumerate(priors)]
+    return pm.Deterministic(GROUP_COEFFICIENT, pt.stack(columns, axis=1), dims=(GROUP_DIM, VARYING_DIM))
+
+
+def _linear_predictor(
+    model: pm.Model,
+    data: PreparedData,
+    spec: ModelSpec,
+    beta: pt.TensorVariable | None,
+    b: pt.TensorVariable | None,
+) -> pt.TensorVariable:
+    common, varying = term_split(data, spec)
+    X = model["X"]
+    eta = pt.zeros(X.shape[0])
+    if beta is not None and common:
+        eta = eta + X[:, [data.terms.index(t) for t in common]] @ beta
+    if b is not None and varying:
+        columns = [data.terms.index(t) for t in varying]
+        eta = eta + (X[:, columns] * b[model["group_index"]]).sum(axis=1)
+    if spec.family == "poisson" and spec.exposure:
+        eta = eta + pt.log(model["exposure"])
+    return eta
+
+
+def _likelihood(
+    model: pm.Model,
+    data: PreparedData,
+    spec: ModelSpec,
+    priors: dict[str, Prior],
+    eta: pt.TensorVariable,
+    *,
+    noise: str,
+) -> None:
+    y = model["y"]
+    if spec.family == "gaussian":
+        sigma = _residual_scale(model, spec, priors, noise)
+        pm.Normal(OBSERVED, mu=eta, sigma=sigma, observed=y)
+    elif spec.family == "known_se":
+        pm.Normal(OBSERVED, mu=eta, sigma=model["se"], observed=y)
+    elif spec.family == "binomial":
+        if spec.trials:
+            pm.Binomial(OBSERVED, n=model["trials"], logit_p=eta, observed=y)
+        else:
+            pm.Bernoulli(OBSERVED, logit_p=eta, observed=y)
+    elif spec.family == "poisson":
+        pm.Poisson(OBSERVED, mu=pt.exp(eta), observed=y)
+    elif spec.family == "gamma":
+        alpha = add_prior(GAMMA_SHAPE, priors[GAMMA_SHAPE])
+        pm.Gamma(OBSERVED, alpha=alpha, beta=alpha * pt.exp(-eta), observed=y)
+    else:  # pragma: no cover - ModelSpec validates the family
+        raise NotImplementedError(spec.family)
+
+
+def _residual_scale(model: pm.Model, spec: ModelSpec, priors: dict[str, Prior], noise: str) -> pt.TensorVariable:
+    """sigma for every row: one common value, one per group (no pooling), or per group partially pooled."""
+    if noise == "common":
+        return add_prior(SIGMA, priors[SIGMA])
+    if noise == "independent":
+        sigma_group = add_prior(GROUP_SIGMA, priors[SIGMA], dims=GROUP_DIM)
+        return sigma_group[model["group_index"]]
+    # partially pooled: log sigma_j ~ Normal(log sigma, sd_log_sigma)
+    sigma = add_prior(SIGMA, priors[SIGMA])
+    spread = add_prior(LOG_SIGMA_SD, priors["sd(log_sigma)"])
+    if spec.parameterization == "noncentered":
+        z = pm.Normal("z_sigma", 0.0, 1.0, dims=GROUP_DIM)
+        sigma_group = pm.Deterministic(GROUP_SIGMA, pt.exp(pt.log(sigma) + spread * z), dims=GROUP_DIM)
+    else:
+        sigma_group = pm.LogNormal(GROUP_SIGMA, mu=pt.log(sigma), sigma=spread, dims=GROUP_DIM)
+    return sigma_group[model["group_index"]]
+
+
+def model_for_mode(data: PreparedData, spec: ModelSpec) -> pm.Model:
+    """The model whose joint mode we report as the MAP: the *centred* form under partial pooling.
+
+    A mode is not invariant to reparameterisation. The question "what is the most probable set of group
+    coefficients and group scale?" is about the density over ``b`` and ``tau`` themselves, i.e. the centred
+    model; its joint density grows without bound as ``tau -> 0`` with every ``b_j = mu``, which is the collapse
+    the app shows. (``pm.find_MAP`` maximises ``logp(jacobian=False)``, the density in the original space.)
+    """
+    return build_model(data, replace(spec, parameterization="centered"))

@@ -1,0 +1,148 @@
+"""Default priors, scaled to the data, and their translation into PyMC distributions.
+
+The defaults follow rstanarm's "weakly informative, autoscaled" idea: they fix the order of magnitude from the
+data and let the likelihood do the rest. With ``s`` the outcome's scale on the link scale (``sd(y)`` for the
+gaussian family; ``sqrt(var(y) + mean(se^2))`` for known_se; 1 for the logit and log links) and ``sd(x_t)`` the
+standard deviation of term ``t``'s column:
+
+=====================  ===============================================================================
+parameter name         default prior
+=====================  ===============================================================================
+``intercept``          ``normal(m, 2.5 s)``, ``m`` the outcome's mean on the link scale
+``t`` (a slope)        ``normal(0, 2.5 s / sd(x_t))``
+``sd(intercept)``      ``halfnormal(s)``
+``sd(t)``              ``halfnormal(s / sd(x_t))``
+``corr``               ``lkj(2)`` (mildly favours small correlations)
+``sigma``              ``halfnormal(s)`` (gaussian residual scale; with group noise, the typical group's)
+``sd(log_sigma)``      ``halfnormal(1)`` (spread of the log residual scales across groups)
+``alpha``              ``halfcauchy(mean(y)^2 / var(y))`` (gamma shape; heavy tail, so it does not bind)
+=====================  ===============================================================================
+
+Under no pooling each group's coefficient gets the prior of its term (``intercept``, ``t``). Every default can
+be replaced by name (``ModelSpec.priors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pymc as pm
+
+from hiermodels.data import PreparedData
+from hiermodels.errors import SpecError
+from hiermodels.spec import INTERCEPT, PRIOR_PARAMETERS, ModelSpec, Prior
+
+# How wide location priors are, in units of the outcome's scale (rstanarm's 2.5).
+_LOCATION_WIDTH = 2.5
+
+
+def outcome_scale(data: PreparedData, spec: ModelSpec) -> tuple[float, float]:
+    """The outcome's centre and scale on the link scale: ``(m, s)`` of the module docstring."""
+    y = data.y
+    if spec.family == "gaussian":
+        return float(np.mean(y)), float(np.std(y)) or 1.0
+    if spec.family == "known_se":
+        se = data.se if data.se is not None else np.zeros_like(y)
+        return float(np.mean(y)), float(np.sqrt(np.var(y) + np.mean(se**2))) or 1.0
+    if spec.family == "binomial":
+        trials = data.trials if data.trials is not None else np.ones_like(y)
+        p = np.clip(y.sum() / trials.sum(), 0.01, 0.99)
+        return float(np.log(p / (1 - p))), 1.0
+    if spec.family == "poisson":
+        exposure = data.exposure if data.exposure is not None else np.ones_like(y)
+        return float(np.log(max(y.sum() / exposure.sum(), 1e-3))), 1.0
+    return float(np.log(np.mean(y))), 1.0  # gamma, log link
+
+
+def default_priors(data: PreparedData, spec: ModelSpec) -> dict[str, Prior]:
+    """Every parameter name of this model, with its default prior (see the module docstring)."""
+    centre, scale = outcome_scale(data, spec)
+    priors: dict[str, Prior] = {INTERCEPT: Prior("normal", (centre, _LOCATION_WIDTH * scale))}
+    spread = {t: float(np.std(data.X[:, k])) for k, t in enumerate(data.terms) if t != INTERCEPT}
+    for term, sd_x in spread.items():
+        priors[term] = Prior("normal", (0.0, _LOCATION_WIDTH * scale / sd_x))
+    if spec.pooling == "partial":
+        for term in data.terms_of(spec.varying):
+            priors[f"sd({term})"] = Prior("halfnormal", (scale / spread[term] if term in spread else scale,))
+        if spec.correlated:
+            priors["corr"] = Prior("lkj", (2.0,))
+    if spec.family == "gaussian":
+        priors["sigma"] = Prior("halfnormal", (scale,))
+        if spec.group_noise and spec.pooling == "partial":
+            priors["sd(log_sigma)"] = Prior("halfnormal", (1.0,))
+    if spec.family == "gamma":
+        variance = float(np.var(data.y)) or 1.0
+        priors["alpha"] = Prior("halfcauchy", (max(float(np.mean(data.y)) ** 2 / variance, 1.0),))
+    return priors
+
+
+def resolve_priors(data: PreparedData, spec: ModelSpec) -> dict[str, Prior]:
+    """Defaults overridden by the spec's priors; an override for a parameter this model lacks is an error."""
+    priors = default_priors(data, spec)
+    unknown = [name for name in spec.prior_overrides if name not in priors]
+    if unknown:
+        raise SpecError(
+            f"this model has no parameter named {', '.join(map(repr, unknown))}; "
+            f"priors can be set for {', '.join(priors)}"
+        )
+    priors.update(spec.prior_overrides)
+    return priors
+
+
+def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, float]]:
+    """The PyMC distribution class and keyword arguments for a :class:`Prior`."""
+    return _PYMC_CLASSES[prior.distribution], dict(
+        zip(PRIOR_PARAMETERS[prior.distribution], prior.params, strict=True)
+    )
+
+
+def add_prior(name: str, prior: Prior, *, dims: str | tuple[str, ...] | None = None) -> pm.Distribution:
+    """Add ``name ~ prior`` to the model on the context stack."""
+    cls, kwargs = prior_distribution(prior)
+    return cls(name, **kwargs, dims=dims)
+
+
+def add_vector_prior(
+    name: str, priors: Sequence[Prior], *, dims: str | tuple[str, ...] | None = None
+) -> pm.Distribution:
+    """One vector-valued variable whose k-th element has prior ``priors[k]`` (one distribution, vector args)."""
+    return _vector_distribution(priors, name=name, dims=dims)
+
+
+def vector_dist(priors: Sequence[Prior]) -> pm.Distribution:
+    """An unnamed vector distribution (``.dist``), as LKJCholeskyCov's ``sd_dist`` wants."""
+    return _vector_distribution(priors)
+
+
+def _vector_distribution(priors: Sequence[Prior], name: str | None = None, dims=None):
+    kinds = {p.distribution for p in priors}
+    if len(kinds) != 1:
+        raise SpecError(
+            "the priors of " + ", ".join(str(p) for p in priors) + " must use one distribution family here "
+            "(for example halfnormal for every sd(...)); change the overrides so that they match"
+        )
+    cls, _ = prior_distribution(priors[0])
+    argument_names = PRIOR_PARAMETERS[priors[0].distribution]
+    kwargs: Mapping[str, np.ndarray] = {
+        arg: np.array([p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
+    }
+    if name is None:
+        return cls.dist(**kwargs, shape=len(priors))
+    return cls(name, **kwargs, dims=dims)
+
+
+# The argument names of each prior (spec.PRIOR_PARAMETERS) are PyMC's own, so they pass straight through.
+_PYMC_CLASSES: dict[str, type[pm.Distribution]] = {
+    "normal": pm.Normal,
+    "studentt": pm.StudentT,
+    "cauchy": pm.Cauchy,
+    "flat": pm.Flat,
+    "uniform": pm.Uniform,
+    "halfnormal": pm.HalfNormal,
+    "halfcauchy": pm.HalfCauchy,
+    "halfstudentt": pm.HalfStudentT,
+    "exponential": pm.Exponential,
+    "gamma": pm.Gamma,
+    "halfflat": pm.HalfFlat,
+}

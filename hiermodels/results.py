@@ -1,0 +1,309 @@
+"""What a fit gives back: tidy DataFrames computed from the posterior, the MAP and the diagnostics.
+
+The functions here *compute* (numbers in, DataFrames out); :mod:`hiermodels.charts` *draws* from those
+DataFrames. Every parameter a user sees has a **name** (``intercept``, ``floor``, ``sd(intercept)``,
+``corr(intercept,floor)``, ``sigma``...) and a **reference** into the PyMC model (variable + coordinates);
+:func:`population_parameters` is the one place that maps one to the other.
+
+Intervals are equal-tailed (``lower`` = the ``(1 - prob)/2`` quantile) at ``DEFAULT_INTERVAL_PROB``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from arviz_stats.base import array_stats
+
+from hiermodels import models as m
+from hiermodels.data import PreparedData
+from hiermodels.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling, Prior
+
+DEFAULT_INTERVAL_PROB = 0.95
+# A MAP group scale below this fraction of its posterior mean sits at the boundary: the mode has collapsed.
+COLLAPSE_RATIO = 0.01
+R_HAT_LIMIT = 1.01
+ESS_PER_CHAIN = 100
+
+
+@dataclass(frozen=True)
+class ParameterRef:
+    """A named scalar of the model: variable ``var`` at coordinates ``coords`` (dim -> label)."""
+
+    name: str
+    var: str
+    coords: tuple[tuple[str, str], ...] = ()
+    kind: str = "location"  # "location", "scale", "correlation"
+
+
+def population_parameters(spec: ModelSpec, data: PreparedData) -> list[ParameterRef]:
+    """The population-level parameters of ``spec`` fitted to ``data``, in display order."""
+    common, varying = m.term_split(data, spec)
+    refs: list[ParameterRef] = []
+    for term in data.terms:
+        if term in common:
+            refs.append(ParameterRef(term, m.COMMON, ((m.COMMON_DIM, term),)))
+        elif spec.pooling == "partial":
+            refs.append(ParameterRef(term, m.POPULATION_MEAN, ((m.VARYING_DIM, term),)))
+    if spec.pooling == "partial":
+        refs += [ParameterRef(f"sd({t})", m.GROUP_SD, ((m.VARYING_DIM, t),), "scale") for t in varying]
+        if spec.correlated:
+            refs += [
+                ParameterRef(f"corr({a},{b})", m.CORRELATION, ((m.VARYING_DIM, a), (f"{m.VARYING_DIM}_2", b)),
+                             "correlation")
+                for a, b in itertools.combinations(varying, 2)
+            ]
+    if spec.family == "gaussian" and not (spec.group_noise and spec.pooling == "none"):
+        refs.append(ParameterRef("sigma", m.SIGMA, (), "scale"))
+        if spec.group_noise and spec.pooling == "partial":
+            refs.append(ParameterRef("sd(log_sigma)", m.LOG_SIGMA_SD, (), "scale"))
+    if spec.family == "gamma":
+        refs.append(ParameterRef("alpha", m.GAMMA_SHAPE, (), "scale"))
+    return refs
+
+
+def group_coefficient(spec: ModelSpec, data: PreparedData, group: str, term: str) -> ParameterRef:
+    """Group ``group``'s own coefficient for ``term``: its varying coefficient, or the common one."""
+    _, varying = m.term_split(data, spec)
+    if term in varying:
+        return ParameterRef(term, m.GROUP_COEFFICIENT, ((m.GROUP_DIM, group), (m.VARYING_DIM, term)))
+    return ParameterRef(term, m.COMMON, ((m.COMMON_DIM, term),))
+
+
+def draws_of(posterior: xr.Dataset, ref: ParameterRef) -> np.ndarray:
+    """All draws of one scalar, shape (chain, draw)."""
+    return posterior[ref.var].sel(dict(ref.coords)).to_numpy()
+
+
+def value_at(point: Mapping[str, np.ndarray], model_coords: Mapping[str, list], ref: ParameterRef,
+             dims: tuple[str, ...]) -> float:
+    """The value of one scalar in a point dict (the MAP), located by the variable's dims and coords."""
+    array = np.asarray(point[ref.var])
+    index = tuple(list(model_coords[d]).index(dict(ref.coords)[d]) for d in dims)
+    return float(array[index]) if index else float(array)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds of each stage of a fit."""
+
+    compile_s: float = 0.0
+    sample_s: float = 0.0
+    map_s: float = 0.0
+    total_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence summary of one fit; ``warnings`` are sentences a student can act on."""
+
+    divergences: int
+    draws: int
+    chains: int
+    max_r_hat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.warnings
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """One pooling mode fitted to one data set.
+
+    ``posterior`` is the sampler's ``xarray.DataTree`` (groups ``posterior``, ``sample_stats``...);
+    ``map_point`` the joint mode found by ``pm.find_MAP`` (variable name -> value).
+    """
+
+    spec: ModelSpec
+    data: PreparedData
+    posterior: xr.DataTree
+    map_point: dict[str, np.ndarray]
+    priors: dict[str, Prior]
+    timing: Timing
+    map_message: str = ""
+    var_dims: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    coords: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def pooling(self) -> Pooling:
+        return self.spec.pooling
+
+    @property
+    def draws(self) -> xr.Dataset:
+        return self.posterior["posterior"].to_dataset()
+
+    # ------------------------------------------------------------------ tidy tables
+    def population(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
+        """One row per population-level parameter: name, mean, sd, lower, upper, map, r_hat, ess_bulk, ess_tail."""
+        rows = []
+        posterior = self.draws
+        for ref in population_parameters(self.spec, self.data):
+            samples = draws_of(posterior, ref)
+            rows.append({
+                "name": ref.name,
+                "kind": ref.kind,
+                **_summary(samples, prob),
+                "map": self._map_value(ref),
+                **_convergence(samples),
+            })
+        return pd.DataFrame(rows, columns=["name", "kind", "mean", "sd", "lower", "upper", "map", "r_hat",
+                                           "ess_bulk", "ess_tail"])
+
+    def groups(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
+        """One row per (group, term): each group's own coefficient, like lme4's ``coef()``.
+
+        Columns: pooling, group, term, n, varies, mean, sd, lower, upper, map, identified. ``identified`` is
+        False where the group's own data cannot determine a no-pooling coefficient (e.g. a slope from one
+        observation, or a predictor constant within the group): its estimate there comes from the prior.
+        """
+        posterior = self.draws
+        _, varying = m.term_split(self.data, self.spec)
+        identified = identifiable_terms(self.data, varying)
+        sizes = self.data.group_sizes
+        rows = []
+        for j, group in enumerate(self.data.group_labels):
+            for term in self.data.terms:
+                ref = group_coefficient(self.spec, self.data, group, term)
+                rows.append({
+                    "pooling": self.pooling,
+                    "group": group,
+                    "term": term,
+                    "n": int(sizes[j]),
+                    "varies": term in varying,
+                    **_summary(draws_of(posterior, ref), prob),
+                    "map": self._map_value(ref),
+                    "identified": bool(identified[j].get(term, True)),
+                })
+        return pd.DataFrame(rows)
+
+    def diagnostics(self) -> Diagnostics:
+        """R-hat, ESS and divergences, with plain-language advice (Vehtari et al. 2021 thresholds)."""
+        posterior = self.draws
+        stats = self.posterior["sample_stats"].to_dataset()
+        divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+        chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+        convergence = [_convergence(draws_of(posterior, r)) for r in population_parameters(self.spec, self.data)]
+        # Group coefficients matter too: a sticky group effect shows in its R-hat first.
+        if m.GROUP_COEFFICIENT in posterior:
+            b = posterior[m.GROUP_COEFFICIENT].to_numpy().reshape(chains, n_draws, -1)
+            convergence += [_convergence(b[:, :, k]) for k in range(b.shape[-1])]
+        max_r_hat = float(np.nanmax([c["r_hat"] for c in convergence]))
+        min_bulk = float(np.nanmin([c["ess_bulk"] for c in convergence]))
+        min_tail = float(np.nanmin([c["ess_tail"] for c in convergence]))
+        warnings = []
+        if divergences:
+            advice = ("switch to the non-centred parameterisation" if self.spec.parameterization == "centered"
+                      and self.pooling == "partial" else "raise target_accept (e.g. to 0.95 or 0.99)")
+            warnings.append(
+                f"{divergences} divergent transition(s): the sampler could not follow the posterior's geometry "
+                f"everywhere, so estimates may be biased; {advice}"
+            )
+        if max_r_hat > R_HAT_LIMIT:
+            warnings.append(
+                f"R-hat reaches {max_r_hat:.3f} (should be below {R_HAT_LIMIT}): the chains disagree; "
+                "run more tuning and draws"
+            )
+        if min_bulk < ESS_PER_CHAIN * chains or min_tail < ESS_PER_CHAIN * chains:
+            warnings.append(
+                f"the effective sample size is as low as {min(min_bulk, min_tail):.0f} (want at least "
+                f"{ESS_PER_CHAIN * chains} for {chains} chains): draw more samples before trusting intervals"
+            )
+        return Diagnostics(divergences, n_draws, chains, max_r_hat, min_bulk, min_tail, tuple(warnings))
+
+    def map_collapsed(self) -> dict[str, bool]:
+        """For each group scale sd(term) (partial pooling): did the joint mode collapse it to ~0?"""
+        table = self.population()
+        scales = table[table["name"].str.startswith("sd(") & (table["name"] != "sd(log_sigma)")]
+        return {
+            row.name: bool(row.map < COLLAPSE_RATIO * row.mean)
+            for row in scales.itertuples(index=False)
+        }
+
+    def _map_value(self, ref: ParameterRef) -> float:
+        if ref.var not in self.map_point:
+            return float("nan")
+        return value_at(self.map_point, self.coords, ref, self.var_dims.get(ref.var, ()))
+
+    def to_json_dict(self, prob: float = DEFAULT_INTERVAL_PROB) -> dict[str, Any]:
+        population = self.population(prob).set_index("name")
+        diagnostics = self.diagnostics()
+        return {
+            "population": {
+                name: {k: _json_number(row[k]) for k in ("mean", "sd", "lower", "upper", "map", "r_hat",
+                                                         "ess_bulk")}
+                for name, row in population.iterrows()
+            },
+            "groups": json.loads(self.groups(prob).to_json(orient="records")),
+            "diagnostics": {**asdict(diagnostics), "map_collapsed": self.map_collapsed(),
+                            "map_message": self.map_message},
+            "timing": asdict(self.timing),
+            "priors": {name: str(prior) for name, prior in self.priors.items()},
+            "data": {"rows_used": self.data.n_rows, "rows_read": self.data.rows_read,
+                     "rows_dropped": self.data.dropped, "groups": self.data.n_groups},
+        }
+
+
+def identifiable_terms(data: PreparedData, varying: tuple[str, ...]) -> list[dict[str, bool]]:
+    """For each group, whether its own rows determine each varying coefficient (no pooling).
+
+    The group's coefficients for the varying terms are identified by its rows when the group's columns of those
+    terms are linearly independent (full column rank). A term is flagged when dropping it restores full rank,
+    i.e. it is the one the group's data cannot separate (a slope from one row, a constant predictor).
+    """
+    if not varying:
+        return [{} for _ in data.group_labels]
+    columns = [data.terms.index(t) for t in varying]
+    out = []
+    for j in range(data.n_groups):
+        Xj = data.X[data.group_index == j][:, columns]
+        full = np.linalg.matrix_rank(Xj) == len(columns) if len(Xj) else False
+        if full:
+            out.append(dict.fromkeys(varying, True))
+            continue
+        flags = {}
+        for k, term in enumerate(varying):
+            others = np.delete(Xj, k, axis=1)
+            # The term is unidentified if the others alone carry as much information as all together.
+            flags[term] = not (np.linalg.matrix_rank(others) == np.linalg.matrix_rank(Xj)
+                               and (term != INTERCEPT or len(Xj) == 0))
+        if all(flags.values()):
+            # Rank-deficient but no single culprit (e.g. zero rows): nothing is identified.
+            flags = dict.fromkeys(varying, False)
+        out.append(flags)
+    return out
+
+
+def _summary(samples: np.ndarray, prob: float) -> dict[str, float]:
+    flat = samples.reshape(-1)
+    tail = (1 - prob) / 2
+    lower, upper = np.quantile(flat, [tail, 1 - tail])
+    return {"mean": float(flat.mean()), "sd": float(flat.std(ddof=1)), "lower": float(lower), "upper": float(upper)}
+
+
+def _convergence(samples: np.ndarray) -> dict[str, float]:
+    """R-hat (rank-normalised split) and bulk/tail ESS of one scalar's (chain, draw) array (arviz-stats)."""
+    if np.ptp(samples) == 0:
+        return {"r_hat": float("nan"), "ess_bulk": float("nan"), "ess_tail": float("nan")}
+    return {
+        "r_hat": float(array_stats.rhat(samples, chain_axis=0, draw_axis=1)),
+        "ess_bulk": float(array_stats.ess(samples, chain_axis=0, draw_axis=1, method="bulk")),
+        # Tail ESS at the 5% and 95% quantiles, as ArviZ and Stan report it.
+        "ess_tail": float(array_stats.ess(samples, chain_axis=0, draw_axis=1, method="tail", prob=0.05)),
+    }
+
+
+def _json_number(value: float) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)
+
+
+POOLING_ORDER = {p: i for i, p in enumerate(POOLINGS)}

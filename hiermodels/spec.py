@@ -1,0 +1,381 @@
+"""What a model *is*: frozen, hashable specifications, validated on construction.
+
+A :class:`ModelSpec` names the columns and the modelling choices; it holds no data and builds nothing (that is
+:mod:`hiermodels.models`). Because it is frozen and made of tuples it can key a cache, and
+``dataclasses.replace(spec, pooling="none")`` gives the same model under another pooling.
+
+Option strings are ``Literal`` types, and validation reads the allowed values from the types themselves
+(``typing.get_args``), so a user interface can fill its choices from the same tuples.
+
+Vocabulary
+----------
+term
+    ``"intercept"`` or a predictor column; a categorical predictor ``x`` with levels ``a`` (reference), ``b``
+    and ``c`` contributes the terms ``x[b]`` and ``x[c]``.
+varying term
+    a term whose coefficient differs by group (an lme4 ``(term | group)``). Under complete pooling nothing
+    varies; ``varying`` is then ignored, so that one spec can be fitted under all three poolings.
+parameter names
+    ``intercept`` and each term for the population means (partial pooling) or common coefficients;
+    ``sd(term)`` for the group-level scales; ``corr`` for the LKJ prior of correlated effects; ``sigma`` for
+    the residual scale (gaussian); ``sd(log_sigma)`` for its group-level scale when the noise varies by group;
+    ``alpha`` for the gamma shape.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
+
+from hiermodels.errors import PriorSyntaxError, SpecError
+
+Pooling = Literal["complete", "none", "partial"]
+Family = Literal["gaussian", "binomial", "poisson", "gamma", "known_se"]
+Parameterization = Literal["noncentered", "centered"]
+PriorDistribution = Literal[
+    "normal",
+    "studentt",
+    "cauchy",
+    "flat",
+    "uniform",
+    "halfnormal",
+    "halfcauchy",
+    "halfstudentt",
+    "exponential",
+    "gamma",
+    "halfflat",
+    "lkj",
+]
+
+POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
+FAMILIES: tuple[Family, ...] = get_args(Family)
+PARAMETERIZATIONS: tuple[Parameterization, ...] = get_args(Parameterization)
+PRIOR_DISTRIBUTIONS: tuple[PriorDistribution, ...] = get_args(PriorDistribution)
+
+INTERCEPT = "intercept"
+
+POOLING_LABELS: Mapping[Pooling, str] = {
+    "complete": "complete pooling",
+    "none": "no pooling",
+    "partial": "partial pooling",
+}
+
+FAMILY_LABELS: Mapping[Family, str] = {
+    "gaussian": "Gaussian (continuous outcome)",
+    "binomial": "Binomial (successes out of trials, or 0/1)",
+    "poisson": "Poisson (counts, optional exposure)",
+    "gamma": "Gamma (positive outcome, log link)",
+    "known_se": "Known standard error (one estimate + SE per group)",
+}
+
+# The parameters each prior distribution takes, in the order they are written: ``normal(mu, sigma)``.
+PRIOR_PARAMETERS: Mapping[PriorDistribution, tuple[str, ...]] = {
+    "normal": ("mu", "sigma"),
+    "studentt": ("nu", "mu", "sigma"),
+    "cauchy": ("alpha", "beta"),
+    "flat": (),
+    "uniform": ("lower", "upper"),
+    "halfnormal": ("sigma",),
+    "halfcauchy": ("beta",),
+    "halfstudentt": ("nu", "sigma"),
+    "exponential": ("lam",),
+    "gamma": ("alpha", "beta"),
+    "halfflat": (),
+    "lkj": ("eta",),
+}
+# Parameters that must be strictly positive.
+_POSITIVE_PARAMETERS = frozenset({"sigma", "beta", "nu", "lam", "alpha", "eta"})
+_REAL_LINE: frozenset[PriorDistribution] = frozenset({"normal", "studentt", "cauchy", "flat", "uniform"})
+_POSITIVE_LINE: frozenset[PriorDistribution] = frozenset(
+    {"halfnormal", "halfcauchy", "halfstudentt", "exponential", "gamma", "halfflat", "uniform"}
+)
+
+_PRIOR_PATTERN = re.compile(r"^\s*([A-Za-z_]+)\s*\(\s*(.*?)\s*\)\s*$")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution written as in the CLI: ``normal(0, 5)``, ``halfcauchy(5)``, ``lkj(2)``."""
+
+    distribution: PriorDistribution
+    params: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.distribution not in PRIOR_DISTRIBUTIONS:
+            raise PriorSyntaxError(
+                f"unknown prior distribution {self.distribution!r}; use one of {', '.join(PRIOR_DISTRIBUTIONS)}"
+            )
+        names = PRIOR_PARAMETERS[self.distribution]
+        object.__setattr__(self, "params", tuple(float(p) for p in self.params))
+        if len(self.params) != len(names):
+            signature = f"{self.distribution}({', '.join(names)})"
+            raise PriorSyntaxError(
+                f"{self.distribution} takes {len(names)} parameter(s), {signature}, but got {len(self.params)}"
+            )
+        for name, value in zip(names, self.params, strict=True):
+            if not math.isfinite(value):
+                raise PriorSyntaxError(f"{self}: parameter {name} must be a finite number")
+            if name in _POSITIVE_PARAMETERS and value <= 0:
+                raise PriorSyntaxError(f"{self}: parameter {name} must be positive, got {value:g}")
+        if self.distribution == "uniform" and not self.params[0] < self.params[1]:
+            raise PriorSyntaxError(f"{self}: the lower bound must be below the upper bound")
+
+    @classmethod
+    def parse(cls, text: str) -> Prior:
+        """Read ``"normal(0, 5)"``. Only a distribution name and numbers are accepted; nothing is evaluated."""
+        match = _PRIOR_PATTERN.match(text)
+        if match is None:
+            raise PriorSyntaxError(
+                f"cannot read the prior {text!r}: write it as name(numbers), for example normal(0, 5)"
+            )
+        name = match.group(1).lower().replace("_", "")
+        if name not in PRIOR_DISTRIBUTIONS:
+            raise PriorSyntaxError(
+                f"unknown prior distribution {match.group(1)!r} in {text!r}; "
+                f"use one of {', '.join(PRIOR_DISTRIBUTIONS)}"
+            )
+        arguments = [a.strip() for a in match.group(2).split(",")] if match.group(2) else []
+        values: list[float] = []
+        for argument in arguments:
+            try:
+                values.append(float(argument))
+            except ValueError:
+                raise PriorSyntaxError(
+                    f"prior {text!r}: {argument!r} is not a number; parameters must be plain numbers"
+                ) from None
+        return cls(name, tuple(values))  # type: ignore[arg-type]
+
+    @property
+    def support(self) -> Literal["real", "positive", "correlation"]:
+        if self.distribution == "lkj":
+            return "correlation"
+        if self.distribution == "uniform":
+            return "positive" if self.params[0] >= 0 else "real"
+        return "real" if self.distribution in _REAL_LINE else "positive"
+
+    def __str__(self) -> str:
+        return f"{self.distribution}({', '.join(f'{p:g}' for p in self.params)})"
+
+
+def parse_prior_assignment(text: str) -> tuple[str, Prior]:
+    """Read ``"sd(intercept)=halfcauchy(5)"`` into ``("sd(intercept)", Prior("halfcauchy", (5,)))``."""
+    # The parameter name may itself contain parentheses ("sd(x)"), so split at the first "=".
+    name, sep, prior_text = text.partition("=")
+    if not sep or not name.strip() or not prior_text.strip():
+        raise PriorSyntaxError(
+            f"cannot read the prior {text!r}: write NAME=DIST(ARGS), for example \"sd(intercept)=halfnormal(1)\""
+        )
+    return name.strip(), Prior.parse(prior_text)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """NUTS settings. ``seed`` makes a fit reproducible; ``target_accept`` near 1 trades speed for fewer
+    divergences (raise it when the sampler reports divergences)."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int = 20261121
+    target_accept: float = 0.9
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("draws", "tune", "chains"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive whole number, got {value!r}")
+        if self.draws < 10:
+            problems.append(f"draws must be at least 10 to summarise a posterior, got {self.draws}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            problems.append(f"seed must be a non-negative whole number, got {self.seed!r}")
+        if not 0.5 <= self.target_accept < 1:
+            problems.append(f"target_accept must be in [0.5, 1), got {self.target_accept!r}")
+        if problems:
+            raise SpecError("; ".join(problems))
+
+
+QUICK_SAMPLER = SamplerSettings(draws=500, tune=500, chains=2, target_accept=0.9)
+CAREFUL_SAMPLER = SamplerSettings(draws=2000, tune=2000, chains=4, target_accept=0.95)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which columns play which role, and how the groups share information.
+
+    Lists and dicts given to the constructor are turned into tuples, so the spec stays hashable. ``correlated``
+    and ``parameterization`` only concern partial pooling; ``group_noise`` concerns partial and no pooling.
+    """
+
+    outcome: str
+    group: str
+    predictors: tuple[str, ...] = ()
+    pooling: Pooling = "partial"
+    varying: tuple[str, ...] = (INTERCEPT,)
+    correlated: bool = False
+    parameterization: Parameterization = "noncentered"
+    group_noise: bool = False
+    family: Family = "gaussian"
+    trials: str | None = None
+    exposure: str | None = None
+    se: str | None = None
+    # (predictor, reference level) for each predictor to dummy-code; the others must be numeric.
+    categorical: tuple[tuple[str, str], ...] = ()
+    priors: tuple[tuple[str, Prior], ...] = ()
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "predictors", _as_tuple(self.predictors))
+        object.__setattr__(self, "varying", _as_tuple(self.varying))
+        object.__setattr__(self, "categorical", _as_pairs(self.categorical))
+        object.__setattr__(self, "priors", _as_pairs(self.priors))
+        object.__setattr__(
+            self, "priors", tuple((n, p if isinstance(p, Prior) else Prior.parse(str(p))) for n, p in self.priors)
+        )
+        problems = self._problems()
+        if problems:
+            raise SpecError("; ".join(problems))
+
+    # ------------------------------------------------------------------ validation
+    def _problems(self) -> list[str]:
+        problems: list[str] = []
+        if self.pooling not in POOLINGS:
+            problems.append(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.family not in FAMILIES:
+            problems.append(f"family must be one of {', '.join(FAMILIES)}, got {self.family!r}")
+        if self.parameterization not in PARAMETERIZATIONS:
+            problems.append(
+                f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {self.parameterization!r}"
+            )
+        if not self.outcome:
+            problems.append("choose an outcome column")
+        if not self.group:
+            problems.append("choose a group column")
+        roles = {"outcome": self.outcome, "group": self.group, "trials": self.trials, "exposure": self.exposure,
+                 "se": self.se}
+        used = [c for c in roles.values() if c]
+        if len(set(used)) != len(used):
+            problems.append(
+                "one column is given two roles ("
+                + ", ".join(f"{role}={column}" for role, column in roles.items() if column)
+                + "); each role needs its own column"
+            )
+        duplicates = sorted({p for p in self.predictors if self.predictors.count(p) > 1})
+        if duplicates:
+            problems.append(f"predictor(s) listed twice: {', '.join(duplicates)}")
+        clashes = [p for p in self.predictors if p in used]
+        if clashes:
+            problems.append(f"{', '.join(clashes)} cannot be both a predictor and the outcome/group/trials column")
+        if INTERCEPT in self.predictors:
+            problems.append(f"{INTERCEPT!r} is reserved for the intercept; rename that column")
+        allowed_varying = (INTERCEPT, *self.predictors)
+        unknown = [v for v in self.varying if v not in allowed_varying]
+        if unknown:
+            problems.append(
+                f"varying term(s) {', '.join(unknown)} are not the intercept or a predictor; "
+                f"choose from {', '.join(allowed_varying)}"
+            )
+        if len(set(self.varying)) != len(self.varying):
+            problems.append("a varying term is listed twice")
+        if self.pooling in ("none", "partial") and not self.varying:
+            problems.append(
+                f"{POOLING_LABELS.get(self.pooling, self.pooling)} needs at least one term that varies by group "
+                "(for example the intercept); with nothing varying, use complete pooling"
+            )
+        if self.correlated and len(self.varying) < 2:
+            problems.append("correlated varying effects need at least two varying terms (e.g. intercept and a slope)")
+        for predictor, _ in self.categorical:
+            if predictor not in self.predictors:
+                problems.append(f"categorical column {predictor!r} is not among the predictors")
+        problems.extend(self._family_problems())
+        problems.extend(self._prior_problems())
+        return problems
+
+    def _family_problems(self) -> list[str]:
+        problems = []
+        if self.trials and self.family != "binomial":
+            problems.append("a trials column only makes sense with the binomial family")
+        if self.exposure and self.family != "poisson":
+            problems.append("an exposure column only makes sense with the poisson family")
+        if self.se and self.family != "known_se":
+            problems.append("a standard-error column only makes sense with the known_se family")
+        if self.family == "known_se":
+            if not self.se:
+                problems.append("the known_se family needs a standard-error column (--se)")
+            if tuple(self.varying) not in ((INTERCEPT,), ()):
+                problems.append(
+                    "with known_se there is one row per group, so only the intercept can vary by group"
+                )
+        if self.group_noise and self.family != "gaussian":
+            problems.append("group-specific residual noise is available for the gaussian family only")
+        return problems
+
+    def _prior_problems(self) -> list[str]:
+        problems = []
+        names = [n for n, _ in self.priors]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"the prior for {name!r} is given twice")
+        for name, prior in self.priors:
+            kind = parameter_kind(name)
+            expected = {"scale": "positive", "location": "real", "correlation": "correlation"}[kind]
+            if kind == "scale" and prior.support != "positive":
+                problems.append(
+                    f"{name} is a scale and needs a prior on positive numbers "
+                    f"(halfnormal, halfcauchy, exponential, ...), not {prior}"
+                )
+            elif kind == "location" and prior.support == "correlation":
+                problems.append(f"{name} needs a prior on the real line (normal, studentt, ...), not {prior}")
+            elif kind == "correlation" and prior.support != expected:
+                problems.append(f"corr takes an lkj(eta) prior, not {prior}")
+        return problems
+
+    # ------------------------------------------------------------------ derived views
+    @property
+    def prior_overrides(self) -> dict[str, Prior]:
+        return dict(self.priors)
+
+    @property
+    def categorical_levels(self) -> dict[str, str]:
+        """Predictor -> reference level, for the predictors to dummy-code."""
+        return dict(self.categorical)
+
+    @property
+    def varying_terms(self) -> tuple[str, ...]:
+        """Terms whose coefficient varies by group under this spec's pooling (none under complete pooling)."""
+        return () if self.pooling == "complete" else self.varying
+
+    def with_pooling(self, pooling: Pooling) -> ModelSpec:
+        """The same model under another pooling."""
+        return replace(self, pooling=pooling)
+
+    def required_columns(self) -> tuple[str, ...]:
+        columns = [self.outcome, self.group, *self.predictors, self.trials, self.exposure, self.se]
+        return tuple(c for c in columns if c)
+
+
+def parameter_kind(name: str) -> Literal["scale", "location", "correlation"]:
+    """Whether a parameter name (``sd(x)``, ``sigma``, ``corr``, ``floor``...) is a scale, a location or ``corr``."""
+    if name == "corr":
+        return "correlation"
+    if name in ("sigma", "alpha") or (name.startswith("sd(") and name.endswith(")")):
+        return "scale"
+    return "location"
+
+
+def _as_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _as_pairs(value: Mapping | Iterable | None) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        return tuple(value.items())
+    return tuple(tuple(pair) for pair in value)
