@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
 import pandas as pd
 
 from hiermodels.comparison import PoolingComparison
@@ -122,6 +125,7 @@ def spec_to_dict(spec: ModelSpec) -> dict:
 
 def run_fit(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
+    output = _json_path(args.json)  # checked before a fit that may take minutes
     frame = read_table(args.data)
     prepared = prepare(frame, spec)
     poolings = POOLINGS if args.pooling == "all" else (args.pooling,)
@@ -134,13 +138,16 @@ def run_fit(args: argparse.Namespace) -> int:
         # One pooling: population, diagnostics and timing are not keyed by pooling.
         for key in ("population", "diagnostics", "timing", "priors"):
             document[key] = document[key][args.pooling]
-    text = json.dumps(document, indent=2, allow_nan=False, default=_json_default)
+    # NaN (e.g. R-hat of a single chain) is not JSON: it is written as null.
+    text = json.dumps(_finite_or_none(document), indent=2, allow_nan=False, default=_json_default)
     if args.json == "-":
         print(text)
         return 0
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    if output is not None:
+        try:
+            output.write_text(text + "\n", encoding="utf-8")
+        except OSError as error:
+            raise HierModelsError(f"cannot write the JSON to {args.json!r}: {error.strerror or error}") from None
     print(format_report(comparison))
     return 0
 
@@ -175,6 +182,30 @@ def format_report(comparison: PoolingComparison) -> str:
 def _print_progress(progress: FitProgress) -> None:
     done = f"{progress.draws_done}/{progress.draws_total} draws" if progress.stage == "sampling" else ""
     print(f"\r{progress.pooling:>8} pooling: {progress.stage:<10} {done:<24}", end="", file=sys.stderr, flush=True)
+
+
+def _json_path(text: str | None) -> Path | None:
+    """The --json output file, or None (no file, or '-' for stdout); its folder must exist."""
+    if not text or text == "-":
+        return None
+    path = Path(text)
+    if path.is_dir():
+        raise HierModelsError(f"--json {text!r} is a folder: give a file name, e.g. {str(path / 'results.json')!r}")
+    if not path.parent.is_dir():
+        raise HierModelsError(
+            f"cannot write the JSON to {text!r}: the folder {str(path.parent)!r} does not exist; create it first"
+        )
+    return path
+
+
+def _finite_or_none(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _json_default(value: object) -> object:

@@ -10,8 +10,9 @@ population mean (``population_mean``), the **pooling factor** is
 the share of the way the group's estimate has moved from its own data toward the population: 0 = no shrinkage,
 1 = all the way. In the gaussian varying-intercept model it estimates :math:`\sigma_y^2 / (\sigma_y^2 + n_j
 \tau^2)` (Gelman & Hill 2007, section 12.2), so it falls as the group size :math:`n_j` grows. It is left empty
-where the group's own estimate nearly coincides with the population mean (the ratio is then noise) and where the
-group's data cannot identify its own coefficient. The complete-pooling estimate is reported beside them.
+where the group's own estimate lies within a tenth of an interval width of the population mean (the ratio is
+then noise) and where the group's data cannot identify its own coefficient. The complete-pooling estimate is
+reported beside them.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import pandas as pd
 from hiermodels.results import DEFAULT_INTERVAL_PROB, FitResult
 from hiermodels.spec import POOLINGS, Pooling
 
-# Below this fraction of the partial-pooling interval width, a group's own estimate counts as equal to the mean.
-_DENOMINATOR_FLOOR = 1e-3
+# Within this fraction of the partial-pooling interval width of the population mean, a group's own estimate
+# counts as equal to it: the pooling factor's denominator is then smaller than the estimates' uncertainty.
+_MIN_DISTANCE_FRACTION = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,7 +81,7 @@ class PoolingComparison:
             table["population_mean"] = table["term"].map(population)
             denominator = table["none"] - table["population_mean"]
             spread = (table["partial_upper"] - table["partial_lower"]).abs()
-            usable = (denominator.abs() > _DENOMINATOR_FLOOR * spread.clip(lower=1e-12)) & table["identified"]
+            usable = (denominator.abs() > _MIN_DISTANCE_FRACTION * spread) & table["identified"]
             table["pooling_factor"] = np.where(usable, (table["none"] - table["partial"]) / denominator, np.nan)
         return table
 

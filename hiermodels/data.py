@@ -29,6 +29,8 @@ import pandas as pd
 from hiermodels.errors import DataError, FileReadError
 from hiermodels.spec import INTERCEPT, ModelSpec
 
+# Cells that mean "missing" in a numeric column (R writes NA, pandas NaN, databases NULL).
+MISSING_MARKERS = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "NULL", "null", "None", "-", "."})
 TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".parquet", ".pq", ".xlsx")
 # How many offending rows a message lists before it says "and N more".
 _ROWS_SHOWN = 5
@@ -85,7 +87,9 @@ def _read_delimited(raw: bytes, name: str, sep: str | None) -> pd.DataFrame:
         first_line = text.split("\n", 1)[0]
         # Pick the delimiter that the header uses most; commas when the header has none of them.
         sep = max((",", ";", "\t", "|"), key=first_line.count) if any(d in first_line for d in ",;\t|") else ","
-    return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True, skipinitialspace=False)
+    # Only empty cells are missing at read time: "NA" may be a group (North America). Numeric columns treat the
+    # usual missing-value markers as missing when they are parsed (``MISSING_MARKERS``).
+    return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -293,9 +297,10 @@ def _to_numbers(series: pd.Series, column: str) -> tuple[pd.Series, str | None]:
     values = pd.to_numeric(series, errors="coerce")
     bad_text = values.isna() & series.notna()
     if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
-        # Whitespace-only cells are empty cells, not text.
-        bad_text &= series.astype(str).str.strip() != ""
-        values = values.where(~(series.astype(str).str.strip() == ""), np.nan)
+        # Blank cells and missing-value markers are missing, not text.
+        marker = series.astype(str).str.strip().isin(MISSING_MARKERS) & series.notna()
+        bad_text &= ~marker
+        values = values.where(~marker, np.nan)
     if bad_text.any():
         rows = np.flatnonzero(bad_text.to_numpy())
         examples = ", ".join(repr(str(v)) for v in pd.unique(series[bad_text])[:3])

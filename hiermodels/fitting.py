@@ -29,7 +29,7 @@ import pymc as pm
 from hiermodels.data import PreparedData, prepare
 from hiermodels.errors import FitCancelled, FitFailed
 from hiermodels.models import build_model, model_for_mode
-from hiermodels.priors import resolve_priors
+from hiermodels.priors import resolve_priors, specs_for_poolings
 from hiermodels.results import FitResult, Timing
 from hiermodels.spec import POOLINGS, ModelSpec, Pooling
 
@@ -142,10 +142,11 @@ def fit_poolings(
     from hiermodels.comparison import PoolingComparison
 
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
+    specs = specs_for_poolings(prepared, spec, poolings)
     results = {}
     for index, pooling in enumerate(poolings):
         results[pooling] = fit(
-            prepared, spec.with_pooling(pooling), progress=progress, cancel=cancel, compute_map=compute_map,
+            prepared, specs[pooling], progress=progress, cancel=cancel, compute_map=compute_map,
             _fit_index=index, _fit_count=len(poolings),
         )
     return PoolingComparison(results)
@@ -161,7 +162,9 @@ def find_mode(data: PreparedData, spec: ModelSpec) -> tuple[dict[str, np.ndarray
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            point = pm.find_MAP(model=model, progressbar=False, random_seed=spec.sampler.seed)
+            # No jitter: the optimiser starts from the model's initial point, so the mode found is reproducible.
+            point = pm.find_MAP(model=model, progressbar=False, jitter=False, return_inferencedata=False,
+                                random_seed=spec.sampler.seed)
         except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
             return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     message = "; ".join(str(w.message).splitlines()[0] for w in caught if "optimi" in str(w.message).lower())

@@ -22,7 +22,8 @@ Partial pooling (``build_partial_pooling``)
     :math:`b_{jk} = \mu_k + \tau_k z_{jk}`, :math:`z_{jk} \sim \mathcal N(0, 1)` (``z``), which removes the
     funnel between :math:`\tau` and :math:`b` that makes NUTS diverge. Correlated: :math:`b_j \sim
     \mathcal{MVN}(\mu, \Sigma)`, :math:`\Sigma = \mathrm{diag}(\tau) R\, \mathrm{diag}(\tau)`,
-    :math:`R \sim \mathrm{LKJ}(\eta)` (``corr``), non-centred as :math:`b_j = \mu + L z_j`, :math:`LL^T=\Sigma`.
+    :math:`R = L_R L_R^T \sim \mathrm{LKJ}(\eta)` (``corr``; its Cholesky factor ``corr_cholesky``),
+    non-centred as :math:`b_j = \mu + L z_j` with :math:`L = \mathrm{diag}(\tau) L_R`, so :math:`LL^T=\Sigma`.
 
 Likelihoods (``y_obs``)
     gaussian :math:`y_i \sim \mathcal N(\eta_i, \sigma)` (``sigma``); with group noise
@@ -46,7 +47,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hiermodels.data import PreparedData
-from hiermodels.priors import add_prior, add_vector_prior, resolve_priors, vector_dist
+from hiermodels.priors import add_prior, add_vector_prior, resolve_priors
 from hiermodels.spec import ModelSpec, Prior
 
 # Variable names in the PyMC model (see the module docstring).
@@ -89,7 +90,7 @@ def build_complete_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
     common, _ = term_split(data, spec)
     with _model_with_data(data, common, ()) as model:
         # priors: the common coefficients
-        beta = add_vector_prior(COMMON, [priors[t] for t in common], dims=COMMON_DIM)
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM)
         # expected value and likelihood
         eta = _linear_predictor(model, data, spec, beta, None)
         _likelihood(model, data, spec, priors, eta, noise="common")
@@ -101,9 +102,10 @@ def build_no_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
     with _model_with_data(data, common, varying) as model:
-        beta = add_vector_prior(COMMON, [priors[t] for t in common], dims=COMMON_DIM) if common else None
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
-        b = _independent_group_coefficients([priors[t] for t in varying])
+        b = add_vector_prior(GROUP_COEFFICIENT, [priors[t] for t in varying], varying,
+                             dims=(GROUP_DIM, VARYING_DIM))
         eta = _linear_predictor(model, data, spec, beta, b)
         _likelihood(model, data, spec, priors, eta, noise="independent" if spec.group_noise else "common")
     return model
@@ -115,17 +117,18 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
     common, varying = term_split(data, spec)
     noncentered = spec.parameterization == "noncentered"
     with _model_with_data(data, common, varying) as model:
-        beta = add_vector_prior(COMMON, [priors[t] for t in common], dims=COMMON_DIM) if common else None
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # population distribution: means and scales of the varying coefficients
-        mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], dims=VARYING_DIM)
+        mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
         sd_priors = [priors[f"sd({t})"] for t in varying]
         if spec.correlated:
-            chol, corr, stds = pm.LKJCholeskyCov(
-                "chol_cov", eta=priors["corr"].params[0], n=len(varying), sd_dist=vector_dist(sd_priors),
-                compute_corr=True, store_in_trace=False,
-            )
-            pm.Deterministic(GROUP_SD, stds, dims=VARYING_DIM)
-            pm.Deterministic(CORRELATION, corr, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
+            # Sigma = diag(tau) R diag(tau) with R ~ LKJ(eta), so L = diag(tau) chol(R); tau keeps the same sd(...)
+            # priors as in the independent model. (pm.LKJCholeskyCov fails to initialise under nutpie 0.16 here.)
+            tau = add_vector_prior(GROUP_SD, sd_priors, varying, dims=VARYING_DIM)
+            # PyMC 6's LKJCorr is the Cholesky factor L_R of R (R = L_R L_R^T follows the LKJ distribution).
+            corr_cholesky = pm.LKJCorr("corr_cholesky", n=len(varying), eta=priors["corr"].params[0])
+            pm.Deterministic(CORRELATION, corr_cholesky @ corr_cholesky.T, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
+            chol = tau[:, None] * corr_cholesky
             # group coefficients: b_j = mu + L z_j
             if noncentered:
                 z = pm.Normal(STANDARDISED, 0.0, 1.0, dims=(GROUP_DIM, VARYING_DIM))
@@ -133,7 +136,7 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
             else:
                 b = pm.MvNormal(GROUP_COEFFICIENT, mu=mu, chol=chol, dims=(GROUP_DIM, VARYING_DIM))
         else:
-            tau = add_vector_prior(GROUP_SD, sd_priors, dims=VARYING_DIM)
+            tau = add_vector_prior(GROUP_SD, sd_priors, varying, dims=VARYING_DIM)
             # group coefficients: b_jk = mu_k + tau_k z_jk
             if noncentered:
                 z = pm.Normal(STANDARDISED, 0.0, 1.0, dims=(GROUP_DIM, VARYING_DIM))
@@ -163,16 +166,6 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
             if values is not None:
                 pm.Data(name, values)
     return model
-
-
-def _independent_group_coefficients(priors: Sequence[Prior]) -> pt.TensorVariable:
-    # One column per varying term, each with its own prior; stacked into b[group, varying_term].
-    kinds = {p.distribution for p in priors}
-    if len(kinds) == 1:
-        # A single vectorised variable over (group, term), with each column's parameters broadcast.
-        return add_vector_prior(GROUP_COEFFICIENT, list(priors), dims=(GROUP_DIM, VARYING_DIM))
-    columns = [add_prior(f"{GROUP_COEFFICIENT}_{k}", p, dims=GROUP_DIM) for k, p in enumerate(priors)]
-    return pm.Deterministic(GROUP_COEFFICIENT, pt.stack(columns, axis=1), dims=(GROUP_DIM, VARYING_DIM))
 
 
 def _linear_predictor(

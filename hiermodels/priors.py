@@ -25,13 +25,15 @@ be replaced by name (``ModelSpec.priors``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 
 from hiermodels.data import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.spec import INTERCEPT, PRIOR_PARAMETERS, ModelSpec, Prior
+from hiermodels.spec import INTERCEPT, PRIOR_PARAMETERS, ModelSpec, Pooling, Prior
 
 # How wide location priors are, in units of the outcome's scale (rstanarm's 2.5).
 _LOCATION_WIDTH = 2.5
@@ -90,6 +92,26 @@ def resolve_priors(data: PreparedData, spec: ModelSpec) -> dict[str, Prior]:
     return priors
 
 
+def specs_for_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[Pooling]) -> dict[Pooling, ModelSpec]:
+    """``spec`` under each pooling, each keeping the prior overrides its own model has.
+
+    Fitted under several poolings, ``sd(intercept)=...`` concerns partial pooling only; a name that none of the
+    poolings has is an error listing the valid names.
+    """
+    defaults = {p: default_priors(data, spec.with_pooling(p)) for p in poolings}
+    known = {name: None for p in poolings for name in defaults[p]}
+    unknown = [name for name in spec.prior_overrides if name not in known]
+    if unknown:
+        raise SpecError(
+            f"this model has no parameter named {', '.join(map(repr, unknown))}; "
+            f"priors can be set for {', '.join(known)}"
+        )
+    return {
+        p: replace(spec, pooling=p, priors=tuple((n, prior) for n, prior in spec.priors if n in defaults[p]))
+        for p in poolings
+    }
+
+
 def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, float]]:
     """The PyMC distribution class and keyword arguments for a :class:`Prior`."""
     return _PYMC_CLASSES[prior.distribution], dict(
@@ -104,32 +126,26 @@ def add_prior(name: str, prior: Prior, *, dims: str | tuple[str, ...] | None = N
 
 
 def add_vector_prior(
-    name: str, priors: Sequence[Prior], *, dims: str | tuple[str, ...] | None = None
-) -> pm.Distribution:
-    """One vector-valued variable whose k-th element has prior ``priors[k]`` (one distribution, vector args)."""
-    return _vector_distribution(priors, name=name, dims=dims)
+    name: str, priors: Sequence[Prior], labels: Sequence[str], *, dims: str | tuple[str, ...] | None = None
+) -> pt.TensorVariable:
+    """One vector-valued variable ``name`` whose element ``labels[k]`` has prior ``priors[k]``.
 
-
-def vector_dist(priors: Sequence[Prior]) -> pm.Distribution:
-    """An unnamed vector distribution (``.dist``), as LKJCholeskyCov's ``sd_dist`` wants."""
-    return _vector_distribution(priors)
-
-
-def _vector_distribution(priors: Sequence[Prior], name: str | None = None, dims=None):
+    When every prior is of one distribution family this is a single PyMC variable with vector parameters (which
+    broadcasts over leading dims, e.g. ``(group, varying_term)``); otherwise each element is its own scalar
+    variable ``name[label]`` and ``name`` is their stack (a Deterministic with the same dims).
+    """
     kinds = {p.distribution for p in priors}
-    if len(kinds) != 1:
-        raise SpecError(
-            "the priors of " + ", ".join(str(p) for p in priors) + " must use one distribution family here "
-            "(for example halfnormal for every sd(...)); change the overrides so that they match"
-        )
-    cls, _ = prior_distribution(priors[0])
-    argument_names = PRIOR_PARAMETERS[priors[0].distribution]
-    kwargs: Mapping[str, np.ndarray] = {
-        arg: np.array([p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
-    }
-    if name is None:
-        return cls.dist(**kwargs, shape=len(priors))
-    return cls(name, **kwargs, dims=dims)
+    if len(kinds) == 1:
+        cls, _ = prior_distribution(priors[0])
+        argument_names = PRIOR_PARAMETERS[priors[0].distribution]
+        kwargs: Mapping[str, np.ndarray] = {
+            arg: np.array([p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
+        }
+        return cls(name, **kwargs, dims=dims)
+    leading = dims[:-1] if isinstance(dims, tuple) else ()
+    elements = [add_prior(f"{name}[{label}]", prior, dims=leading or None)
+                for label, prior in zip(labels, priors, strict=True)]
+    return pm.Deterministic(name, pt.stack(elements, axis=-1), dims=dims)
 
 
 # The argument names of each prior (spec.PRIOR_PARAMETERS) are PyMC's own, so they pass straight through.

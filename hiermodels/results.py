@@ -197,9 +197,10 @@ class FitResult:
         if m.GROUP_COEFFICIENT in posterior:
             b = posterior[m.GROUP_COEFFICIENT].to_numpy().reshape(chains, n_draws, -1)
             convergence += [_convergence(b[:, :, k]) for k in range(b.shape[-1])]
-        max_r_hat = float(np.nanmax([c["r_hat"] for c in convergence]))
-        min_bulk = float(np.nanmin([c["ess_bulk"] for c in convergence]))
-        min_tail = float(np.nanmin([c["ess_tail"] for c in convergence]))
+        # R-hat needs two chains; a constant quantity has none of these: NaN, not a warning.
+        max_r_hat = _nan_extreme(np.nanmax, [c["r_hat"] for c in convergence])
+        min_bulk = _nan_extreme(np.nanmin, [c["ess_bulk"] for c in convergence])
+        min_tail = _nan_extreme(np.nanmin, [c["ess_tail"] for c in convergence])
         warnings = []
         if divergences:
             advice = ("switch to the non-centred parameterisation" if self.spec.parameterization == "centered"
@@ -300,6 +301,11 @@ def _convergence(samples: np.ndarray) -> dict[str, float]:
         # Tail ESS at the 5% and 95% quantiles, as ArviZ and Stan report it.
         "ess_tail": float(array_stats.ess(samples, chain_axis=0, draw_axis=1, method="tail", prob=0.05)),
     }
+
+
+def _nan_extreme(reduce, values: list[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(reduce(finite)) if finite else float("nan")
 
 
 def _json_number(value: float) -> float | None:

@@ -171,6 +171,10 @@ def parse_prior_assignment(text: str) -> tuple[str, Prior]:
     return name.strip(), Prior.parse(prior_text)
 
 
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
     """NUTS settings. ``seed`` makes a fit reproducible; ``target_accept`` near 1 trades speed for fewer
@@ -186,14 +190,15 @@ class SamplerSettings:
         problems = []
         for name in ("draws", "tune", "chains"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_whole(value) or value < 1:
                 problems.append(f"{name} must be a positive whole number, got {value!r}")
-        if self.draws < 10:
-            problems.append(f"draws must be at least 10 to summarise a posterior, got {self.draws}")
-        if not isinstance(self.seed, int) or self.seed < 0:
+            elif name == "draws" and value < 10:
+                problems.append(f"draws must be at least 10 to summarise a posterior, got {value}")
+        if not _is_whole(self.seed) or self.seed < 0:
             problems.append(f"seed must be a non-negative whole number, got {self.seed!r}")
-        if not 0.5 <= self.target_accept < 1:
-            problems.append(f"target_accept must be in [0.5, 1), got {self.target_accept!r}")
+        accept = self.target_accept
+        if isinstance(accept, bool) or not isinstance(accept, (int, float)) or not 0.5 <= accept < 1:
+            problems.append(f"target_accept must be a number in [0.5, 1), got {accept!r}")
         if problems:
             raise SpecError("; ".join(problems))
 
@@ -271,6 +276,13 @@ class ModelSpec:
             problems.append(f"{', '.join(clashes)} cannot be both a predictor and the outcome/group/trials column")
         if INTERCEPT in self.predictors:
             problems.append(f"{INTERCEPT!r} is reserved for the intercept; rename that column")
+        # A predictor's name is also the name of its coefficient's prior, so it cannot be a scale's or corr's name.
+        reserved = [p for p in self.predictors if parameter_kind(p) != "location"]
+        if reserved:
+            problems.append(
+                f"{', '.join(map(repr, reserved))} cannot be a predictor: sigma, alpha, corr and sd(...) name model "
+                "parameters (and their priors); rename that column"
+            )
         allowed_varying = (INTERCEPT, *self.predictors)
         unknown = [v for v in self.varying if v not in allowed_varying]
         if unknown:

@@ -1,0 +1,787 @@
+"""Charts: tidy DataFrames in, Altair charts out. Nothing here samples, fits or shows anything.
+
+The frames come from :mod:`hiermodels.interpret` (and :meth:`PoolingComparison.shrinkage`,
+:meth:`PoolingComparison.population`); every function *returns* a chart, which the caller displays
+(``st.altair_chart``) or exports (:func:`to_png`, :func:`to_svg`).
+
+Design rules
+------------
+* One palette, Okabe & Ito's colour-blind-safe one, and one colour per pooling (:data:`POOLING_COLORS`), used by
+  every chart in which the poolings appear, always labelled ``complete pooling`` / ``no pooling`` /
+  ``partial pooling``.
+* A theme for lecture halls (:func:`use_theme`): axis labels 16 px, axis titles 18 px, titles 22 px, black text
+  on white.
+* User strings (group labels, column and term names) travel as *data* (rows, tooltips, facet headers) or as
+  plain-text titles; they are never spliced into Vega expressions or used as field names, and nothing here
+  produces markdown or HTML. Conditions such as "the highlighted group" are computed into boolean columns.
+* Inline data stay under Altair's 5,000-row limit because :mod:`hiermodels.interpret` thins the draws; the
+  limit is never raised here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import vl_convert as vlc
+
+from hiermodels.errors import SpecError
+from hiermodels.spec import POOLING_LABELS, POOLINGS
+
+# ------------------------------------------------------------------------------------------------ palette
+OKABE_ITO: Mapping[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+}
+POOLING_COLORS: Mapping[str, str] = {
+    "complete": OKABE_ITO["vermillion"],
+    "none": OKABE_ITO["blue"],
+    "partial": OKABE_ITO["bluish green"],
+}
+MAP_COLOR = OKABE_ITO["reddish purple"]
+MEAN_COLOR = OKABE_ITO["black"]
+POPULATION_COLOR = OKABE_ITO["black"]
+UNIDENTIFIED_COLOR = "#8c8c8c"
+INTERVAL_COLOR = "#4d4d4d"
+COLLAPSED_COLOR = OKABE_ITO["vermillion"]
+DIVERGENT_COLOR = OKABE_ITO["orange"]
+# Chains and other unordered categories without a meaning of their own (yellow left out: too pale on white).
+CATEGORY_COLORS: tuple[str, ...] = (
+    OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["bluish green"], OKABE_ITO["reddish purple"],
+    OKABE_ITO["sky blue"], OKABE_ITO["vermillion"], OKABE_ITO["black"],
+)
+TARGET_COLORS: Mapping[str, str] = {"existing group": OKABE_ITO["blue"], "new group": OKABE_ITO["orange"]}
+
+UNIDENTIFIED_LABEL = "not identified by the group's own data"
+UNIDENTIFIED_NOTE = (
+    "The group's own data cannot identify this coefficient (e.g. a slope from one row, or a predictor that is "
+    "constant within the group): its no-pooling estimate comes from the prior."
+)
+NUMBER_FORMAT = ".4~g"
+# Above this many groups, a chart with one row per group hides the labels (tooltips still name the group).
+MAX_LABELLED_GROUPS = 40
+
+# ------------------------------------------------------------------------------------------------ theme
+THEME_NAME = "hiermodels_lecture"
+FONT = "Helvetica, Arial, 'DejaVu Sans', sans-serif"
+AXIS_LABEL_PX = 16
+AXIS_TITLE_PX = 18
+TITLE_PX = 22
+WIDTH = 600
+HEIGHT = 380
+
+
+def lecture_theme() -> alt.theme.ThemeConfig:
+    """Large type, black on white, the Okabe-Ito palette: readable from the back of a lecture hall."""
+    axis = {
+        "labelFontSize": AXIS_LABEL_PX,
+        "titleFontSize": AXIS_TITLE_PX,
+        "labelColor": "#000000",
+        "titleColor": "#000000",
+        "domainColor": "#000000",
+        "tickColor": "#000000",
+        "gridColor": "#dedede",
+        "titleFontWeight": "bold",
+        "labelLimit": 280,
+        "titlePadding": 10,
+    }
+    return {
+        "config": {
+            "background": "#ffffff",
+            "font": FONT,
+            "padding": 10,
+            "view": {"continuousWidth": WIDTH, "continuousHeight": HEIGHT, "stroke": "#000000"},
+            "title": {
+                "fontSize": TITLE_PX,
+                "subtitleFontSize": AXIS_LABEL_PX,
+                "color": "#000000",
+                "subtitleColor": "#222222",
+                "anchor": "start",
+                "offset": 14,
+                "subtitlePadding": 6,
+            },
+            "axis": axis,
+            "legend": {
+                "labelFontSize": AXIS_LABEL_PX,
+                "titleFontSize": AXIS_LABEL_PX,
+                "labelColor": "#000000",
+                "titleColor": "#000000",
+                "symbolSize": 220,
+                "symbolStrokeWidth": 2.5,
+                "labelLimit": 420,
+                "orient": "bottom",
+                "direction": "horizontal",
+                "columns": 3,
+                "columnPadding": 18,
+                "rowPadding": 8,
+            },
+            "header": {"labelFontSize": AXIS_TITLE_PX, "titleFontSize": AXIS_TITLE_PX, "labelColor": "#000000"},
+            "text": {"fontSize": AXIS_LABEL_PX, "color": "#000000"},
+            "point": {"size": 110, "strokeWidth": 2},
+            "line": {"strokeWidth": 3},
+            "rule": {"strokeWidth": 2.5},
+            "range": {"category": list(CATEGORY_COLORS)},
+        }
+    }
+
+
+alt.theme.register(THEME_NAME, enable=False)(lecture_theme)
+
+
+def use_theme() -> None:
+    """Enable the lecture theme for every chart rendered from now on (``alt.theme`` is process-wide).
+
+    In Streamlit, pass ``theme=None`` to ``st.altair_chart`` so that Streamlit's own theme does not replace it.
+    """
+    alt.theme.enable(THEME_NAME)
+
+
+# ------------------------------------------------------------------------------------------------ export
+def to_png(chart: alt.TopLevelMixin, scale: float = 2) -> bytes:
+    """The chart as PNG bytes, rendered offline by vl-convert (bundled Vega) with the lecture theme."""
+    return vlc.vegalite_to_png(_themed_spec(chart), scale=scale)
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """The chart as an SVG document, rendered offline by vl-convert with the lecture theme."""
+    return vlc.vegalite_to_svg(_themed_spec(chart))
+
+
+def _themed_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    # Merging the theme's config into the dict (rather than enabling the theme around to_dict) keeps exports
+    # independent of the process-wide theme registry, which other threads may be using.
+    spec = chart.to_dict()
+    spec["config"] = _merge(spec.get("config", {}), lecture_theme()["config"])
+    return spec
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+            else value
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def _title(text: str, subtitle: str | Sequence[str] | None = None) -> alt.Title:
+    return alt.Title(text, subtitle=subtitle) if subtitle else alt.Title(text)
+
+
+def _pooling_scale(extra: Mapping[str, str] | None = None, present: Sequence[str] | None = None) -> alt.Scale:
+    """The colour scale of the poolings (:data:`POOLING_COLORS`) plus ``extra`` label -> colour entries, limited
+    to the labels in ``present`` (so that the legend lists only what the chart shows)."""
+    labels = {POOLING_LABELS[p]: POOLING_COLORS[p] for p in POOLINGS}
+    labels.update(extra or {})
+    if present is not None:
+        labels = {label: colour for label, colour in labels.items() if label in set(present)}
+    return alt.Scale(domain=list(labels), range=list(labels.values()))
+
+
+def _shrinkage_scale(shrinkage_df: pd.DataFrame, identified: pd.Series) -> alt.Scale:
+    present = [POOLING_LABELS["partial"]]
+    if "complete" in shrinkage_df:
+        present.append(POOLING_LABELS["complete"])
+    if identified.any():
+        present.append(POOLING_LABELS["none"])
+    if "population_mean" in shrinkage_df:
+        present.append("population mean")
+    if not identified.all():
+        present.append(UNIDENTIFIED_LABEL)
+    return _pooling_scale({"population mean": POPULATION_COLOR, UNIDENTIFIED_LABEL: UNIDENTIFIED_COLOR}, present)
+
+
+def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} needs the column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}")
+
+
+def _check_highlight(groups: pd.Series, highlight: str | None) -> None:
+    if highlight is not None and highlight not in set(groups):
+        raise SpecError(f"cannot highlight {highlight!r}: there is no such group in this table")
+
+
+def _log_ticks(low: float, high: float) -> list[float]:
+    """1-2-5 ticks between low and high (every 1..9 when that gives fewer than four), for a readable log axis."""
+    exponents = range(math.floor(math.log10(max(low, 1e-300))) - 1, math.ceil(math.log10(max(high, 1e-300))) + 1)
+    for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        ticks = [float(f"{m}e{e}") for e in exponents for m in mantissas if low <= float(f"{m}e{e}") <= high]
+        if len(ticks) >= 4:
+            break
+    return ticks
+
+
+def _dodge(n: pd.Series, half_width: float = 0.18) -> np.ndarray:
+    """Spread groups of equal size around their n on a log axis, so that their arrows do not overlap."""
+    out = n.to_numpy(dtype=float).copy()
+    for _, index in n.groupby(n).groups.items():
+        k = len(index)
+        if k > 1:
+            offsets = np.linspace(-half_width, half_width, k)
+            out[n.index.get_indexer(index)] *= np.exp(offsets)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ data
+def group_sizes_chart(df: pd.DataFrame) -> alt.Chart:
+    """Rows per group, largest first (from :func:`interpret.group_sizes`)."""
+    _require_columns(df, ["group", "n"], "group_sizes_chart")
+    many = len(df) > MAX_LABELLED_GROUPS
+    y = alt.Y(
+        "group:N",
+        sort=alt.EncodingSortField("n", order="descending"),
+        title="groups (largest first; hover for names)" if many else "group",
+        axis=alt.Axis(labels=not many, ticks=not many),
+    )
+    return (
+        alt.Chart(df, title=_title("How many rows each group has",
+                                   "Small groups are the ones partial pooling moves the most"))
+        .mark_bar(color=OKABE_ITO["blue"])
+        .encode(
+            x=alt.X("n:Q", title="rows in the group (n)"),
+            y=y,
+            tooltip=[alt.Tooltip("group:N"), alt.Tooltip("n:Q", title="rows")],
+        )
+        .properties(width=WIDTH, height=min(600, 18 * len(df)) if many else alt.Step(24))
+    )
+
+
+# ------------------------------------------------------------------------------------------------ shrinkage
+def shrinkage_chart(
+    shrinkage_df: pd.DataFrame,
+    term: str,
+    *,
+    show_intervals: bool = False,
+    highlight: str | None = None,
+    selectable: bool = False,
+) -> alt.LayerChart:
+    """Each group's no-pooling estimate, with an arrow to its partial-pooling estimate, against group size.
+
+    ``shrinkage_df`` is :meth:`PoolingComparison.shrinkage` (needs the ``none`` and ``partial`` columns;
+    ``complete`` and ``population_mean`` are drawn as horizontal lines when present). ``highlight`` names a
+    group to draw bigger (the others are dimmed); ``selectable`` adds the point selection ``group_pick`` on the
+    field ``group`` (click a no-pooling point), for ``st.altair_chart(..., on_select="rerun")``.
+    """
+    _require_columns(shrinkage_df, ["group", "term", "n", "identified", "none", "partial"], "shrinkage_chart")
+    d = shrinkage_df[shrinkage_df["term"] == term].reset_index(drop=True).copy()
+    if d.empty:
+        raise SpecError(f"the shrinkage table has no rows for the term {term!r}")
+    _check_highlight(d["group"], highlight)
+    d["identified"] = d["identified"].astype(bool)
+    d["n_plot"] = _dodge(d["n"])
+    d["highlighted"] = d["group"] == highlight
+    d["direction"] = np.where(d["partial"] >= d["none"], 0.0, 180.0)
+    d["series_none"] = np.where(d["identified"], POOLING_LABELS["none"], UNIDENTIFIED_LABEL)
+    d["series_partial"] = POOLING_LABELS["partial"]
+    d["note"] = np.where(d["identified"], "", UNIDENTIFIED_NOTE)
+
+    low, high = float(d["n_plot"].min()) / 1.25, float(d["n_plot"].max()) * 1.25
+    x = alt.X("n_plot:Q", title="rows in the group, n (log scale)",
+              scale=alt.Scale(type="log", domain=[low, high], nice=False),
+              axis=alt.Axis(values=_log_ticks(low, high), format="~g", grid=False))
+    y_title = f"estimate: {term}"
+    colour_scale = _shrinkage_scale(d, d["identified"])
+    dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.95)
+    tooltip = [
+        alt.Tooltip("group:N"),
+        alt.Tooltip("n:Q", title="rows (n)"),
+        alt.Tooltip("none:Q", title="no pooling", format=NUMBER_FORMAT),
+        alt.Tooltip("partial:Q", title="partial pooling", format=NUMBER_FORMAT),
+    ]
+    if "pooling_factor" in d:
+        tooltip.append(alt.Tooltip("pooling_factor:Q", title="pooling factor", format=".2f"))
+    base = alt.Chart(d)
+
+    layers: list[alt.Chart] = []
+    reference_rules, reference_labels = _reference_lines(d, colour_scale)
+    layers += reference_rules
+    if show_intervals:
+        layers += _interval_rules(d, colour_scale)
+    # Arrow shafts (no pooling -> partial pooling), then heads at the partial-pooling estimate.
+    layers.append(base.mark_rule(strokeWidth=2).encode(
+        x=x, y=alt.Y("none:Q", title=y_title, scale=alt.Scale(zero=False)), y2="partial:Q",
+        color=alt.condition(alt.datum.identified, alt.value(INTERVAL_COLOR), alt.value("#c4c4c4")),
+        opacity=dim,
+    ))
+    layers.append(base.mark_point(shape="triangle", filled=True).encode(
+        x=x, y="partial:Q",
+        angle=alt.Angle("direction:Q", scale=None),
+        color=alt.Color("series_partial:N", scale=colour_scale, title=None),
+        size=alt.condition(alt.datum.highlighted, alt.value(420), alt.value(150)),
+        opacity=dim,
+        tooltip=tooltip,
+    ))
+    points = base.mark_point(filled=False, strokeWidth=2.5, cursor="pointer" if selectable else "default").encode(
+        x=x, y="none:Q",
+        color=alt.Color("series_none:N", scale=colour_scale, title=None),
+        fill=alt.condition(alt.datum.identified, alt.value(POOLING_COLORS["none"]), alt.value("#ffffff")),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2)),
+        opacity=dim,
+        tooltip=[*tooltip, alt.Tooltip("note:N", title="note")],
+    )
+    if selectable:
+        points = points.add_params(alt.selection_point(name="group_pick", fields=["group"], on="click"))
+    layers.append(points)
+    layers += reference_labels
+    subtitle = [
+        f"Term: {term}. Each arrow runs from a group's own estimate (no pooling) to its partial-pooling estimate.",
+        "Small groups move furthest toward the population mean.",
+    ]
+    return alt.layer(*layers).properties(
+        title=_title("Shrinkage: how far each group's estimate is pulled", subtitle),
+        width=WIDTH, height=HEIGHT + 60,
+    )
+
+
+def _reference_lines(d: pd.DataFrame, colour_scale: alt.Scale) -> tuple[list[alt.Chart], list[alt.Chart]]:
+    """Horizontal lines for the complete-pooling estimate and the population mean, and their labels (right edge;
+    returned apart so that they can be drawn on top of the points)."""
+    rows = []
+    if "complete" in d and d["complete"].notna().any():
+        rows.append({"series": POOLING_LABELS["complete"], "value": float(d["complete"].iloc[0]), "dash": 0})
+    if "population_mean" in d and d["population_mean"].notna().any():
+        rows.append({"series": "population mean", "value": float(d["population_mean"].iloc[0]), "dash": 1})
+    if not rows:
+        return [], []
+    lines = pd.DataFrame(rows)
+    lines["text"] = lines["series"] + " " + lines["value"].map(lambda v: format(v, ".3g"))
+    rules: list[alt.Chart] = [alt.Chart(lines).mark_rule(strokeWidth=3).encode(
+        y="value:Q",
+        color=alt.Color("series:N", scale=colour_scale, title=None),
+        strokeDash=alt.StrokeDash("dash:N", scale=alt.Scale(domain=[0, 1], range=[[1, 0], [8, 5]]), legend=None),
+        tooltip=[alt.Tooltip("series:N", title="line"), alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
+    )]
+    # Labels sit right of the plot, the lower line's a little lower and the upper one's a little higher, so
+    # that close lines stay legible and no label covers a point.
+    order = lines.sort_values("value").reset_index(drop=True)
+    labels: list[alt.Chart] = []
+    for position in range(len(order)):
+        below = position == 0 and len(order) > 1
+        labels.append(alt.Chart(order.iloc[[position]]).mark_text(
+            x="width", align="left", dx=8, dy=12 if below else -12, fontWeight="bold",
+        ).encode(y="value:Q", text="text:N", color=alt.Color("series:N", scale=colour_scale, title=None)))
+    return rules, labels
+
+
+def _interval_rules(d: pd.DataFrame, colour_scale: alt.Scale) -> list[alt.Chart]:
+    """Thin interval rules: no pooling just left of the group's n, partial pooling just right of it."""
+    frames = []
+    for pooling, factor in (("none", 0.96), ("partial", 1.04)):
+        lower, upper = f"{pooling}_lower", f"{pooling}_upper"
+        if lower not in d or upper not in d:
+            continue
+        part = d[["group", "n", "highlighted", "identified"]].assign(
+            x=d["n_plot"] * factor, lower=d[lower], upper=d[upper], series=POOLING_LABELS[pooling])
+        if pooling == "none":
+            part = part[d["identified"]]  # a prior-driven interval would swamp the axis
+        frames.append(part)
+    if not frames:
+        return []
+    intervals = pd.concat(frames, ignore_index=True)
+    return [alt.Chart(intervals).mark_rule(strokeWidth=1.5).encode(
+        x="x:Q", y="lower:Q", y2="upper:Q",
+        color=alt.Color("series:N", scale=colour_scale, title=None),
+        opacity=alt.condition(alt.datum.highlighted, alt.value(0.9), alt.value(0.45)),
+    )]
+
+
+def shrinkage_2d_chart(
+    shrinkage_df: pd.DataFrame,
+    x_term: str,
+    y_term: str,
+    ellipse_df: pd.DataFrame,
+    *,
+    highlight: str | None = None,
+    selectable: bool = False,
+) -> alt.LayerChart:
+    """Two coefficients at once (after Tristan Mahr): arrows from each group's no-pooling point to its
+    partial-pooling point, the complete-pooling point, and the population's ellipses
+    (:func:`interpret.population_ellipse`).
+
+    The arrowheads are rotated with the chart's own scales (a Vega ``scale()`` expression), so they point the
+    right way at any size; keep this chart a single layered view (do not concatenate it).
+    """
+    _require_columns(shrinkage_df, ["group", "term", "n", "identified", "none", "partial"], "shrinkage_2d_chart")
+    _require_columns(ellipse_df, ["prob", "order", "x", "y"], "shrinkage_2d_chart")
+    wide = _two_terms(shrinkage_df, x_term, y_term)
+    _check_highlight(wide["group"], highlight)
+    wide["highlighted"] = wide["group"] == highlight
+    wide["series_none"] = np.where(wide["identified"], POOLING_LABELS["none"], UNIDENTIFIED_LABEL)
+    wide["series_partial"] = POOLING_LABELS["partial"]
+    wide["note"] = np.where(wide["identified"], "", UNIDENTIFIED_NOTE)
+    colour_scale = _shrinkage_scale(shrinkage_df, wide["identified"])
+    dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.9)
+    x_axis = alt.X("x_none:Q", title=x_term, scale=alt.Scale(zero=False))
+    y_axis = alt.Y("y_none:Q", title=y_term, scale=alt.Scale(zero=False))
+    tooltip = [
+        alt.Tooltip("group:N"),
+        alt.Tooltip("n:Q", title="rows (n)"),
+        alt.Tooltip("x_none:Q", title=f"no pooling: {x_term}", format=NUMBER_FORMAT),
+        alt.Tooltip("y_none:Q", title=f"no pooling: {y_term}", format=NUMBER_FORMAT),
+        alt.Tooltip("x_partial:Q", title=f"partial pooling: {x_term}", format=NUMBER_FORMAT),
+        alt.Tooltip("y_partial:Q", title=f"partial pooling: {y_term}", format=NUMBER_FORMAT),
+    ]
+
+    ellipses = ellipse_df.assign(label=ellipse_df["prob"].map(lambda p: f"{p:.0%} of groups"))
+    tops = ellipses.loc[ellipses.groupby("prob")["y"].idxmax()]
+    layers = [alt.Chart(ellipses).mark_line(strokeWidth=2, color=POPULATION_COLOR, strokeDash=[6, 4]).encode(
+        x="x:Q", y="y:Q", detail="prob:N", order="order:Q")]
+    ellipse_labels = alt.Chart(tops).mark_text(dy=-10, fontWeight="bold").encode(x="x:Q", y="y:Q", text="label:N")
+    base = alt.Chart(wide)
+    layers.append(base.mark_rule(strokeWidth=2).encode(
+        x=x_axis, y=y_axis, x2="x_partial:Q", y2="y_partial:Q",
+        color=alt.condition(alt.datum.identified, alt.value(INTERVAL_COLOR), alt.value("#c4c4c4")),
+        opacity=dim,
+    ))
+    # Screen-space direction of each arrow, from the chart's own x and y scales.
+    angle = ("90 - atan2(scale('y', datum.y_none) - scale('y', datum.y_partial), "
+             "scale('x', datum.x_partial) - scale('x', datum.x_none)) * 180 / PI")
+    layers.append(base.mark_point(shape="triangle", filled=True, angle=alt.ExprRef(angle)).encode(
+        x="x_partial:Q", y="y_partial:Q",
+        color=alt.Color("series_partial:N", scale=colour_scale, title=None),
+        size=alt.condition(alt.datum.highlighted, alt.value(420), alt.value(150)),
+        opacity=dim, tooltip=tooltip,
+    ))
+    points = base.mark_point(filled=False, strokeWidth=2.5, cursor="pointer" if selectable else "default").encode(
+        x=x_axis, y=y_axis,
+        color=alt.Color("series_none:N", scale=colour_scale, title=None),
+        fill=alt.condition(alt.datum.identified, alt.value(POOLING_COLORS["none"]), alt.value("#ffffff")),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2)),
+        opacity=dim, tooltip=[*tooltip, alt.Tooltip("note:N", title="note")],
+    )
+    if selectable:
+        points = points.add_params(alt.selection_point(name="group_pick", fields=["group"], on="click"))
+    layers.append(points)
+
+    centres = []
+    if "complete" in shrinkage_df:
+        centres.append({"series": POOLING_LABELS["complete"], "x": wide["x_complete"].iloc[0],
+                        "y": wide["y_complete"].iloc[0], "shape": "square"})
+    if "population_mean" in shrinkage_df:
+        centres.append({"series": "population mean", "x": wide["x_population"].iloc[0],
+                        "y": wide["y_population"].iloc[0], "shape": "cross"})
+    if centres:
+        layers.append(alt.Chart(pd.DataFrame(centres)).mark_point(filled=True, size=420, stroke="#ffffff",
+                                                                  strokeWidth=1.5).encode(
+            x="x:Q", y="y:Q",
+            color=alt.Color("series:N", scale=colour_scale, title=None),
+            shape=alt.Shape("shape:N", scale=None),
+            tooltip=[alt.Tooltip("series:N", title="point"), alt.Tooltip("x:Q", title=x_term, format=NUMBER_FORMAT),
+                     alt.Tooltip("y:Q", title=y_term, format=NUMBER_FORMAT)],
+        ))
+    layers.append(ellipse_labels)
+    subtitle = [
+        "Arrows run from each group's own estimates (no pooling) to its partial-pooling estimates;",
+        "dashed curves: the population distribution of groups (posterior-mean mean, sd and correlation).",
+    ]
+    return alt.layer(*layers).properties(
+        title=_title("Shrinkage of two coefficients together", subtitle), width=WIDTH, height=WIDTH - 60,
+    )
+
+
+def _two_terms(shrinkage_df: pd.DataFrame, x_term: str, y_term: str) -> pd.DataFrame:
+    """One row per group with x_/y_ columns for no, partial and complete pooling and the population mean."""
+    parts = {}
+    for axis, term in (("x", x_term), ("y", y_term)):
+        part = shrinkage_df[shrinkage_df["term"] == term]
+        if part.empty:
+            raise SpecError(f"the shrinkage table has no rows for the term {term!r}")
+        columns = {"none": f"{axis}_none", "partial": f"{axis}_partial", "complete": f"{axis}_complete",
+                   "population_mean": f"{axis}_population", "identified": f"{axis}_identified"}
+        parts[axis] = part.set_index("group")[[c for c in columns if c in part]].rename(columns=columns)
+    sizes = shrinkage_df.drop_duplicates("group").set_index("group")["n"]
+    wide = parts["x"].join(parts["y"], how="inner").join(sizes).reset_index()
+    wide["identified"] = wide["x_identified"].astype(bool) & wide["y_identified"].astype(bool)
+    return wide
+
+
+# ------------------------------------------------------------------------------------------------ MAP vs mean
+def map_vs_mean_chart(table: pd.DataFrame, *, highlight: str | None = None) -> alt.VConcatChart | alt.LayerChart:
+    """Posterior mean with its interval, and the MAP as a distinct marker, for every row of
+    :func:`interpret.map_vs_mean_table`: population parameters on top (one panel per kind of parameter), group
+    coefficients below (one panel per varying term, groups sorted by posterior mean). Rows whose group scale's
+    MAP collapsed to ~0 have vermillion intervals.
+    """
+    _require_columns(table, ["level", "name", "term", "mean", "lower", "upper", "map", "collapsed"],
+                     "map_vs_mean_chart")
+    population = table[table["level"] == "population"].reset_index(drop=True).copy()
+    groups = table[table["level"] == "group"].reset_index(drop=True).copy()
+    _check_highlight(groups["name"], highlight)
+    population["order"] = np.arange(len(population))
+    population["kind"] = population.get("kind", pd.Series("parameter", index=population.index)).fillna("parameter")
+    groups["highlighted"] = groups["name"] == highlight
+    for frame in (population, groups):
+        frame["interval"] = np.where(frame["collapsed"], "interval (scale's MAP collapsed to ~0)", "95% interval")
+    population["highlighted"] = False
+    groups["term_order"] = groups["term"].map({t: i for i, t in enumerate(dict.fromkeys(groups["term"]))})
+
+    colour = alt.Scale(
+        domain=["posterior mean", "MAP (joint mode)", "95% interval", "interval (scale's MAP collapsed to ~0)"],
+        range=[MEAN_COLOR, MAP_COLOR, INTERVAL_COLOR, COLLAPSED_COLOR],
+    )
+
+    def panel(y: alt.Y, many: bool, groups_panel: bool) -> alt.LayerChart:
+        # Only the group panel is dimmed around a highlighted group.
+        dim = (alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.35)) if highlight and groups_panel
+               else alt.value(1.0))
+        interval = alt.Chart().mark_rule(strokeWidth=3).encode(
+            y=y, x=alt.X("lower:Q", title="value", axis=alt.Axis(tickCount=6, labelOverlap=True)), x2="upper:Q",
+            color=alt.Color("interval:N", scale=colour, title=None), opacity=dim,
+        )
+        markers = alt.Chart().transform_fold(["mean", "map"], as_=["estimate", "value"]).transform_calculate(
+            estimate="datum.estimate == 'map' ? 'MAP (joint mode)' : 'posterior mean'"
+        ).transform_filter("isFinite(datum.value)").mark_point(filled=True, strokeWidth=2).encode(
+            y=y, x="value:Q",
+            color=alt.Color("estimate:N", scale=colour, title=None),
+            shape=alt.Shape("estimate:N", scale=alt.Scale(domain=["posterior mean", "MAP (joint mode)"],
+                                                          range=["circle", "diamond"]), legend=None),
+            size=alt.condition(alt.datum.highlighted, alt.value(320), alt.value(70 if many else 130)),
+            opacity=dim,
+            tooltip=[alt.Tooltip("name:N"), alt.Tooltip("term:N"), alt.Tooltip("estimate:N"),
+                     alt.Tooltip("value:Q", format=NUMBER_FORMAT),
+                     alt.Tooltip("lower:Q", format=NUMBER_FORMAT), alt.Tooltip("upper:Q", format=NUMBER_FORMAT),
+                     alt.Tooltip("collapsed:N", title="scale's MAP collapsed")],
+        )
+        return alt.layer(interval, markers)
+
+    header = alt.Header(labelAngle=0, labelAlign="left", labelAnchor="start", labelOrient="top",
+                        labelFontWeight="bold")
+    top = panel(alt.Y("name:N", sort=alt.EncodingSortField("order"), title=None), many=False, groups_panel=False)
+    top = top.properties(width=WIDTH, height=alt.Step(30)).facet(
+        data=population, row=alt.Row("kind:N", title=None, header=header,
+                                     sort=alt.EncodingSortField("order", op="min")),
+    ).resolve_scale(x="independent", y="independent")
+    title = _title("Posterior mean vs joint mode (MAP)",
+                   ["Dots: posterior means with 95% intervals; diamonds: the MAP.",
+                    "A group scale whose MAP collapses to ~0 pulls every group's MAP onto the population mean."])
+    if groups.empty:
+        return top.properties(title=title)
+    n_groups = groups["name"].nunique()
+    many = n_groups > MAX_LABELLED_GROUPS
+    y = alt.Y("name:N", sort=alt.EncodingSortField("mean", order="descending"),
+              title="groups, sorted by posterior mean" + (" (hover for names)" if many else ""),
+              axis=alt.Axis(labels=not many, ticks=not many))
+    bottom = panel(y, many, groups_panel=True)
+    if highlight is not None:
+        label = alt.Chart().transform_filter(alt.datum.highlighted).mark_text(
+            align="left", dx=12, fontWeight="bold").encode(y=y, x="upper:Q", text="name:N")
+        bottom = alt.layer(bottom, label)
+    bottom = bottom.properties(width=max(280, WIDTH // max(1, groups["term"].nunique()) - 20),
+                               height=min(700, 9 * n_groups) if many else alt.Step(22)).facet(
+        data=groups, column=alt.Column("term:N", title=None, header=header,
+                                       sort=alt.EncodingSortField("term_order", op="min")),
+    ).resolve_scale(x="independent", y="independent")
+    return alt.vconcat(top, bottom, spacing=30).properties(title=title)
+
+
+# ------------------------------------------------------------------------------------------------ group scale
+def scale_posterior_chart(draws_df: pd.DataFrame, map_value: float, mean_value: float, name: str) -> alt.LayerChart:
+    """Histogram of a group scale's draws (:func:`interpret.scale_draws`) with rules at the MAP and the mean."""
+    _require_columns(draws_df, ["value"], "scale_posterior_chart")
+    marks = pd.DataFrame({
+        "estimate": ["MAP (joint mode)", "posterior mean"],
+        "value": [map_value, mean_value],
+        "label_y": [10, 40],
+    })
+    marks = marks[np.isfinite(marks["value"].astype(float))]
+    marks["text"] = marks["estimate"].str.replace(" (joint mode)", "", regex=False) + " = " + \
+        marks["value"].map(lambda v: format(v, ".3g"))
+    colour = alt.Scale(domain=["MAP (joint mode)", "posterior mean"], range=[MAP_COLOR, MEAN_COLOR])
+    histogram = alt.Chart(draws_df).transform_bin(
+        ["bin_start", "bin_end"], field="value", bin=alt.Bin(maxbins=40),
+    ).transform_aggregate(count="count()", groupby=["bin_start", "bin_end"]).mark_bar(
+        color=OKABE_ITO["sky blue"], stroke="#ffffff", strokeWidth=0.5,
+    ).encode(
+        x=alt.X("bin_start:Q", title=f"{name} (group-level sd)", scale=alt.Scale(zero=True),
+                axis=alt.Axis(tickCount=8, labelOverlap=True, format="~g")),
+        x2="bin_end:Q",
+        y=alt.Y("count:Q", title="posterior draws", scale=alt.Scale(zero=True)),
+        y2=alt.datum(0),
+        tooltip=[alt.Tooltip("bin_start:Q", title="from", format=NUMBER_FORMAT),
+                 alt.Tooltip("bin_end:Q", title="to", format=NUMBER_FORMAT), alt.Tooltip("count:Q", title="draws")],
+    )
+    rules = alt.Chart(marks).mark_rule(strokeWidth=4).encode(
+        x="value:Q", color=alt.Color("estimate:N", scale=colour, title=None),
+        strokeDash=alt.StrokeDash("estimate:N", scale=alt.Scale(domain=list(colour.domain), range=[[10, 5], [1, 0]]),
+                                  legend=None),
+    )
+    labels = alt.Chart(marks).mark_text(align="left", dx=8, baseline="top", fontWeight="bold").encode(
+        x="value:Q", y=alt.Y("label_y:Q", scale=None), text="text:N",
+        color=alt.Color("estimate:N", scale=colour, title=None),
+    )
+    collapsed = np.isfinite(map_value) and map_value < 0.01 * mean_value
+    subtitle = (["The MAP has collapsed to ~0, where the posterior has almost no mass:",
+                 "the joint mode sits at the neck of the funnel, not where the draws are."]
+                if collapsed else ["Where the joint mode (MAP) and the posterior mean fall among the draws."])
+    return alt.layer(histogram, rules, labels).properties(
+        title=_title("Posterior of the group-level scale", subtitle), width=WIDTH, height=HEIGHT)
+
+
+def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None = None) -> alt.LayerChart:
+    """The funnel: a group's deviation from the population mean against the group scale (log axis), from
+    :func:`interpret.funnel_draws`; ``map_point`` (:func:`interpret.funnel_map_point`) marks the joint mode.
+    A MAP scale left of the draws (a collapsed mode) is pinned to the left edge and labelled.
+    """
+    _require_columns(funnel_df, ["sd", "deviation"], "funnel_chart")
+    draws = funnel_df.copy()
+    draws["divergent"] = draws["divergent"].astype(bool) if "divergent" in draws else False
+    draws["kind"] = np.where(draws["divergent"], "divergent transition", "posterior draw")
+    positive = draws.loc[draws["sd"] > 0, "sd"]
+    low, high = float(positive.min()) / 1.5, float(positive.max()) * 1.5
+    term = str(draws["term"].iloc[0]) if "term" in draws else "the varying term"
+    group = str(draws["group"].iloc[0]) if "group" in draws else "the group"
+    x = alt.X("sd:Q", title="group-level sd (log scale)", scale=alt.Scale(type="log", domain=[low, high], nice=False,
+                                                                        clamp=True),
+              axis=alt.Axis(values=_log_ticks(low, high), format="~g"))
+    y = alt.Y("deviation:Q", title="group's deviation from the population mean")
+    colour = alt.Scale(domain=["posterior draw", "divergent transition", "MAP (joint mode)"],
+                       range=["#333333", DIVERGENT_COLOR, MAP_COLOR])
+    layers = [
+        alt.Chart(draws).mark_circle(size=30).encode(
+            x=x, y=y, color=alt.Color("kind:N", scale=colour, title=None),
+            opacity=alt.condition(alt.datum.divergent, alt.value(1.0), alt.value(0.35)),
+            order=alt.Order("divergent:N"),
+            tooltip=[alt.Tooltip("sd:Q", format=NUMBER_FORMAT), alt.Tooltip("deviation:Q", format=NUMBER_FORMAT)],
+        ),
+        alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4], color="#000000", strokeWidth=1.5)
+        .encode(y="zero:Q"),
+    ]
+    if map_point is not None and np.isfinite(map_point.get("deviation", np.nan)):
+        sd = float(map_point["sd"])
+        off = not sd >= low
+        mode = pd.DataFrame({
+            "sd": [low if off else sd], "deviation": [float(map_point["deviation"])], "kind": ["MAP (joint mode)"],
+            "text": [f"MAP (joint mode): sd = {sd:.2g}, off the chart to the left" if off
+                     else f"MAP (joint mode): sd = {sd:.2g}"],
+            "shape": ["triangle-left" if off else "diamond"],
+        })
+        layers.append(alt.Chart(mode).mark_point(filled=True, size=500, stroke="#000000", strokeWidth=1.5).encode(
+            x=x, y="deviation:Q", color=alt.Color("kind:N", scale=colour, title=None),
+            shape=alt.Shape("shape:N", scale=None),
+            tooltip=[alt.Tooltip("text:N", title="joint mode"), alt.Tooltip("deviation:Q", format=NUMBER_FORMAT)],
+        ))
+        # The label goes in the top-left corner, which the funnel's neck leaves nearly empty.
+        layers.append(alt.Chart(mode).mark_text(align="left", baseline="top", x=8, y=8, fontWeight="bold",
+                                                color=MAP_COLOR).encode(text="text:N"))
+    subtitle = [
+        f"sd({term}) against group {group}'s deviation b - mu: the cloud narrows to a neck as the sd shrinks.",
+        "The joint density is highest in the neck, so the MAP sits there; the posterior mass does not.",
+    ]
+    return alt.layer(*layers).properties(title=_title("The funnel", subtitle), width=WIDTH, height=HEIGHT)
+
+
+# ------------------------------------------------------------------------------------------------ population
+def population_chart(population_df: pd.DataFrame, *, names: Sequence[str] | None = None) -> alt.FacetChart:
+    """Posterior means and intervals of the population-level parameters under each pooling, one panel per
+    parameter (each with its own x axis), coloured by :data:`POOLING_COLORS`. ``population_df`` is
+    :meth:`PoolingComparison.population` (or one :meth:`FitResult.population` with a ``pooling`` column);
+    ``names`` keeps only those parameters.
+    """
+    _require_columns(population_df, ["pooling", "name", "mean", "lower", "upper"], "population_chart")
+    d = population_df.copy()
+    if names is not None:
+        d = d[d["name"].isin(list(names))]
+    if d.empty:
+        raise SpecError("there are no population parameters to draw")
+    first = {name: i for i, name in enumerate(dict.fromkeys(d["name"]))}
+    d["order"] = d["name"].map(first)
+    d["pooling_label"] = d["pooling"].map(POOLING_LABELS)
+    colour = alt.Color("pooling_label:N", scale=_pooling_scale(present=list(d["pooling_label"])), title=None)
+    y = alt.Y("pooling_label:N", sort=[POOLING_LABELS[p] for p in POOLINGS], title=None,
+              axis=alt.Axis(labels=False, ticks=False))
+    tooltip = [alt.Tooltip("name:N", title="parameter"), alt.Tooltip("pooling_label:N", title="pooling"),
+               alt.Tooltip("mean:Q", format=NUMBER_FORMAT), alt.Tooltip("lower:Q", format=NUMBER_FORMAT),
+               alt.Tooltip("upper:Q", format=NUMBER_FORMAT)]
+    x = alt.X("lower:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(tickCount=6, labelOverlap=True))
+    rule = alt.Chart().mark_rule(strokeWidth=4).encode(x=x, x2="upper:Q", y=y,
+                                                       color=colour, tooltip=tooltip)
+    point = alt.Chart().mark_point(filled=True, size=160, stroke="#ffffff", strokeWidth=1).encode(
+        x="mean:Q", y=y, color=colour, tooltip=tooltip)
+    header = alt.Header(labelAngle=0, labelAlign="left", labelAnchor="start", labelOrient="top",
+                        labelFontWeight="bold")
+    return alt.layer(rule, point).properties(width=WIDTH, height=alt.Step(22)).facet(
+        data=d, row=alt.Row("name:N", title=None, header=header, sort=alt.EncodingSortField("order", op="min")),
+        spacing=18,
+    ).resolve_scale(x="independent").properties(
+        title=_title("Population-level parameters under each pooling",
+                     "Posterior mean (dot) and 95% interval (bar)"))
+
+
+def prediction_chart(prediction_df: pd.DataFrame) -> alt.FacetChart:
+    """Posterior predictive densities for an existing group and a new group, one panel per quantity (the
+    group mean; a new observation), from :func:`interpret.prediction_draws`. The vertical ticks are medians."""
+    _require_columns(prediction_df, ["target", "quantity", "value"], "prediction_chart")
+    d = prediction_df.copy()
+    groups = d["group"] if "group" in d else pd.Series(None, index=d.index)
+    d["series"] = np.where(groups.notna(), d["target"] + ": " + groups.fillna("").astype(str), d["target"])
+    series = list(dict.fromkeys(d.sort_values("target")["series"]))
+    colours = [TARGET_COLORS.get(s.split(":")[0], CATEGORY_COLORS[i]) for i, s in enumerate(series)]
+    colour = alt.Color("series:N", scale=alt.Scale(domain=series, range=colours), title=None)
+    area = alt.Chart().transform_density(
+        "value", groupby=["series", "quantity"], as_=["value", "density"], steps=150,
+    ).mark_area(opacity=0.45, line={"strokeWidth": 2.5}).encode(
+        x=alt.X("value:Q", title="predicted outcome"),
+        y=alt.Y("density:Q", title="density", axis=alt.Axis(labels=False, ticks=False), stack=None),
+        color=colour,
+    )
+    median = alt.Chart().transform_aggregate(
+        median="median(value)", groupby=["series", "quantity"],
+    ).mark_rule(strokeWidth=3, strokeDash=[6, 3]).encode(
+        x="median:Q", color=colour,
+        tooltip=[alt.Tooltip("series:N", title="prediction for"), alt.Tooltip("median:Q", format=NUMBER_FORMAT)],
+    )
+    header = alt.Header(labelAngle=0, labelAlign="left", labelAnchor="start", labelOrient="top",
+                        labelFontWeight="bold")
+    return alt.layer(area, median).properties(width=WIDTH, height=180).facet(
+        data=d, row=alt.Row("quantity:N", title=None, header=header, sort=["group mean", "new observation"]),
+        spacing=12,
+    ).properties(title=_title("Predictions: an existing group and a new group",
+                              ["A new group's coefficients come from the population distribution, so its",
+                               "predictions are wider; dashed lines: medians."]))
+
+
+# ------------------------------------------------------------------------------------------------ convergence
+def trace_chart(trace_df: pd.DataFrame) -> alt.Chart:
+    """Draws by chain (from :func:`interpret.trace_draws`): well-mixed chains overlap like fuzzy caterpillars."""
+    _require_columns(trace_df, ["chain", "draw", "value"], "trace_chart")
+    name = str(trace_df["name"].iloc[0]) if "name" in trace_df else "the parameter"
+    return alt.Chart(trace_df).mark_line(strokeWidth=1.5, opacity=0.75).encode(
+        x=alt.X("draw:Q", title="draw"),
+        y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
+        color=alt.Color("chain:N", title="chain", scale=alt.Scale(range=list(CATEGORY_COLORS))),
+        tooltip=[alt.Tooltip("chain:N"), alt.Tooltip("draw:Q"), alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
+    ).properties(title=_title("Trace plot", "Each chain's draws in order; chains should overlap and not drift"),
+                 width=WIDTH, height=HEIGHT - 100)
+
+
+def rank_chart(rank_df: pd.DataFrame) -> alt.FacetChart:
+    """Rank histograms per chain (from :func:`interpret.rank_table`): flat bars mean the chains agree."""
+    _require_columns(rank_df, ["chain", "bin", "count"], "rank_chart")
+    d = rank_df.copy()
+    if "expected" not in d:
+        d["expected"] = d.groupby("chain")["count"].transform("mean")
+    n_chains = d["chain"].nunique()
+    bars = alt.Chart().mark_bar(color=OKABE_ITO["blue"], stroke="#ffffff", strokeWidth=0.5).encode(
+        x=alt.X("bin:O", title="rank (binned)", axis=alt.Axis(labels=False, ticks=False)),
+        y=alt.Y("count:Q", title="draws"),
+        tooltip=[alt.Tooltip("chain:N"), alt.Tooltip("bin:O"), alt.Tooltip("count:Q")],
+    )
+    expected = alt.Chart().mark_rule(strokeDash=[8, 4], color="#000000", strokeWidth=2.5).encode(
+        y="mean(expected):Q")
+    return alt.layer(bars, expected).properties(width=max(140, WIDTH // n_chains - 20), height=220).facet(
+        data=d, column=alt.Column("chain:N", title="chain", header=alt.Header(labelFontWeight="bold")),
+    ).properties(title=_title("Rank plot", "All draws ranked together; each chain's ranks should be uniform "
+                                           "(dashed line)"))

@@ -1,0 +1,496 @@
+r"""Numbers behind the charts: every function here *computes* and returns a tidy DataFrame.
+
+:mod:`hiermodels.charts` *draws* from these frames and never touches a posterior. Notation as in
+:mod:`hiermodels.models`: group j, varying term k, population mean :math:`\mu_k` (``mu``), group-level scale
+:math:`\tau_k` (``tau``, shown as ``sd(k)``), group coefficient :math:`b_{jk}` (``b``), common coefficient
+:math:`\beta_k` (``beta``), correlation matrix :math:`R` (``corr``). A draw is one (chain, draw) pair of the
+posterior, flattened chain by chain into :math:`s = 1..S`.
+
+Posterior mean against joint mode (:func:`map_vs_mean_table`)
+    The MAP maximises the joint density of *all* parameters. Under partial pooling the density of the centred
+    model, :math:`\prod_j \mathcal N(b_{jk} \mid \mu_k, \tau_k)`, grows without bound as :math:`\tau_k \to 0`
+    with every :math:`b_{jk} = \mu_k`, so the mode can sit at the neck of the funnel while almost no posterior
+    *mass* is there. A scale row is ``collapsed`` when its MAP is below ``COLLAPSE_RATIO`` (1%) of its posterior
+    mean; the group rows of that term inherit the flag (their MAPs all equal :math:`\mu_k`).
+The funnel (:func:`funnel_draws`)
+    Draws of :math:`(\log\tau_k,\; b_{jk} - \mu_k)`. Given :math:`\tau_k` the deviation is roughly
+    :math:`\mathcal N(0, \tau_k)`, so the cloud narrows to a neck as :math:`\log \tau_k \to -\infty`.
+Population ellipses (:func:`population_ellipse`)
+    For two varying terms x, y at the posterior means :math:`\bar\mu, \bar\tau, \bar\rho` (:math:`\bar\rho = 0`
+    when the effects are independent), :math:`\Sigma = \begin{pmatrix}\bar\tau_x^2 & \bar\rho\bar\tau_x\bar\tau_y
+    \\ \cdot & \bar\tau_y^2\end{pmatrix}`. The ellipse holding probability p of that bivariate normal is
+    :math:`\{\bar\mu + r_p A u : |u| = 1\}` with :math:`AA^T = \Sigma` and Mahalanobis radius
+    :math:`r_p = \sqrt{\chi^2_2(p)} = \sqrt{-2\log(1-p)}`.
+Predictions (:func:`prediction_draws`)
+    At a design row x (intercept 1, other terms from ``predictor_values``, 0 when not given), draw s gives
+    :math:`\eta^{(s)} = \sum_{k\in C}\beta^{(s)}_k x_k + \sum_{k\in V} b^{(s)}_k x_k`. An *existing* group uses
+    its own :math:`b^{(s)}_{jk}`; a *new* group draws :math:`b^{(s)} = \mu^{(s)} + \tau^{(s)} \odot z` (or
+    :math:`\mu^{(s)} + \mathrm{diag}(\tau^{(s)}) R^{(s)\,1/2} z` when correlated), :math:`z \sim \mathcal N(0, I)`.
+    The **group mean** is :math:`g^{-1}(\eta)` (identity for gaussian/known_se, logistic for binomial (a
+    probability), exp for poisson (per unit of exposure) and gamma); a **new observation** adds the
+    likelihood's noise with the same draw's :math:`\sigma` or :math:`\alpha`.
+Convergence (:func:`trace_draws`, :func:`rank_table`)
+    Rank plots (Vehtari et al. 2021): rank all draws of one scalar pooled over chains, then histogram each
+    chain's ranks; well-mixed chains give flat histograms of height draws / bins.
+
+Every function thins *deterministically* (every k-th draw, :func:`thinned_indices`) so that a chart's inline
+data stays under Altair's 5,000-row limit, and random numbers come from a generator seeded with the fit's
+``spec.sampler.seed``, so the same fit always gives the same frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from hiermodels import models as m
+from hiermodels.data import PreparedData
+from hiermodels.errors import SpecError
+from hiermodels.results import (
+    COLLAPSE_RATIO,
+    DEFAULT_INTERVAL_PROB,
+    FitResult,
+    ParameterRef,
+    draws_of,
+    population_parameters,
+    value_at,
+)
+from hiermodels.spec import INTERCEPT
+
+# Defaults chosen so that each chart's inline data stays well under Altair's 5,000 rows.
+MAX_SCALE_POINTS = 4000
+MAX_FUNNEL_POINTS = 2000
+MAX_TRACE_POINTS = 4000
+# Per (target, quantity) series: at most 4 series, so at most 4,000 rows.
+MAX_PREDICTION_POINTS = 1000
+
+TARGET_EXISTING = "existing group"
+TARGET_NEW = "new group"
+QUANTITY_MEAN = "group mean"
+QUANTITY_OBSERVATION = "new observation"
+
+
+class ScaleEstimates(NamedTuple):
+    """The joint mode (MAP) and posterior mean of one group-level scale ``sd(term)``."""
+
+    name: str
+    map: float
+    mean: float
+
+    @property
+    def collapsed(self) -> bool:
+        return bool(np.isfinite(self.map) and self.map < COLLAPSE_RATIO * self.mean)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def thinned_indices(n: int, max_points: int) -> np.ndarray:
+    """Every k-th index of ``range(n)``, with the smallest k that keeps at most ``max_points`` of them."""
+    if max_points < 1:
+        raise ValueError(f"max_points must be at least 1, got {max_points}")
+    step = max(1, math.ceil(n / max_points))
+    return np.arange(0, n, step)
+
+
+def _flat(values: np.ndarray) -> np.ndarray:
+    """(chain, draw, ...) -> (chain * draw, ...), chain by chain."""
+    return values.reshape(-1, *values.shape[2:])
+
+
+def _posterior(result: FitResult) -> xr.Dataset:
+    return result.draws
+
+
+def _varying_terms(result: FitResult) -> tuple[str, ...]:
+    return m.term_split(result.data, result.spec)[1]
+
+
+def _check_partial_term(result: FitResult, term: str, what: str) -> None:
+    if result.pooling != "partial":
+        raise SpecError(
+            f"{what} needs a partial-pooling fit, but this one is {result.pooling!r}: only partial pooling "
+            "learns a group-level scale"
+        )
+    varying = _varying_terms(result)
+    if term not in varying:
+        raise SpecError(f"{term!r} does not vary by group in this model; choose one of {', '.join(varying)}")
+
+
+def _check_group(result: FitResult, group: str) -> None:
+    if group not in result.data.group_labels:
+        shown = ", ".join(repr(g) for g in result.data.group_labels[:8])
+        more = result.data.n_groups - 8
+        raise SpecError(f"there is no group {group!r}; the groups are {shown}" + (f" and {more} more" if more > 0
+                                                                                    else ""))
+
+
+def _map_of(result: FitResult, ref: ParameterRef) -> float:
+    if ref.var not in result.map_point:
+        return float("nan")
+    return value_at(result.map_point, result.coords, ref, result.var_dims.get(ref.var, ()))
+
+
+def _term_of(ref: ParameterRef) -> str | None:
+    coords = dict(ref.coords)
+    if ref.kind == "correlation":
+        return None
+    return coords.get(m.VARYING_DIM, coords.get(m.COMMON_DIM))
+
+
+def _scale_ref(term: str) -> ParameterRef:
+    return ParameterRef(f"sd({term})", m.GROUP_SD, ((m.VARYING_DIM, term),), "scale")
+
+
+def _population_ref(result: FitResult, name: str) -> ParameterRef:
+    refs = population_parameters(result.spec, result.data)
+    for ref in refs:
+        if ref.name == name:
+            return ref
+    raise SpecError(f"no population parameter {name!r} in this fit; choose one of {', '.join(r.name for r in refs)}")
+
+
+# ------------------------------------------------------------------------------------------------ MAP vs mean
+def map_vs_mean_table(result: FitResult, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
+    """Posterior mean (with its equal-tailed interval) beside the MAP, for every population parameter and every
+    group coefficient of a varying term.
+
+    Columns: level (``"population"`` / ``"group"``), name (the parameter name, or the group label), term (the
+    term a row is about; empty for ``corr(...)``, ``sigma``...), kind (location, scale, correlation, group),
+    mean, lower, upper, map, collapsed (see the module docstring). The MAP is NaN where the fit has none.
+    """
+    population = result.population(prob)
+    term_of = {ref.name: _term_of(ref) for ref in population_parameters(result.spec, result.data)}
+    rows = pd.DataFrame({
+        "level": "population",
+        "name": population["name"],
+        "term": population["name"].map(term_of),
+        "kind": population["kind"],
+        "mean": population["mean"],
+        "lower": population["lower"],
+        "upper": population["upper"],
+        "map": population["map"],
+    })
+    is_scale = rows["name"].str.startswith("sd(") & (rows["kind"] == "scale")
+    with np.errstate(invalid="ignore"):
+        rows["collapsed"] = is_scale & (rows["map"] < COLLAPSE_RATIO * rows["mean"]).fillna(False)
+    collapsed_terms = {t for t, c in zip(rows["term"], rows["collapsed"], strict=True) if c and t is not None}
+
+    groups = result.groups(prob)
+    groups = groups[groups["varies"]]
+    group_rows = pd.DataFrame({
+        "level": "group",
+        "name": groups["group"],
+        "term": groups["term"],
+        "kind": "group",
+        "mean": groups["mean"],
+        "lower": groups["lower"],
+        "upper": groups["upper"],
+        "map": groups["map"],
+        "collapsed": groups["term"].isin(collapsed_terms),
+    })
+    table = pd.concat([rows, group_rows], ignore_index=True)
+    table["collapsed"] = table["collapsed"].astype(bool)
+    return table
+
+
+# ------------------------------------------------------------------------------------------------ group scale
+def scale_draws(result: FitResult, term: str, max_points: int = MAX_SCALE_POINTS) -> pd.DataFrame:
+    """Posterior draws of the group-level scale ``sd(term)`` (column ``value``), every k-th draw kept."""
+    _check_partial_term(result, term, "the group-level scale")
+    values = _flat(draws_of(_posterior(result), _scale_ref(term)))
+    return pd.DataFrame({"value": values[thinned_indices(values.size, max_points)]})
+
+
+def scale_estimates(result: FitResult, term: str) -> ScaleEstimates:
+    """MAP and posterior mean (over all draws, not the thinned ones) of ``sd(term)``."""
+    _check_partial_term(result, term, "the group-level scale")
+    ref = _scale_ref(term)
+    return ScaleEstimates(ref.name, _map_of(result, ref), float(draws_of(_posterior(result), ref).mean()))
+
+
+# ------------------------------------------------------------------------------------------------ funnel
+def funnel_draws(result: FitResult, term: str, group: str, max_points: int = MAX_FUNNEL_POINTS) -> pd.DataFrame:
+    """Draws of ``sd(term)`` against group ``group``'s deviation ``b[group, term] - mu[term]``.
+
+    Columns: log_sd, sd, deviation, divergent (whether the sampler diverged at that draw), term, group.
+    """
+    _check_partial_term(result, term, "the funnel")
+    _check_group(result, group)
+    posterior = _posterior(result)
+    tau = _flat(draws_of(posterior, _scale_ref(term)))
+    b = _flat(posterior[m.GROUP_COEFFICIENT].sel({m.GROUP_DIM: group, m.VARYING_DIM: term}).to_numpy())
+    mu = _flat(posterior[m.POPULATION_MEAN].sel({m.VARYING_DIM: term}).to_numpy())
+    divergent = _divergent(result, tau.size)
+    keep = thinned_indices(tau.size, max_points)
+    with np.errstate(divide="ignore"):
+        log_sd = np.log(tau[keep])
+    return pd.DataFrame({
+        "log_sd": log_sd,
+        "sd": tau[keep],
+        "deviation": (b - mu)[keep],
+        "divergent": divergent[keep],
+        "term": term,
+        "group": group,
+    })
+
+
+def funnel_map_point(result: FitResult, term: str, group: str) -> dict[str, float] | None:
+    """The MAP in funnel coordinates (keys sd, log_sd, deviation), or None when the fit has no MAP."""
+    _check_partial_term(result, term, "the funnel")
+    _check_group(result, group)
+    coords = ((m.VARYING_DIM, term),)
+    sd = _map_of(result, _scale_ref(term))
+    b = _map_of(result, ParameterRef(term, m.GROUP_COEFFICIENT, ((m.GROUP_DIM, group), *coords)))
+    mu = _map_of(result, ParameterRef(term, m.POPULATION_MEAN, coords))
+    if not np.all(np.isfinite([sd, b, mu])):
+        return None
+    return {"sd": sd, "log_sd": math.log(sd) if sd > 0 else -math.inf, "deviation": b - mu}
+
+
+def _divergent(result: FitResult, n: int) -> np.ndarray:
+    if "sample_stats" in result.posterior.children:
+        stats = result.posterior["sample_stats"].to_dataset()
+        if "diverging" in stats:
+            flags = stats["diverging"].to_numpy().astype(bool).reshape(-1)
+            if flags.size == n:
+                return flags
+    return np.zeros(n, dtype=bool)
+
+
+# ------------------------------------------------------------------------------------------------ ellipses
+def population_ellipse(
+    result: FitResult,
+    x_term: str,
+    y_term: str,
+    probs: tuple[float, ...] = (0.5, 0.9),
+    n_points: int = 100,
+) -> pd.DataFrame:
+    """Contours of the population distribution of two varying terms at posterior-mean mu, tau and correlation.
+
+    Columns: prob, order (0..n_points-1 along the closed curve; the last point repeats the first), x, y.
+    """
+    for term in (x_term, y_term):
+        _check_partial_term(result, term, "the population distribution")
+    if x_term == y_term:
+        raise SpecError("choose two different varying terms for the two axes")
+    if not all(0 < p < 1 for p in probs):
+        raise ValueError(f"probabilities must lie strictly between 0 and 1, got {probs}")
+    posterior = _posterior(result)
+    mu = np.array([float(posterior[m.POPULATION_MEAN].sel({m.VARYING_DIM: t}).mean()) for t in (x_term, y_term)])
+    tau = np.array([float(posterior[m.GROUP_SD].sel({m.VARYING_DIM: t}).mean()) for t in (x_term, y_term)])
+    rho = 0.0
+    if result.spec.correlated and m.CORRELATION in posterior:
+        rho = float(posterior[m.CORRELATION].sel({m.VARYING_DIM: x_term, f"{m.VARYING_DIM}_2": y_term}).mean())
+    cov = np.array([[tau[0] ** 2, rho * tau[0] * tau[1]], [rho * tau[0] * tau[1], tau[1] ** 2]])
+    root = _matrix_root(cov)
+    angle = np.linspace(0.0, 2 * np.pi, n_points)
+    circle = np.stack([np.cos(angle), np.sin(angle)])
+    frames = []
+    for p in probs:
+        radius = math.sqrt(-2.0 * math.log1p(-p))  # sqrt of the chi-square(2) quantile at p
+        xy = mu[:, None] + radius * root @ circle
+        frames.append(pd.DataFrame({"prob": p, "order": np.arange(n_points), "x": xy[0], "y": xy[1]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _matrix_root(cov: np.ndarray) -> np.ndarray:
+    """A with A A^T = cov for symmetric positive semi-definite matrices (stacked on leading axes), via eigh."""
+    values, vectors = np.linalg.eigh(cov)
+    return vectors * np.sqrt(np.clip(values, 0.0, None))[..., None, :]
+
+
+# ------------------------------------------------------------------------------------------------ predictions
+def prediction_draws(
+    result: FitResult,
+    group: str | None,
+    predictor_values: Mapping[str, float] | None = None,
+    max_points: int = MAX_PREDICTION_POINTS,
+) -> pd.DataFrame:
+    """Posterior predictions for an existing group and for a new, unseen group.
+
+    Columns: target (``"existing group"`` / ``"new group"``), group (the label, or None for the new group),
+    quantity (``"group mean"`` / ``"new observation"``), value. At most ``max_points`` draws per (target,
+    quantity); see the module docstring for the maths.
+
+    ``group=None`` gives the new group only. ``predictor_values`` maps design terms (a numeric predictor's name,
+    or ``x[level]`` for a categorical one) to values; terms not given are 0, so the default is the intercept's
+    case. Under **no pooling** there is no population to draw a new group from: only the existing group's
+    rows are returned (and ``group=None`` is an error). Under **complete pooling** every group shares the
+    coefficients, so the new group's rows equal the existing group's. Binomial models give the probability only
+    (no "new observation" rows); poisson group means are per unit of exposure; known_se new observations use
+    the existing group's own standard error, and the mean of all standard errors for a new group.
+    """
+    spec, data = result.spec, result.data
+    if group is not None:
+        _check_group(result, group)
+    elif spec.pooling == "none":
+        raise SpecError(
+            "under no pooling each group has its own coefficients and nothing is learned about groups in general, "
+            "so a new group cannot be predicted: choose an existing group, or fit with partial pooling"
+        )
+    x = _design_row(data, predictor_values)
+    posterior = _posterior(result)
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    keep = thinned_indices(n_draws, max_points)
+    rng = np.random.default_rng(spec.sampler.seed)
+
+    def flat(var: str) -> np.ndarray:
+        return _flat(posterior[var].to_numpy())[keep]
+
+    common, varying = m.term_split(data, spec)
+    eta_common = np.zeros(keep.size)
+    if common:
+        beta = flat(m.COMMON)
+        eta_common = beta @ np.array([x[data.terms.index(t)] for t in common])
+    x_varying = np.array([x[data.terms.index(t)] for t in varying])
+
+    frames = []
+    existing_eta = None
+    if group is not None:
+        j = data.group_labels.index(group)
+        existing_eta = eta_common + (flat(m.GROUP_COEFFICIENT)[:, j, :] @ x_varying if varying else 0.0)
+        frames += _outcome_frames(result, existing_eta, rng, keep, TARGET_EXISTING, group, j)
+    if spec.pooling == "complete":
+        if existing_eta is not None:
+            frames += [f.assign(target=TARGET_NEW, group=None) for f in list(frames)]
+        else:
+            frames += _outcome_frames(result, eta_common, rng, keep, TARGET_NEW, None, None)
+    elif spec.pooling == "partial":
+        mu, tau = flat(m.POPULATION_MEAN), flat(m.GROUP_SD)
+        z = rng.standard_normal(mu.shape)
+        if spec.correlated:
+            root = _matrix_root(flat(m.CORRELATION))
+            z = np.einsum("skl,sl->sk", root, z)
+        b_new = mu + tau * z
+        frames += _outcome_frames(result, eta_common + b_new @ x_varying, rng, keep, TARGET_NEW, None, None)
+    table = pd.concat(frames, ignore_index=True)
+    return table[["target", "group", "quantity", "value"]]
+
+
+def _design_row(data: PreparedData, values: Mapping[str, float] | None) -> np.ndarray:
+    x = np.zeros(len(data.terms))
+    x[data.terms.index(INTERCEPT)] = 1.0
+    allowed = [t for t in data.terms if t != INTERCEPT]
+    for name, value in (values or {}).items():
+        if name not in allowed:
+            categorical = [p for p, terms in data.predictor_terms.items() if terms != (p,)]
+            hint = ""
+            if name in categorical:
+                example = data.predictor_terms[name][0]
+                hint = f"; for a categorical predictor set one level's term to 1 (e.g. {example!r})"
+            raise SpecError(
+                f"{name!r} is not a term of this model; give values for "
+                f"{', '.join(allowed) if allowed else 'no terms (the model has only an intercept)'}{hint}"
+            )
+        value = float(value)
+        if not math.isfinite(value):
+            raise SpecError(f"the value for {name!r} must be a finite number, got {value}")
+        x[data.terms.index(name)] = value
+    return x
+
+
+def _outcome_frames(
+    result: FitResult,
+    eta: np.ndarray,
+    rng: np.random.Generator,
+    keep: np.ndarray,
+    target: str,
+    group: str | None,
+    j: int | None,
+) -> list[pd.DataFrame]:
+    """The group mean g^-1(eta) and a new observation, for one target."""
+    spec, data = result.spec, result.data
+    posterior = _posterior(result)
+
+    def flat(var: str) -> np.ndarray:
+        return _flat(posterior[var].to_numpy())[keep]
+
+    family = spec.family
+    if family == "binomial":
+        mean = 1.0 / (1.0 + np.exp(-eta))
+        observation = None
+    elif family in ("poisson", "gamma"):
+        mean = np.exp(eta)
+        if family == "poisson":
+            observation = rng.poisson(mean).astype(float)
+        else:
+            alpha = flat(m.GAMMA_SHAPE)
+            observation = rng.gamma(shape=alpha, scale=mean / alpha)
+    elif family == "known_se":
+        mean = eta
+        assert data.se is not None
+        se = float(data.se[data.group_index == j].mean()) if j is not None else float(data.se.mean())
+        observation = rng.normal(mean, se)
+    else:  # gaussian
+        mean = eta
+        observation = rng.normal(mean, _residual_sd(result, flat, rng, j))
+
+    def frame(quantity: str, values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"target": target, "group": group, "quantity": quantity, "value": values})
+
+    frames = [frame(QUANTITY_MEAN, mean)]
+    if observation is not None:
+        frames.append(frame(QUANTITY_OBSERVATION, observation))
+    return frames
+
+
+def _residual_sd(result: FitResult, flat, rng: np.random.Generator, j: int | None) -> np.ndarray:
+    """sigma for each kept draw: common, the group's own, or a new group's drawn from the population of sigmas."""
+    spec = result.spec
+    if not spec.group_noise or spec.pooling == "complete":
+        return flat(m.SIGMA)
+    if j is not None:
+        return flat(m.GROUP_SIGMA)[:, j]
+    # partial pooling, new group: log sigma_new ~ Normal(log sigma, sd_log_sigma)
+    sigma, spread = flat(m.SIGMA), flat(m.LOG_SIGMA_SD)
+    return np.exp(np.log(sigma) + spread * rng.standard_normal(sigma.shape))
+
+
+# ------------------------------------------------------------------------------------------------ convergence
+def trace_draws(result: FitResult, name: str, max_points: int = MAX_TRACE_POINTS) -> pd.DataFrame:
+    """Draws of the population parameter ``name`` by chain, every k-th draw of each chain.
+
+    Columns: name, chain, draw (the draw's index within its chain), value. At most ``max_points`` rows.
+    """
+    values = draws_of(_posterior(result), _population_ref(result, name))
+    chains, n_draws = values.shape
+    keep = thinned_indices(n_draws, max(1, max_points // chains))
+    return pd.DataFrame({
+        "name": name,
+        "chain": np.repeat(np.arange(chains), keep.size),
+        "draw": np.tile(keep, chains),
+        "value": values[:, keep].reshape(-1),
+    })
+
+
+def rank_table(result: FitResult, name: str, bins: int = 20) -> pd.DataFrame:
+    """Rank-plot data for the population parameter ``name``: all draws ranked together, histogram per chain.
+
+    Columns: name, chain, bin (0..bins-1), count, expected (draws per chain / bins: the flat line of well-mixed
+    chains). Each chain's counts sum to its number of draws.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    values = draws_of(_posterior(result), _population_ref(result, name))
+    chains, n_draws = values.shape
+    ranks = pd.Series(values.reshape(-1)).rank(method="average").to_numpy().reshape(chains, n_draws)
+    total = chains * n_draws
+    which = np.minimum(np.floor((ranks - 1) * bins / total).astype(int), bins - 1)
+    counts = np.stack([np.bincount(which[c], minlength=bins) for c in range(chains)])
+    return pd.DataFrame({
+        "name": name,
+        "chain": np.repeat(np.arange(chains), bins),
+        "bin": np.tile(np.arange(bins), chains),
+        "count": counts.reshape(-1),
+        "expected": n_draws / bins,
+    })
+
+
+# ------------------------------------------------------------------------------------------------ data
+def group_sizes(data: PreparedData) -> pd.DataFrame:
+    """Rows per group (columns group, n), in the groups' order of first appearance."""
+    return pd.DataFrame({"group": list(data.group_labels), "n": data.group_sizes.astype(int)})

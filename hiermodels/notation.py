@@ -1,0 +1,348 @@
+r"""Writing a :class:`~hiermodels.spec.ModelSpec` down three ways: a formula, the maths, and one sentence.
+
+:func:`formula`
+    the model in lme4/brms syntax, as an R user would fit it. Partial pooling is lme4's ``(terms | group)``
+    (``||`` for uncorrelated group effects, as in brms); no pooling is the group as a factor with one coefficient
+    per group (``0 + county + county:floor``); complete pooling leaves the group out. The family's extras follow
+    brms: ``y | trials(n)``, ``y | se(s)``, ``offset(log(e))``, ``, family = ...`` and a distributional
+    ``sigma ~ ...`` part when the residual noise varies by group. Column names that are not R identifiers are
+    written in backticks.
+:func:`latex`
+    the model as a KaTeX ``aligned`` block for ``st.latex``, in the notation of :mod:`hiermodels.models`:
+    :math:`\eta_i` the linear predictor, :math:`g[i]` the group of row i, :math:`\beta` common coefficients,
+    :math:`b_{k,j}` group j's coefficient of term k, :math:`\mu_k, \tau_k` the population mean and scale of a
+    varying term, :math:`R` the correlation matrix, :math:`\sigma` the residual scale, :math:`\alpha` the gamma
+    shape. The intercept's subscript is 0; every other subscript is the term's name.
+:func:`describe`
+    one plain-English sentence for a student.
+
+Column names, group names and category levels come from users, so everything a user wrote is passed through
+:func:`latex_text`: LaTeX's special characters are escaped and any character outside a small safe set is
+replaced by ``?``. The output then contains only the commands this module writes, and its braces are balanced,
+whatever the column names are (a name such as ``x}\href{javascript:alert(1)}{y`` stays text). ``$`` is written
+as ``\textdollar{}``, so no raw ``$`` reaches a Markdown renderer that could read it as a math delimiter.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+
+from hiermodels.errors import SpecError
+from hiermodels.spec import INTERCEPT, POOLING_LABELS, ModelSpec, Prior
+
+# ------------------------------------------------------------------------------------------------ formula
+# An R syntactic name: a letter, or a dot not followed by a digit, then letters, digits, dots and underscores.
+_R_NAME = re.compile(r"(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*")
+_R_RESERVED = frozenset(
+    {
+        "if", "else", "repeat", "while", "function", "for", "in", "next", "break", "TRUE", "FALSE", "NULL",
+        "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "NA_complex_", "...",
+    }
+)
+_R_ESCAPES = {"\\": "\\\\", "`": "\\`", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def r_name(column: str) -> str:
+    """``column`` as R reads it in a formula: as it is when it is a syntactic name, else in backticks."""
+    if _R_NAME.fullmatch(column) and column not in _R_RESERVED and not re.fullmatch(r"\.\.[0-9]+", column):
+        return column
+    escaped = "".join(
+        _R_ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch) for ch in column
+    )
+    return f"`{escaped}`"
+
+
+def formula(spec: ModelSpec) -> str:
+    """The model in lme4/brms syntax, e.g. ``log_radon ~ 1 + floor + (1 + floor | county)``.
+
+    Categorical predictors appear by name (R codes a factor against its first level; the reference level of the
+    spec is not written). Under complete pooling the group is not part of the model and does not appear.
+    """
+    group = r_name(spec.group)
+    varying = spec.varying_terms
+    if spec.pooling == "none":
+        terms = [f"0 + {group}"] if INTERCEPT in varying else ["1"]
+        terms += [f"{group}:{r_name(p)}" if p in varying else r_name(p) for p in spec.predictors]
+    else:
+        terms = ["1", *(r_name(p) for p in spec.predictors)]
+    if spec.family == "poisson" and spec.exposure:
+        terms.append(f"offset(log({r_name(spec.exposure)}))")
+    if spec.pooling == "partial":
+        group_terms = [("1" if v == INTERCEPT else r_name(v)) for v in varying]
+        if INTERCEPT not in varying:
+            group_terms.insert(0, "0")
+        bar = "||" if len(varying) > 1 and not spec.correlated else "|"
+        terms.append(f"({' + '.join(group_terms)} {bar} {group})")
+
+    outcome = r_name(spec.outcome)
+    if spec.family == "binomial" and spec.trials:
+        outcome += f" | trials({r_name(spec.trials)})"
+    elif spec.family == "known_se" and spec.se:
+        outcome += f" | se({r_name(spec.se)})"
+    text = f"{outcome} ~ {' + '.join(terms)}"
+
+    if spec.group_noise and spec.family == "gaussian":
+        if spec.pooling == "partial":
+            text += f" ; sigma ~ 1 + (1 | {group})"
+        elif spec.pooling == "none":
+            text += f" ; sigma ~ 0 + {group}"
+    family = _R_FAMILIES.get(spec.family)
+    if spec.family == "binomial" and not spec.trials:
+        family = "bernoulli"
+    return f"{text}, family = {family}" if family else text
+
+
+# gaussian and known_se are brms's default family (gaussian), so they name none.
+_R_FAMILIES = {"binomial": "binomial", "poisson": "poisson", "gamma": 'Gamma(link = "log")'}
+
+# ------------------------------------------------------------------------------------------------ LaTeX
+_TEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "_": r"\_",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "$": r"\textdollar{}",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+}
+_TEX_SAFE = frozenset(string.ascii_letters + string.digits + " .,;:!?()[]-+=/*'@")
+_REPLACEMENT = "?"
+
+
+def escape_latex(text: str) -> str:
+    """``text`` escaped for KaTeX's text mode (the inside of ``\\text{...}``).
+
+    Letters and digits (also non-ASCII ones, such as ``é``), spaces and ``.,;:!?()[]-+=/*'@`` are kept; LaTeX's
+    special characters become their escapes (``_`` -> ``\\_``, ``\\`` -> ``\\textbackslash{}``...); any other
+    character (control characters, quotes, combining marks, symbols) becomes ``?``.
+    """
+    out = []
+    for ch in text:
+        if ch in _TEX_ESCAPES:
+            out.append(_TEX_ESCAPES[ch])
+        elif ch in _TEX_SAFE or (ord(ch) > 127 and ch.isalnum()):
+            out.append(ch)
+        elif ch.isspace():
+            out.append(" ")
+        else:
+            out.append(_REPLACEMENT)
+    return "".join(out)
+
+
+def latex_text(text: str) -> str:
+    """A user's string as KaTeX text: ``\\text{...}`` around :func:`escape_latex`."""
+    return rf"\text{{{escape_latex(text)}}}"
+
+
+def latex(
+    spec: ModelSpec,
+    terms: Sequence[str] | None = None,
+    priors: Mapping[str, Prior] | None = None,
+) -> str:
+    r"""The model as a KaTeX ``\begin{aligned} ... \end{aligned}`` block, for ``st.latex``.
+
+    ``terms`` are the design-matrix terms (``PreparedData.terms``: ``intercept``, ``floor``, ``sex[M]``...);
+    without them each predictor is one term. ``priors`` (``resolve_priors(data, spec)``) adds a line per
+    parameter with its prior, numbers to 3 significant digits; a parameter missing from it gets no line.
+    """
+    terms = tuple(terms) if terms is not None else (INTERCEPT, *spec.predictors)
+    split = {t: _split_term(spec, t) for t in terms}
+    varying = [t for t in terms if split[t][0] in spec.varying_terms]
+    common = [t for t in terms if t not in varying]
+    priors = dict(priors or {})
+    noise_by_group = spec.group_noise and spec.family == "gaussian" and spec.pooling != "complete"
+    group = escape_latex(spec.group)
+
+    def coefficient(term: str) -> str:
+        sub = _subscript(term)
+        return rf"b_{{{sub},g[i]}}" if term in varying else rf"\beta_{{{sub}}}"
+
+    def covariate(term: str) -> str:
+        predictor, level = split[term]
+        if level is None:
+            return rf"\,{latex_text(predictor)}_i"
+        return rf"\,[{latex_text(predictor)}_i = {latex_text(level)}]"
+
+    # likelihood
+    y = rf"{latex_text(spec.outcome)}_i"
+    sigma = r"\sigma_{g[i]}" if noise_by_group else r"\sigma"
+    if spec.family == "gaussian":
+        likelihood = rf"\mathcal{{N}}(\eta_i,\ {sigma})"
+    elif spec.family == "known_se":
+        likelihood = rf"\mathcal{{N}}(\eta_i,\ {latex_text(spec.se or 'se')}_i) \quad \text{{(standard errors known)}}"
+    elif spec.family == "binomial" and spec.trials:
+        likelihood = rf"\mathrm{{Binomial}}({latex_text(spec.trials)}_i,\ \mathrm{{logit}}^{{-1}}(\eta_i))"
+    elif spec.family == "binomial":
+        likelihood = r"\mathrm{Bernoulli}(\mathrm{logit}^{-1}(\eta_i))"
+    elif spec.family == "poisson":
+        likelihood = r"\mathrm{Poisson}(e^{\eta_i})"
+    else:  # gamma, log link: shape alpha, rate alpha / mean
+        likelihood = r"\mathrm{Gamma}(\alpha,\ \alpha e^{-\eta_i}) \quad \text{(shape, rate; mean } e^{\eta_i}\text{)}"
+    lines = [rf"{y} &\sim {likelihood}"]
+
+    # linear predictor
+    pieces = [coefficient(t) if t == INTERCEPT else coefficient(t) + covariate(t) for t in terms]
+    if spec.family == "poisson" and spec.exposure:
+        pieces.append(rf"\log {latex_text(spec.exposure)}_i")
+    lines.append(rf"\eta_i &= {' + '.join(pieces) or '0'}")
+    if spec.pooling != "complete":
+        lines.append(rf"g[i] &\in \{{1, \dots, J\}} \quad \text{{(the {group} of row }}i\text{{)}}")
+
+    # group level
+    block: list[str] = []
+    if spec.pooling == "partial":
+        if spec.correlated and len(varying) > 1:
+            b = ",\\ ".join(rf"b_{{{_subscript(t)},j}}" for t in varying)
+            mu = ",\\ ".join(rf"\mu_{{{_subscript(t)}}}" for t in varying)
+            tau = ",\\ ".join(rf"\tau_{{{_subscript(t)}}}" for t in varying)
+            block.append(rf"({b}) &\sim \mathcal{{MVN}}\big(({mu}),\ \Sigma\big)")
+            block.append(rf"\Sigma &= \mathrm{{diag}}(\tau)\, R\, \mathrm{{diag}}(\tau), \quad \tau = ({tau})")
+            eta = _number(priors["corr"].params[0]) if "corr" in priors else r"\eta_R"
+            block.append(rf"R &\sim \mathrm{{LKJ}}({eta})")
+        else:
+            for t in varying:
+                sub = _subscript(t)
+                block.append(rf"b_{{{sub},j}} &\sim \mathcal{{N}}(\mu_{{{sub}}},\ \tau_{{{sub}}})")
+        if noise_by_group:
+            block.append(r"\log \sigma_j &\sim \mathcal{N}(\log \sigma,\ \tau_{\sigma})")
+    elif spec.pooling == "none":
+        independent = rf"\quad \text{{(fixed prior, independently for each {group})}}"
+        for t in varying:
+            sub = _subscript(t)
+            prior = _prior_latex(priors[t]) if t in priors else rf"p_{{{sub}}}"
+            block.append(rf"b_{{{sub},j}} &\sim {prior} {independent}")
+        if noise_by_group:
+            prior = _prior_latex(priors["sigma"]) if "sigma" in priors else r"p_{\sigma}"
+            block.append(rf"\sigma_j &\sim {prior} {independent}")
+
+    # priors
+    prior_lines: list[tuple[str, str]] = [(rf"\beta_{{{_subscript(t)}}}", t) for t in common]
+    if spec.pooling == "partial":
+        prior_lines += [(rf"\mu_{{{_subscript(t)}}}", t) for t in varying]
+        prior_lines += [(rf"\tau_{{{_subscript(t)}}}", f"sd({t})") for t in varying]
+    if spec.family == "gaussian" and not (noise_by_group and spec.pooling == "none"):
+        prior_lines.append((r"\sigma", "sigma"))
+    if noise_by_group and spec.pooling == "partial":
+        prior_lines.append((r"\tau_{\sigma}", "sd(log_sigma)"))
+    if spec.family == "gamma":
+        prior_lines.append((r"\alpha", "alpha"))
+    prior_block = [rf"{symbol} &\sim {_prior_latex(priors[name])}" for symbol, name in prior_lines if name in priors]
+
+    blocks = [b for b in (lines, block, prior_block) if b]
+    body = " \\\\[4pt]\n".join(" \\\\\n".join(b) for b in blocks)
+    return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
+
+
+def _split_term(spec: ModelSpec, term: str) -> tuple[str, str | None]:
+    """(predictor, level) of a design term: ``floor`` -> ("floor", None), ``sex[M]`` -> ("sex", "M")."""
+    if term == INTERCEPT or term in spec.predictors:
+        return term, None
+    for predictor in sorted(spec.categorical_levels, key=len, reverse=True):
+        if term.startswith(f"{predictor}[") and term.endswith("]"):
+            return predictor, term[len(predictor) + 1 : -1]
+    raise SpecError(
+        f"the term {term!r} is not the intercept, a predictor or a level of a categorical predictor of this model "
+        f"({', '.join((INTERCEPT, *spec.predictors))}); pass the terms of the data prepared for this spec"
+    )
+
+
+def _subscript(term: str) -> str:
+    return "0" if term == INTERCEPT else latex_text(term)
+
+
+_PRIOR_NAMES = {
+    "normal": r"\mathcal{N}",
+    "studentt": r"\mathrm{StudentT}",
+    "cauchy": r"\mathrm{Cauchy}",
+    "flat": r"\mathrm{Flat}",
+    "uniform": r"\mathrm{Uniform}",
+    "halfnormal": r"\mathrm{HalfNormal}",
+    "halfcauchy": r"\mathrm{HalfCauchy}",
+    "halfstudentt": r"\mathrm{HalfStudentT}",
+    "exponential": r"\mathrm{Exponential}",
+    "gamma": r"\mathrm{Gamma}",
+    "halfflat": r"\mathrm{HalfFlat}",
+    "lkj": r"\mathrm{LKJ}",
+}
+
+
+def _prior_latex(prior: Prior) -> str:
+    """``halfnormal(0.8197)`` -> ``\\mathrm{HalfNormal}(0.82)``."""
+    name = _PRIOR_NAMES[prior.distribution]
+    arguments = r",\ ".join(_number(p) for p in prior.params)
+    return f"{name}({arguments})" if prior.params else name
+
+
+def _number(value: float) -> str:
+    """3 significant digits; powers of ten as ``\\times 10^{k}``."""
+    text = f"{value:.3g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return rf"{mantissa} \times 10^{{{int(exponent)}}}"
+    return "0" if text == "-0" else text
+
+
+# ------------------------------------------------------------------------------------------------ in words
+def describe(spec: ModelSpec) -> str:
+    """One plain-English sentence saying how the groups share information under the spec's pooling.
+
+    The sentence is plain text with the user's column names as written: show it as text, not as Markdown.
+    """
+    one, many = _group_words(spec.group)
+    varying = spec.varying_terms
+    every = (INTERCEPT, *spec.predictors)
+    label = POOLING_LABELS[spec.pooling].capitalize()
+    if spec.pooling == "complete":
+        return (
+            f"{label}: a single {_join(_term_words(spec, every))} shared by all {many}, "
+            f"as if the {one} of a row did not matter."
+        )
+    own = _join(_term_words(spec, varying))
+    shared = _term_words(spec, [t for t in every if t not in varying])
+    verb = "is" if len(shared) == 1 else "are"
+    while_shared = f", while the {_join(shared)} {verb} shared by all {many}" if shared else ""
+    noisy = spec.group_noise and spec.family == "gaussian"
+    if spec.pooling == "partial":
+        population = "drawn from a common population"
+        if len(varying) > 1:
+            population += " (correlated)" if spec.correlated else " (independent)"
+        noise = f"; the residual noise also varies by {one}, partially pooled" if noisy else ""
+        return (
+            f"{label}: each {one} has its own {own}, {population}{while_shared}, "
+            f"so small {many} borrow strength from the rest{noise}."
+        )
+    noise = f"; each {one} also has its own residual noise" if noisy else ""
+    return (
+        f"{label}: each {one} has its own {own}, estimated from that {one}'s rows alone{while_shared}, "
+        f"so {many} with few rows get noisy estimates{noise}."
+    )
+
+
+def _term_words(spec: ModelSpec, terms: Sequence[str]) -> list[str]:
+    categorical = spec.categorical_levels
+    return [
+        "intercept" if t == INTERCEPT else f"{t} effect" if t in categorical else f"{t} slope" for t in terms
+    ]
+
+
+def _join(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _group_words(group: str) -> tuple[str, str]:
+    """("county", "counties"); a name that is not a plain word of 3+ letters becomes ("g group", "g groups")."""
+    if not re.fullmatch(r"[A-Za-z]{3,}", group):
+        return f"{group} group", f"{group} groups"
+    if re.search(r"[^aeiouAEIOU][yY]$", group):
+        return group, group[:-1] + ("IES" if group.isupper() else "ies")
+    if re.search(r"(s|x|z|ch|sh)$", group, re.IGNORECASE):
+        return group, group + ("ES" if group.isupper() else "es")
+    return group, group + ("S" if group.isupper() else "s")

@@ -1,0 +1,144 @@
+"""Shared fixtures: paths to the bundled samples, small hand-made tables, and the helpers the log-density tests use.
+
+The log-density helpers compile with PyTensor's ``FAST_COMPILE`` mode (Python implementations, no C compiler),
+which takes a fraction of a second per model and gives the same numbers as the default mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+from scipy import stats
+
+from hiermodels.data import read_table
+from hiermodels.spec import Prior
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    """The folder of the bundled sample files (see sample_data/README.md)."""
+    return SAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def radon() -> pd.DataFrame:
+    """Minnesota radon (Gelman & Hill 2007, ch. 12) as read_table reads it: 919 rows, 85 counties, all text."""
+    return read_table(SAMPLE_DATA / "radon.csv")
+
+
+@pytest.fixture(scope="session")
+def sleepstudy() -> pd.DataFrame:
+    """lme4's sleepstudy (Belenky et al. 2003): 180 rows, 18 subjects with 10 days each."""
+    return read_table(SAMPLE_DATA / "sleepstudy.csv")
+
+
+@pytest.fixture(scope="session")
+def eight_schools() -> pd.DataFrame:
+    """Rubin (1981) / BDA3 Table 5.2: one estimate and standard error per school."""
+    return read_table(SAMPLE_DATA / "eight_schools.csv")
+
+
+@pytest.fixture
+def small_frame() -> pd.DataFrame:
+    """Six rows in three groups, every column text (as read_table gives it); ``x`` varies within each group.
+
+    Columns: ``g`` group, ``y`` gaussian outcome, ``x`` numeric predictor, ``c`` categorical (levels u, v, w),
+    ``k`` successes out of ``n`` trials, ``yb`` 0/1, ``e`` exposure, ``pos`` positive outcome.
+    """
+    return pd.DataFrame(
+        {
+            "g": ["a", "a", "b", "b", "c", "c"],
+            "y": ["1.0", "2.5", "0.3", "4.1", "2.2", "3.0"],
+            "x": ["0.1", "0.5", "0.9", "0.2", "0.4", "0.8"],
+            "c": ["u", "v", "w", "u", "v", "u"],
+            "k": ["1", "2", "0", "4", "2", "3"],
+            "n": ["5", "5", "6", "6", "7", "7"],
+            "yb": ["0", "1", "0", "1", "1", "0"],
+            "e": ["1.0", "2.0", "0.5", "3.0", "2.0", "1.5"],
+            "pos": ["1.2", "0.7", "3.1", "2.2", "0.4", "1.9"],
+        },
+        dtype="string",
+    )
+
+
+def _scipy_logpdf(prior: Prior, x) -> float:
+    """Sum of log densities of ``prior`` at ``x``, computed by scipy (not PyMC)."""
+    x = np.asarray(x, dtype=float)
+    p = prior.params
+    match prior.distribution:
+        case "normal":
+            values = stats.norm.logpdf(x, loc=p[0], scale=p[1])
+        case "studentt":
+            values = stats.t.logpdf(x, df=p[0], loc=p[1], scale=p[2])
+        case "cauchy":
+            values = stats.cauchy.logpdf(x, loc=p[0], scale=p[1])
+        case "uniform":
+            values = stats.uniform.logpdf(x, loc=p[0], scale=p[1] - p[0])
+        case "halfnormal":
+            values = stats.halfnorm.logpdf(x, scale=p[0])
+        case "halfcauchy":
+            values = stats.halfcauchy.logpdf(x, scale=p[0])
+        case "halfstudentt":
+            values = np.log(2) + stats.t.logpdf(x, df=p[0], scale=p[1])
+        case "exponential":
+            values = stats.expon.logpdf(x, scale=1 / p[0])
+        case "gamma":
+            values = stats.gamma.logpdf(x, a=p[0], scale=1 / p[1])
+        case other:
+            raise AssertionError(f"no scipy density for {other}")
+    return float(np.sum(values))
+
+
+@pytest.fixture(scope="session")
+def prior_logpdf() -> Callable[[Prior, object], float]:
+    """``prior_logpdf(prior, x)``: the summed scipy log density of a hiermodels Prior at ``x``."""
+    return _scipy_logpdf
+
+
+@pytest.fixture(scope="session")
+def logp_at() -> Callable[..., float]:
+    """``logp_at(model, values, jacobian=False)``: the model's joint log density at a point.
+
+    ``values`` maps *value-variable* names (the transformed space: ``sigma_log__``, ``tau_log__``...) to arrays;
+    the others keep their ``model.initial_point()`` values.
+    """
+
+    def evaluate(model: pm.Model, values: Mapping[str, object], *, jacobian: bool = False) -> float:
+        point = model.initial_point()
+        unknown = set(values) - set(point)
+        assert not unknown, f"not value variables of the model: {unknown}; it has {sorted(point)}"
+        for name, value in values.items():
+            point[name] = np.asarray(value, dtype=point[name].dtype).reshape(point[name].shape)
+        return float(model.compile_logp(jacobian=jacobian, mode="FAST_COMPILE")(point))
+
+    return evaluate
+
+
+@pytest.fixture(scope="session")
+def values_at() -> Callable[..., dict[str, np.ndarray]]:
+    """``values_at(model, values)``: every free variable and deterministic, in the original (constrained) space, at
+    a point given as in ``logp_at``."""
+
+    def evaluate(model: pm.Model, values: Mapping[str, object]) -> dict[str, np.ndarray]:
+        point = model.initial_point()
+        for name, value in values.items():
+            point[name] = np.asarray(value, dtype=point[name].dtype).reshape(point[name].shape)
+        variables = [*model.free_RVs, *model.deterministics]
+        function = model.compile_fn(model.replace_rvs_by_values(variables), inputs=model.value_vars,
+                                    mode="FAST_COMPILE", point_fn=True, on_unused_input="ignore")
+        return {v.name: np.asarray(out) for v, out in zip(variables, function(point), strict=True)}
+
+    return evaluate
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # PyTensor's C backend warns once that it found no BLAS; it changes no number these tests check.
+    config.addinivalue_line("filterwarnings", "ignore:PyTensor could not link to a BLAS installation:UserWarning")

@@ -1,0 +1,296 @@
+"""hiermodels.charts: chart specs (encodings, titles, selections, colours), the theme, and offline export."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+from fakes import comparison, fake_data
+
+from hiermodels import charts, interpret
+from hiermodels.errors import SpecError
+from hiermodels.spec import POOLING_LABELS, POOLINGS
+
+TRICKY = "O'Brien \"the\" {group} [x] \\ <b>"
+
+
+@pytest.fixture(scope="module")
+def comp():
+    # Group 0 has a single row, so its own slope on x is not identified.
+    return comparison(slope=True, correlated=True)
+
+
+@pytest.fixture(scope="module")
+def shrinkage(comp):
+    return comp.shrinkage()
+
+
+def _spec(chart) -> dict:
+    return chart.to_dict()
+
+
+def _walk(node):
+    """Every dict in a spec, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _fields(spec: dict) -> set[str]:
+    return {d["field"] for d in _walk(spec) if isinstance(d.get("field"), str)}
+
+
+def _params(spec: dict) -> list[dict]:
+    return [p for d in _walk(spec) for p in d.get("params", []) if isinstance(p, dict)]
+
+
+def _colour_scales(spec: dict) -> list[dict]:
+    """The explicit scales of every color encoding."""
+    encodings = [d["color"] for d in _walk(spec) if isinstance(d.get("color"), dict)]
+    return [e["scale"] for e in encodings if isinstance(e.get("scale"), dict) and "domain" in e["scale"]]
+
+
+def _title_text(spec: dict) -> str:
+    title = spec["title"]
+    return title if isinstance(title, str) else title["text"]
+
+
+def _datasets(spec: dict) -> dict[str, list]:
+    return spec.get("datasets", {})
+
+
+def _all_charts(comp, shrinkage):
+    partial = comp["partial"]
+    return {
+        "group_sizes": charts.group_sizes_chart(interpret.group_sizes(partial.data)),
+        "shrinkage": charts.shrinkage_chart(shrinkage, "intercept"),
+        "shrinkage_2d": charts.shrinkage_2d_chart(shrinkage, "intercept", "x",
+                                                  interpret.population_ellipse(partial, "intercept", "x")),
+        "map_vs_mean": charts.map_vs_mean_chart(interpret.map_vs_mean_table(partial)),
+        "scale": charts.scale_posterior_chart(interpret.scale_draws(partial, "intercept"), 1e-7, 0.6,
+                                              "sd(intercept)"),
+        "funnel": charts.funnel_chart(interpret.funnel_draws(partial, "intercept", "g0"),
+                                      interpret.funnel_map_point(partial, "intercept", "g0")),
+        "population": charts.population_chart(comp.population()),
+        "prediction": charts.prediction_chart(interpret.prediction_draws(partial, "g0", {"x": 1.0})),
+        "trace": charts.trace_chart(interpret.trace_draws(partial, "sd(x)")),
+        "rank": charts.rank_chart(interpret.rank_table(partial, "sd(x)")),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ palette, theme
+def test_pooling_colours_are_okabe_ito_and_distinct():
+    assert set(charts.POOLING_COLORS) == set(POOLINGS)
+    assert set(charts.POOLING_COLORS.values()) <= set(charts.OKABE_ITO.values())
+    assert len(set(charts.POOLING_COLORS.values())) == 3
+    assert charts.OKABE_ITO["yellow"] not in charts.POOLING_COLORS.values()  # too pale on white
+
+
+def test_lecture_theme_is_registered_and_large():
+    config = charts.lecture_theme()["config"]
+    assert config["axis"]["labelFontSize"] >= 16 and config["axis"]["titleFontSize"] >= 16
+    assert config["title"]["fontSize"] >= 20
+    assert config["legend"]["labelFontSize"] >= 16
+    assert set(config["range"]["category"]) <= set(charts.OKABE_ITO.values())
+    assert charts.THEME_NAME in alt.theme.names()
+    before = alt.theme.active
+    try:
+        charts.use_theme()
+        assert alt.theme.active == charts.THEME_NAME
+        spec = alt.Chart(pd.DataFrame({"a": [1]})).mark_point().encode(x="a:Q").to_dict()
+        assert spec["config"]["axis"]["labelFontSize"] == config["axis"]["labelFontSize"]
+    finally:
+        alt.theme.enable(before)
+
+
+# ------------------------------------------------------------------------------------------------ every chart
+def test_every_chart_has_a_title_and_data_under_the_row_limit(comp, shrinkage):
+    for name, chart in _all_charts(comp, shrinkage).items():
+        spec = _spec(chart)  # raises MaxRowsError above 5,000 rows
+        assert _title_text(spec), name
+        for rows in _datasets(spec).values():
+            assert len(rows) <= 5000, name
+
+
+def test_pooling_colours_are_used_wherever_poolings_appear(comp, shrinkage):
+    for chart in (charts.shrinkage_chart(shrinkage, "x"), charts.population_chart(comp.population()),
+                  charts.shrinkage_2d_chart(shrinkage, "intercept", "x",
+                                            interpret.population_ellipse(comp["partial"], "intercept", "x"))):
+        spec = _spec(chart)
+        mapping = {}
+        for scale in _colour_scales(spec):
+            mapping.update(zip(scale["domain"], scale["range"], strict=True))
+        for pooling in POOLINGS:
+            assert mapping[POOLING_LABELS[pooling]] == charts.POOLING_COLORS[pooling]
+
+
+# ------------------------------------------------------------------------------------------------ shrinkage
+def test_shrinkage_chart_encodes_size_estimates_and_arrows(shrinkage):
+    spec = _spec(charts.shrinkage_chart(shrinkage, "intercept", show_intervals=True))
+    assert {"n_plot", "none", "partial", "direction", "group", "n"} <= _fields(spec)
+    assert "Shrinkage" in _title_text(spec)
+    x_scales = [d["x"]["scale"] for d in _walk(spec) if isinstance(d.get("x"), dict) and "scale" in d["x"]]
+    assert any(s.get("type") == "log" for s in x_scales)
+    marks = [layer["mark"] for layer in spec["layer"]]
+    assert any(mk.get("shape") == "triangle" for mk in marks if isinstance(mk, dict))  # arrowheads
+    assert any(d.get("field") == "direction" and d.get("scale") is None for d in _walk(spec)
+               if "field" in d and "scale" in d)
+    assert not _params(spec)  # not selectable by default
+    tooltips = {t["field"] for d in _walk(spec) for t in d.get("tooltip", []) if isinstance(t, dict)}
+    assert {"group", "n", "none", "partial"} <= tooltips
+    # Lines for complete pooling and the population mean.
+    values = {row.get("series") for rows in _datasets(spec).values() for row in rows}
+    assert {"complete pooling", "population mean"} <= values
+
+
+def test_shrinkage_chart_marks_unidentified_groups(shrinkage):
+    spec = _spec(charts.shrinkage_chart(shrinkage, "x"))
+    rows = [row for rows in _datasets(spec).values() for row in rows if row.get("term") == "x"]
+    g0 = next(row for row in rows if row["group"] == "g0")
+    assert g0["identified"] is False
+    assert g0["series_none"] == charts.UNIDENTIFIED_LABEL
+    assert "cannot identify" in g0["note"]
+    assert all(row["note"] == "" for row in rows if row["identified"])
+    fills = [d["fill"] for d in _walk(spec) if isinstance(d.get("fill"), dict) and "condition" in d["fill"]]
+    assert fills and fills[0]["value"] == "#ffffff"  # hollow when not identified
+
+
+def test_shrinkage_chart_highlight_and_selection(shrinkage):
+    spec = _spec(charts.shrinkage_chart(shrinkage, "intercept", highlight="g3", selectable=True))
+    params = _params(spec)
+    assert [p["name"] for p in params] == ["group_pick"]
+    assert params[0]["select"]["fields"] == ["group"]
+    rows = [row for rows in _datasets(spec).values() for row in rows if "highlighted" in row and "term" in row]
+    assert [row["group"] for row in rows if row["highlighted"]] == ["g3"]
+    with pytest.raises(SpecError, match="cannot highlight"):
+        charts.shrinkage_chart(shrinkage, "intercept", highlight="nobody")
+    with pytest.raises(SpecError, match="no rows for the term"):
+        charts.shrinkage_chart(shrinkage, "slope")
+
+
+def test_user_strings_travel_only_as_data(shrinkage):
+    """A label full of quotes, braces and markup appears in the datasets but in no expression or field name."""
+    renamed = shrinkage.replace({"group": {"g3": TRICKY}})
+    spec = _spec(charts.shrinkage_chart(renamed, "intercept", highlight=TRICKY, selectable=True))
+    data = _datasets(spec)
+    assert any(row.get("group") == TRICKY for rows in data.values() for row in rows)
+    rest = json.dumps({k: v for k, v in spec.items() if k != "datasets"})
+    assert "O'Brien" not in rest
+    spec_2d = _spec(charts.shrinkage_2d_chart(renamed, "intercept", "x",
+                                              pd.DataFrame({"prob": 0.5, "order": [0, 1], "x": 0.0, "y": 0.0}),
+                                              highlight=TRICKY))
+    assert "O'Brien" not in json.dumps({k: v for k, v in spec_2d.items() if k != "datasets"})
+
+
+def test_shrinkage_2d_chart(comp, shrinkage):
+    ellipse = interpret.population_ellipse(comp["partial"], "intercept", "x")
+    spec = _spec(charts.shrinkage_2d_chart(shrinkage, "intercept", "x", ellipse, selectable=True))
+    assert {"x_none", "y_none", "x_partial", "y_partial", "order", "prob"} <= _fields(spec)
+    assert [p["name"] for p in _params(spec)] == ["group_pick"]
+    angles = [d["angle"]["expr"] for d in _walk(spec) if isinstance(d.get("angle"), dict) and "expr" in d["angle"]]
+    assert angles and "scale('x'" in angles[0]
+    assert any(len(rows) == len(ellipse) for rows in _datasets(spec).values())
+    values = {row.get("series") for rows in _datasets(spec).values() for row in rows}
+    assert {"complete pooling", "population mean"} <= values
+
+
+# ------------------------------------------------------------------------------------------------ MAP vs mean
+def test_map_vs_mean_chart_flags_collapse_and_has_both_markers(comp):
+    table = interpret.map_vs_mean_table(comp["partial"])
+    spec = _spec(charts.map_vs_mean_chart(table, highlight="g2"))
+    assert "vconcat" in spec and "MAP" in _title_text(spec)
+    scales = _colour_scales(spec)
+    mapping = {k: v for s in scales for k, v in zip(s["domain"], s["range"], strict=True)}
+    assert mapping["MAP (joint mode)"] == charts.MAP_COLOR
+    assert mapping["interval (scale's MAP collapsed to ~0)"] == charts.COLLAPSED_COLOR
+    shapes = [d for d in _walk(spec) if d.get("field") == "estimate" and isinstance(d.get("scale"), dict)
+              and "diamond" in d["scale"].get("range", [])]
+    assert shapes
+    group_rows = [row for rows in _datasets(spec).values() for row in rows if row.get("level") == "group"]
+    assert {row["interval"] for row in group_rows if row["term"] == "intercept"} == {
+        "interval (scale's MAP collapsed to ~0)"}
+    assert [row["name"] for row in group_rows if row["highlighted"]] == ["g2", "g2"]
+
+
+def test_map_vs_mean_chart_without_group_rows(comp):
+    table = interpret.map_vs_mean_table(comp["complete"])
+    spec = _spec(charts.map_vs_mean_chart(table))
+    assert "vconcat" not in spec and "facet" in spec
+
+
+# ------------------------------------------------------------------------------------------------ scale, funnel
+def test_scale_posterior_chart_marks_map_and_mean(comp):
+    draws = interpret.scale_draws(comp["partial"], "intercept")
+    spec = _spec(charts.scale_posterior_chart(draws, 1e-7, 0.6, "sd(intercept)"))
+    marks = [row for rows in _datasets(spec).values() for row in rows if "estimate" in row]
+    assert {row["estimate"] for row in marks} == {"MAP (joint mode)", "posterior mean"}
+    assert any(row["text"].startswith("MAP") for row in marks)
+    assert "collapsed" in " ".join(spec["title"]["subtitle"])
+    no_map = _spec(charts.scale_posterior_chart(draws, float("nan"), 0.6, "sd(intercept)"))
+    assert [row["estimate"] for rows in _datasets(no_map).values() for row in rows if "estimate" in row] == [
+        "posterior mean"]
+
+
+def test_funnel_chart_pins_a_collapsed_map_to_the_left_edge(comp):
+    partial = comp["partial"]
+    draws = interpret.funnel_draws(partial, "intercept", "g1")
+    spec = _spec(charts.funnel_chart(draws, {"sd": 1e-7, "log_sd": np.log(1e-7), "deviation": 0.0}))
+    assert {"sd", "deviation"} <= _fields(spec)
+    modes = [row for rows in _datasets(spec).values() for row in rows if row.get("kind") == "MAP (joint mode)"]
+    assert modes and "off the chart" in modes[0]["text"]
+    assert modes[0]["sd"] == pytest.approx(draws["sd"].min() / 1.5)
+    inside = _spec(charts.funnel_chart(draws, {"sd": float(draws["sd"].median()), "deviation": 0.1}))
+    modes = [row for rows in _datasets(inside).values() for row in rows if row.get("kind") == "MAP (joint mode)"]
+    assert "off the chart" not in modes[0]["text"]
+    assert len(_spec(charts.funnel_chart(draws))["layer"]) == 2
+
+
+# ------------------------------------------------------------------------------------------------ others
+def test_population_chart_facets_parameters_and_colours_poolings(comp):
+    spec = _spec(charts.population_chart(comp.population(), names=["intercept", "sigma"]))
+    assert spec["facet"]["row"]["field"] == "name"
+    rows = spec["datasets"][spec["data"]["name"]]
+    assert {row["name"] for row in rows} == {"intercept", "sigma"}
+    assert {row["pooling_label"] for row in rows} <= set(POOLING_LABELS.values())
+
+
+def test_prediction_chart_puts_existing_and_new_groups_side_by_side(comp):
+    frame = interpret.prediction_draws(comp["partial"], "g2")
+    spec = _spec(charts.prediction_chart(frame))
+    assert spec["facet"]["row"]["field"] == "quantity"
+    transforms = [t for d in _walk(spec) for t in d.get("transform", [])]
+    assert any("density" in t for t in transforms)
+    series = {row["series"] for row in spec["datasets"][spec["data"]["name"]]}
+    assert series == {"existing group: g2", "new group"}
+
+
+def test_trace_and_rank_charts(comp):
+    trace = _spec(charts.trace_chart(interpret.trace_draws(comp["partial"], "sigma")))
+    assert {"draw", "value", "chain"} <= _fields(trace)
+    rank = _spec(charts.rank_chart(interpret.rank_table(comp["partial"], "sigma")))
+    assert rank["facet"]["column"]["field"] == "chain"
+    assert {"bin", "count", "expected"} <= _fields(rank)
+
+
+def test_group_sizes_chart_hides_labels_for_many_groups():
+    few = _spec(charts.group_sizes_chart(interpret.group_sizes(fake_data())))
+    assert few["encoding"]["y"]["axis"]["labels"] is True
+    many = _spec(charts.group_sizes_chart(pd.DataFrame({"group": [f"g{i}" for i in range(60)], "n": 3})))
+    assert many["encoding"]["y"]["axis"]["labels"] is False
+
+
+# ------------------------------------------------------------------------------------------------ export
+def test_to_png_and_to_svg_render_offline_with_the_theme(comp, shrinkage):
+    chart = charts.shrinkage_chart(shrinkage, "intercept")
+    png = charts.to_png(chart, scale=1)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = charts.to_svg(chart)
+    assert svg.lstrip().startswith("<svg")
+    assert 'font-size="22px"' in svg or "font-size: 22px" in svg  # the theme's title size

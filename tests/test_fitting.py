@@ -1,0 +1,99 @@
+"""Fitting mechanics: progress reports, cancellation and the pooling comparison (small real fits)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiermodels import FitCancelled, FitProgress, ModelSpec, SamplerSettings, fit, fit_poolings, read_table
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+TINY = SamplerSettings(draws=100, tune=100, chains=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def eight_schools():
+    return read_table(SAMPLE_DATA / "eight_schools.csv")
+
+
+@pytest.fixture(scope="module")
+def comparison(eight_schools):
+    spec = ModelSpec("estimate", "school", family="known_se", se="se", sampler=TINY)
+    reports: list[FitProgress] = []
+    result = fit_poolings(eight_schools, spec, progress=reports.append)
+    return result, reports
+
+
+def test_progress_reports_each_stage_in_order(comparison):
+    _, reports = comparison
+    for pooling in ("complete", "none", "partial"):
+        stages = [r.stage for r in reports if r.pooling == pooling]
+        # compiling first, then sampling, then the MAP, then done: each stage once, in that order.
+        assert list(dict.fromkeys(stages)) == ["compiling", "sampling", "optimising", "done"]
+    fractions = [r.fraction for r in reports]
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
+    assert {r.fit_count for r in reports} == {3}
+
+
+def test_shrinkage_table_orders_the_three_estimates(comparison):
+    """No pooling with known SEs is conjugate: theta_j ~ N(m0, s0), y_j ~ N(theta_j, se_j) gives the posterior
+    mean (y_j/se_j^2 + m0/s0^2) / (1/se_j^2 + 1/s0^2) exactly. Complete pooling gives one common value, and
+    partial pooling lies between each school's own estimate and the population mean."""
+    result, _ = comparison
+    table = result.shrinkage().set_index("group")
+    m0, s0 = result["none"].priors["intercept"].params
+    groups = result["none"].groups().set_index("group")
+    estimates = dict(zip("ABCDEFGH", [28, 8, -3, 7, -1, 1, 18, 12], strict=True))
+    ses = dict(zip("ABCDEFGH", [15, 10, 16, 11, 9, 11, 10, 18], strict=True))
+    for school, y in estimates.items():
+        se = ses[school]
+        exact = (y / se**2 + m0 / s0**2) / (1 / se**2 + 1 / s0**2)
+        exact_sd = (1 / se**2 + 1 / s0**2) ** -0.5
+        # 100 draws x 2 chains: allow 5 Monte-Carlo standard errors (ESS of at least ~100).
+        assert table.loc[school, "none"] == pytest.approx(exact, abs=5 * exact_sd / np.sqrt(100))
+        assert groups.loc[school, "sd"] == pytest.approx(exact_sd, rel=0.25)
+    assert table["complete"].nunique() == 1
+    low = np.minimum(table["none"], table["population_mean"]) - 1.0
+    high = np.maximum(table["none"], table["population_mean"]) + 1.0
+    assert ((table["partial"] >= low) & (table["partial"] <= high)).all()
+    assert table["pooling_factor"].dropna().between(-0.2, 1.2).all()
+
+
+def test_cancel_stops_a_long_fit_quickly(eight_schools):
+    """A fit far too long to finish (2 x 10^6 draws) stops with FitCancelled soon after the event is set."""
+    spec = ModelSpec("estimate", "school", family="known_se", se="se", pooling="complete",
+                     sampler=SamplerSettings(draws=2_000_000, tune=100, chains=2))
+    cancel = threading.Event()
+    set_at: list[float] = []
+
+    def on_progress(progress: FitProgress) -> None:
+        if progress.stage == "sampling" and progress.draws_done > 0 and not cancel.is_set():
+            set_at.append(time.perf_counter())
+            cancel.set()
+
+    with pytest.raises(FitCancelled):
+        fit(eight_schools, spec, progress=on_progress, cancel=cancel, compute_map=False)
+    assert set_at, "the sampler never reported progress"
+    # Cancelling discards the sampler: its threads are gone once fit() returns.
+    assert not [t for t in threading.enumerate() if "nutpie" in t.name.lower()]
+
+
+def test_callback_exception_stops_the_sampler(eight_schools):
+    """A progress callback that raises (as Streamlit does when the tab closes) aborts the fit with that error."""
+    spec = ModelSpec("estimate", "school", family="known_se", se="se", pooling="complete",
+                     sampler=SamplerSettings(draws=2_000_000, tune=100, chains=2))
+
+    class PageGone(Exception):
+        pass
+
+    def on_progress(progress: FitProgress) -> None:
+        if progress.stage == "sampling" and progress.draws_done > 0:
+            raise PageGone
+
+    with pytest.raises(PageGone):
+        fit(eight_schools, spec, progress=on_progress, compute_map=False)
