@@ -188,10 +188,9 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
     numeric_columns += [c for c in (spec.trials, spec.exposure, spec.se) if c]
     numbers: dict[str, pd.Series] = {}
     for column in numeric_columns:
-        values, problem = _to_numbers(frame[column], column)
+        values, column_problems = _to_numbers(frame[column], column)
         numbers[column] = values
-        if problem:
-            problems.append(problem)
+        problems.extend(column_problems)
 
     # Rows with a missing value in any used column are left out, and counted per column.
     keep = np.ones(len(frame), dtype=bool)
@@ -290,8 +289,8 @@ def _missing_column_message(column: str, columns: Sequence[str]) -> str:
     return f"there is no column {column!r}: {hint}"
 
 
-def _to_numbers(series: pd.Series, column: str) -> tuple[pd.Series, str | None]:
-    """Parse a column as numbers; report (not coerce) values that are text, and infinite values."""
+def _to_numbers(series: pd.Series, column: str) -> tuple[pd.Series, list[str]]:
+    """Parse a column as numbers; report (not coerce) every cell that is text, and infinite values."""
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(float)
     values = pd.to_numeric(series, errors="coerce")
@@ -301,20 +300,25 @@ def _to_numbers(series: pd.Series, column: str) -> tuple[pd.Series, str | None]:
         marker = series.astype(str).str.strip().isin(MISSING_MARKERS) & series.notna()
         bad_text &= ~marker
         values = values.where(~marker, np.nan)
+    problems = []
     if bad_text.any():
         rows = np.flatnonzero(bad_text.to_numpy())
         examples = ", ".join(repr(str(v)) for v in pd.unique(series[bad_text])[:3])
-        return values, (
-            f"the column {column!r} should hold numbers, but {_rows(rows)} hold text ({examples}); "
-            "fix those cells (a decimal comma? a unit? a note?) or choose another column"
+        problems.append(
+            f"the column {column!r} should hold numbers, but {_rows(rows)} {_verb(rows, 'holds', 'hold')} text "
+            f"({examples}); fix those cells (a decimal comma? a unit? a note?) or choose another column"
         )
-    infinite = np.isinf(values.to_numpy(dtype=float))
-    if infinite.any():
-        return values, (
-            f"the column {column!r} has infinite values in {_rows(np.flatnonzero(infinite))}; "
+    infinite = np.flatnonzero(np.isinf(values.to_numpy(dtype=float)))
+    if infinite.size:
+        problems.append(
+            f"the column {column!r} has infinite values in {_rows(infinite)}; "
             "replace them with real numbers or leave the cells empty"
         )
-    return values, None
+    return values, problems
+
+
+def _verb(rows: np.ndarray, singular: str, plural: str) -> str:
+    return singular if len(rows) == 1 else plural
 
 
 def _outcome_problems(
@@ -354,15 +358,16 @@ def _outcome_problems(
         nonpositive = np.flatnonzero(y <= 0)
         if nonpositive.size:
             problems.append(
-                f"the gamma outcome {name} must be positive, but {_rows(file_rows[nonpositive])} are zero or "
-                "negative; "
+                f"the gamma outcome {name} must be positive, but {_rows(file_rows[nonpositive])} "
+                f"{_verb(nonpositive, 'is', 'are')} zero or negative; "
                 "use the gaussian family or remove those rows"
             )
     elif spec.family == "known_se":
         nonpositive = np.flatnonzero(kept[spec.se] <= 0) if spec.se else np.array([], dtype=int)
         if nonpositive.size:
             problems.append(
-                f"standard errors in {spec.se!r} must be positive, but {_rows(file_rows[nonpositive])} are not"
+                f"standard errors in {spec.se!r} must be positive, but {_rows(file_rows[nonpositive])} "
+                f"{_verb(nonpositive, 'is', 'are')} not"
             )
     return problems
 
@@ -397,3 +402,26 @@ def _list(values: Sequence[str]) -> str:
     shown = [repr(v) for v in list(values)[:8]]
     more = len(values) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns whose non-empty cells all read as numbers (the candidates for an outcome or numeric predictor)."""
+    out = []
+    for column in frame.columns:
+        values, column_problems = _to_numbers(frame[column], str(column))
+        if not column_problems and values.notna().any():
+            out.append(str(column))
+    return out
+
+
+def suggest_spec(frame: pd.DataFrame) -> ModelSpec | None:
+    """A starting point for an uploaded table: the first text column as the group, the last numeric column as
+    the outcome (None when the table has no such pair). The user confirms or changes the roles."""
+    numeric = numeric_columns(frame)
+    columns = [str(c) for c in frame.columns]
+    text = [c for c in columns if c not in numeric]
+    group = text[0] if text else (columns[0] if columns else None)
+    outcomes = [c for c in numeric if c != group]
+    if group is None or not outcomes:
+        return None
+    return ModelSpec(outcome=outcomes[-1], group=group)

@@ -167,3 +167,35 @@ def comparison(data: PreparedData | None = None, *, slope: bool = False, correla
                                              m.GROUP_COEFFICIENT: np.broadcast_to(mu, (n_groups, k)).copy(),
                                              m.SIGMA: np.asarray(1.0)})
     return PoolingComparison(results)
+
+
+def fake_fit_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[str], *, progress=None,
+                      cancel=None, compute_map: bool = True) -> PoolingComparison:
+    """A stand-in for :func:`hiermodels.fitting.fit_poolings` with the same signature: no sampling, draws that
+    have the right variables, dims and group labels for any data and spec, and progress reports as a real
+    fit sends them (compiling, sampling, done)."""
+    from hiermodels.fitting import FitProgress
+
+    rng = np.random.default_rng(spec.sampler.seed)
+    chains, n_draws = 2, 100
+    results = {}
+    for index, pooling in enumerate(poolings):
+        if progress is not None:
+            for stage, done in (("compiling", 0), ("sampling", 50), ("sampling", 100), ("done", 1)):
+                progress(FitProgress(pooling=pooling, stage=stage, draws_done=done, draws_total=100,
+                                     sampling_s=0.1, fit_index=index, fit_count=len(poolings)))
+        pooled = replace(spec, pooling=pooling)
+        common, varying = m.term_split(data, pooled)
+        draws: dict[str, np.ndarray] = {}
+        if common:
+            draws[m.COMMON] = rng.normal(0.5, 0.05, (chains, n_draws, len(common)))
+        if varying:
+            draws[m.GROUP_COEFFICIENT] = rng.normal(0.0, 0.3, (chains, n_draws, data.n_groups, len(varying)))
+        if pooling == "partial":
+            draws[m.POPULATION_MEAN] = rng.normal(0.0, 0.05, (chains, n_draws, len(varying)))
+            draws[m.GROUP_SD] = rng.lognormal(-1.0, 0.2, (chains, n_draws, len(varying)))
+        if spec.family == "gaussian":
+            draws[m.SIGMA] = rng.lognormal(-0.3, 0.05, (chains, n_draws))
+        map_point = {name: values.mean(axis=(0, 1)) for name, values in draws.items()}
+        results[pooling] = fake_fit(pooled, data, draws, map_point=map_point)
+    return PoolingComparison(results)

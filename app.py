@@ -1,0 +1,43 @@
+"""hiermodels — the partial pooling explorer. The frame: page config, theme, shared state, navigation.
+
+Run with ``streamlit run app.py``. The pages in ``pages/`` are thin scripts; the modelling lives in
+``hiermodels`` and the Streamlit glue (state, caches, widgets) in ``hiermodels_ui``.
+"""
+
+import streamlit as st
+
+from hiermodels import charts
+from hiermodels.datasets import DEFAULT_SAMPLE
+from hiermodels_ui import cache, state
+
+st.set_page_config(page_title="hiermodels: see partial pooling", page_icon=":material/scatter_plot:",
+                   layout="wide")
+charts.use_theme()
+
+if state.table() is None:
+    # A new session opens on the radon sample, ready to fit.
+    state.set_table(
+        state.LoadedTable(cache.sample_table(DEFAULT_SAMPLE.name), DEFAULT_SAMPLE.name,
+                          f"sample:{DEFAULT_SAMPLE.name}", DEFAULT_SAMPLE),
+        DEFAULT_SAMPLE.spec,
+    )
+
+pages = [
+    st.Page("pages/1_data.py", title="Data", icon=":material/table:", default=True),
+    st.Page("pages/2_model.py", title="Model & fit", icon=":material/play_arrow:"),
+    st.Page("pages/3_shrinkage.py", title="Shrinkage", icon=":material/compress:"),
+    st.Page("pages/4_map_vs_mean.py", title="MAP vs mean", icon=":material/balance:"),
+    st.Page("pages/5_population.py", title="Population & prediction", icon=":material/groups:"),
+    st.Page("pages/6_diagnostics.py", title="Diagnostics", icon=":material/troubleshoot:"),
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    loaded = state.table()
+    st.caption("Data")
+    st.text(f"{loaded.name}\n{len(loaded.frame):,} rows")
+    fitted = cache.fit_store().get(state.fit_key())
+    st.caption("Last fit")
+    st.text("none yet" if fitted is None else ", ".join(fitted.poolings) + " pooling")
+
+page.run()

@@ -1,0 +1,108 @@
+"""Every cache of the app, in one place, each bounded.
+
+- ``st.cache_data`` for tables read from samples or uploads, prepared data and the tidy tables computed from a
+  fit (keyed by the data fingerprint and the frozen spec; unhashable payloads are passed as ``_arguments``).
+- ``st.cache_resource`` for the fit store: finished fits are immutable, so one store serves every session, and
+  switching back to an earlier choice of model is instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import pandas as pd
+import streamlit as st
+
+from hiermodels import interpret
+from hiermodels.comparison import PoolingComparison
+from hiermodels.data import PreparedData, prepare, read_table
+from hiermodels.datasets import sample_by_name
+from hiermodels.spec import ModelSpec
+from hiermodels_ui.state import FitKey
+
+MAX_STORED_FITS = 24
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def sample_table(name: str) -> pd.DataFrame:
+    return sample_by_name(name).load()
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the file…")
+def uploaded_table(content: bytes, filename: str) -> pd.DataFrame:
+    return read_table(content, filename)
+
+
+def content_fingerprint(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:16]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def prepared_data(_frame: pd.DataFrame, fingerprint: str, spec: ModelSpec) -> PreparedData:
+    """``prepare`` keyed by the table's fingerprint (the frame itself is not hashed) and the spec."""
+    return prepare(_frame, spec)
+
+
+class FitStore:
+    """A bounded, thread-safe map from :class:`FitKey` to finished fits (least recently used dropped first)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._fits: OrderedDict[FitKey, PoolingComparison] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    def get(self, key: FitKey | None) -> PoolingComparison | None:
+        if key is None:
+            return None
+        with self._lock:
+            fit = self._fits.get(key)
+            if fit is not None:
+                self._fits.move_to_end(key)
+            return fit
+
+    def put(self, key: FitKey, fit: PoolingComparison) -> None:
+        with self._lock:
+            self._fits[key] = fit
+            self._fits.move_to_end(key)
+            while len(self._fits) > self._max_entries:
+                self._fits.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._fits)
+
+
+@st.cache_resource(show_spinner=False)
+def fit_store() -> FitStore:
+    return FitStore(MAX_STORED_FITS)
+
+
+# ------------------------------------------------------------------ tables computed from a fit, per fit key
+@st.cache_data(max_entries=32, show_spinner=False)
+def shrinkage_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
+    return _fit.shrinkage()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def population_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
+    return _fit.population()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def groups_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
+    return _fit.groups()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def map_vs_mean_table(_fit: PoolingComparison, key: FitKey, pooling: str) -> pd.DataFrame:
+    return interpret.map_vs_mean_table(_fit[pooling])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def diagnostics_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
+    rows = []
+    for pooling in _fit.poolings:
+        table = _fit[pooling].population()
+        rows.append(table.assign(pooling=pooling)[["pooling", "name", "mean", "r_hat", "ess_bulk", "ess_tail"]])
+    return pd.concat(rows, ignore_index=True)

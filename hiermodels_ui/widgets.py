@@ -1,0 +1,109 @@
+"""Small display helpers shared by the pages.
+
+Text that comes from users (column names, group labels, messages quoting them) goes through ``st.text`` or
+into dataframes and charts, never through markdown or HTML. Every chart gets a title (in the chart), a
+one-sentence caption and PNG/SVG downloads; every table a CSV download with spreadsheet formulas neutralised.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from hiermodels import charts, notation
+from hiermodels.comparison import PoolingComparison
+from hiermodels.spec import POOLING_LABELS
+from hiermodels_ui import cache, state
+
+# Cells that a spreadsheet would run as a formula (OWASP "CSV injection").
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+
+
+def problems(header: str, messages: Sequence[str]) -> None:
+    """An error box with a fixed header, then each (possibly user-quoting) message as plain text."""
+    st.error(header, icon=":material/error:")
+    st.text("\n".join(f"• {message}" for message in messages))
+
+
+def chart(
+    figure: alt.TopLevelMixin,
+    caption: str,
+    filename: str,
+    *,
+    key: str | None = None,
+    selectable: bool = False,
+):
+    """Show a chart with its caption and downloads; with ``selectable`` return Streamlit's selection state."""
+    event = st.altair_chart(
+        figure, theme=None, key=key, on_select="rerun" if selectable else "ignore",
+        selection_mode=["group_pick"] if selectable else None,
+    )
+    st.caption(caption)
+    left, right, _ = st.columns([1, 1, 6])
+    left.download_button("PNG", data=lambda: charts.to_png(figure), file_name=f"{filename}.png", mime="image/png",
+                         key=f"png_{key or filename}", on_click="ignore", icon=":material/download:")
+    right.download_button("SVG", data=lambda: charts.to_svg(figure), file_name=f"{filename}.svg",
+                          mime="image/svg+xml", key=f"svg_{key or filename}", on_click="ignore",
+                          icon=":material/download:")
+    return event
+
+
+def selected_group(event) -> str | None:
+    """The group clicked in a selectable chart, if any."""
+    if not event:
+        return None
+    points = event.get("selection", {}).get("group_pick", [])
+    if isinstance(points, list) and points:
+        group = points[0].get("group")
+        return None if group is None else str(group)
+    return None
+
+
+def table(frame: pd.DataFrame, filename: str, *, key: str | None = None, height: int | None = None) -> None:
+    """A dataframe and its CSV download."""
+    st.dataframe(frame, hide_index=True, height=height or "auto")
+    st.download_button("CSV", data=lambda: safe_csv(frame), file_name=f"{filename}.csv", mime="text/csv",
+                       key=f"csv_{key or filename}", on_click="ignore", icon=":material/download:")
+
+
+def safe_csv(frame: pd.DataFrame) -> bytes:
+    """CSV bytes in which text cells that a spreadsheet would evaluate start with an apostrophe."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(
+                lambda v: f"'{v}" if isinstance(v, str) and _FORMULA_START.match(v) else v
+            )
+    safe.columns = [f"'{c}" if _FORMULA_START.match(str(c)) else c for c in safe.columns]
+    buffer = io.StringIO()
+    safe.to_csv(buffer, index=False)
+    return buffer.getvalue().encode("utf-8")
+
+
+def need_fit() -> None:
+    """What a results page says before anything has been fitted."""
+    st.info("Nothing fitted yet: choose the data, then fit a model on the **Model & fit** page.",
+            icon=":material/info:")
+    st.page_link("pages/2_model.py", label="Go to Model & fit", icon=":material/play_arrow:")
+
+
+def current_fit() -> tuple[state.FitKey, PoolingComparison]:
+    """The fit the results pages show; without one, say so (:func:`need_fit`) and stop the page."""
+    key = state.fit_key()
+    fit = cache.fit_store().get(key)
+    if key is None or fit is None:
+        need_fit()
+        st.stop()
+    return key, fit
+
+
+def fitted_model(fit: PoolingComparison) -> None:
+    """Which model was fitted under which poolings: one formula per pooling, in a code block (plain text)."""
+    width = max(len(POOLING_LABELS[p]) for p in fit.poolings) + 1
+    lines = [f"{POOLING_LABELS[p] + ':':<{width}}  {notation.formula(fit[p].spec)}" for p in fit.poolings]
+    st.code("\n".join(lines), language=None)

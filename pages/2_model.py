@@ -1,0 +1,199 @@
+"""Model & fit: pooling, what varies, priors and sampler settings; the model in notation; Fit with progress."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
+from hiermodels.fitting import FitProgress, fit_poolings
+from hiermodels.notation import describe, formula, latex
+from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
+from hiermodels.spec import (
+    CAREFUL_SAMPLER,
+    INTERCEPT,
+    POOLING_LABELS,
+    POOLINGS,
+    QUICK_SAMPLER,
+    Prior,
+    SamplerSettings,
+)
+from hiermodels_ui import cache, state, widgets
+
+POOLING_OPTIONS = {"all": "All three", "partial": "Partial pooling", "none": "No pooling",
+                   "complete": "Complete pooling"}
+PRESETS = {"Quick": QUICK_SAMPLER, "Careful": CAREFUL_SAMPLER}
+CANCELLED = "hm_cancelled"
+
+
+def mark_cancelled() -> None:
+    st.session_state[CANCELLED] = True
+
+
+def progress_text(progress: FitProgress) -> str:
+    where = f"{POOLING_LABELS[progress.pooling]} ({progress.fit_index + 1} of {progress.fit_count})"
+    if progress.stage == "compiling":
+        return f"{where}: compiling the model…"
+    if progress.stage == "optimising":
+        return f"{where}: finding the joint mode (MAP)…"
+    if progress.stage == "done":
+        return f"{where}: done"
+    text = f"{where}: sampling, {progress.draws_done:,} of {progress.draws_total:,} draws"
+    if progress.draws_per_second > 0:
+        text += f" · {progress.draws_per_second:,.0f} draws/s"
+    if progress.seconds_left is not None:
+        text += f" · about {progress.seconds_left:.0f} s left"
+    if progress.divergences:
+        text += f" · {progress.divergences} divergences"
+    return text
+
+
+st.title("Model & fit")
+loaded = state.table()
+spec = state.spec()
+try:
+    prepared = cache.prepared_data(loaded.frame, loaded.fingerprint, spec)
+except DataError:
+    st.error("The data are not ready: fix the problems listed on the Data page first.", icon=":material/error:")
+    st.page_link("pages/1_data.py", label="Back to Data", icon=":material/arrow_back:")
+    st.stop()
+
+# ------------------------------------------------------------------------------------------------ choices
+state.seed("w_pooling", state.pooling_option(), list(POOLING_OPTIONS))
+option = st.radio("Pooling", list(POOLING_OPTIONS), format_func=POOLING_OPTIONS.get, horizontal=True,
+                  key="w_pooling")
+state.set_pooling_option(option)
+st.caption("Complete pooling: one set of coefficients for all groups. No pooling: each group on its own. "
+           "Partial pooling: group coefficients drawn from a population learned from all groups. "
+           "Fit all three to see the shrinkage.")
+
+terms = [INTERCEPT, *spec.predictors]
+state.seed("w_varying", list(spec.varying), terms)
+varying = st.multiselect("Varying by group", terms, key="w_varying",
+                         help="Terms whose coefficient differs by group; the others are common to all groups.")
+first, second, third = st.columns(3)
+state.seed("w_correlated", spec.correlated)
+correlated = first.checkbox("Correlated varying effects", key="w_correlated", disabled=len(varying) < 2,
+                            help="An LKJ prior on the correlation between the varying terms (partial pooling).")
+state.seed("w_parameterization", spec.parameterization)
+parameterization = second.radio(
+    "Parameterisation", ["noncentered", "centered"], key="w_parameterization", horizontal=True,
+    format_func={"noncentered": "non-centred", "centered": "centred"}.get,
+    help="Non-centred sampling avoids the funnel between the group scale and the group effects.",
+)
+state.seed("w_group_noise", spec.group_noise)
+group_noise = third.checkbox("Residual scale varies by group", key="w_group_noise",
+                             disabled=spec.family != "gaussian")
+
+poolings = POOLINGS if option == "all" else (option,)
+try:
+    draft = replace(spec, pooling="partial" if option == "all" else option, varying=tuple(varying),
+                    correlated=correlated and len(varying) > 1, parameterization=parameterization,
+                    group_noise=group_noise and spec.family == "gaussian", priors=())
+except SpecError as error:
+    widgets.problems("This model cannot be built yet:", str(error).split("; "))
+    st.stop()
+
+# ------------------------------------------------------------------------------------------------ priors
+defaults: dict[str, Prior] = {}
+for pooling in poolings:
+    defaults.update(default_priors(prepared, draft.with_pooling(pooling)))
+overrides: list[tuple[str, Prior]] = []
+prior_problems: list[str] = []
+remembered = dict(spec.priors)
+with st.expander("Priors (weakly informative defaults, scaled to the data)"):
+    st.caption("Write a prior as name(numbers), e.g. normal(0, 5), halfnormal(1), halfcauchy(5), studentt(3, 0, 2), "
+               "exponential(1), lkj(2). Leave the default to keep it.")
+    for index, (name, default) in enumerate(defaults.items()):
+        label_col, input_col = st.columns([1, 2])
+        label_col.text(name)
+        key = f"w_prior_{index}_{name}"
+        state.seed(key, str(remembered.get(name, default)))
+        text = input_col.text_input("prior", key=key, label_visibility="collapsed")
+        if text.strip() == str(default):
+            continue
+        try:
+            overrides.append((name, Prior.parse(text)))
+        except PriorSyntaxError as error:
+            prior_problems.append(f"{name}: {error}")
+
+# ------------------------------------------------------------------------------------------------ sampler
+state.seed("w_preset", "Quick", [*PRESETS, "Custom"])
+preset = st.radio("Sampler preset", [*PRESETS, "Custom"], key="w_preset", horizontal=True,
+                  help="Quick: 2 chains × 500 draws, for a first look. Careful: 4 chains × 2,000 draws.")
+if preset == "Custom":
+    columns = st.columns(5)
+    base = spec.sampler
+    sampler_values = {
+        "draws": columns[0].number_input("Draws", 10, 20_000, base.draws, step=100),
+        "tune": columns[1].number_input("Tuning draws", 1, 20_000, base.tune, step=100),
+        "chains": columns[2].number_input("Chains", 1, 8, base.chains),
+        "seed": columns[3].number_input("Seed", 0, 2**31 - 1, base.seed),
+        "target_accept": columns[4].number_input("Target acceptance", 0.5, 0.999, base.target_accept, step=0.01),
+    }
+    sampler = SamplerSettings(**{k: (float(v) if k == "target_accept" else int(v)) for k, v in sampler_values.items()})
+else:
+    sampler = PRESETS[preset]
+
+try:
+    spec = replace(draft, priors=tuple(overrides), sampler=sampler)
+    # Each pooling keeps the overrides its model has (sd(...) concerns partial pooling only).
+    pooled_specs = specs_for_poolings(prepared, spec, poolings)
+except SpecError as error:
+    prior_problems.append(str(error))
+if prior_problems:
+    widgets.problems("Some priors could not be used:", prior_problems)
+    st.stop()
+state.set_spec(spec)
+
+# ------------------------------------------------------------------------------------------------ notation
+st.subheader("The model")
+shown = [p for p in POOLINGS if p in poolings]
+tabs = st.tabs([POOLING_LABELS[p].capitalize() for p in shown])
+for tab, pooling in zip(tabs, shown, strict=True):
+    with tab:
+        pooled_spec = pooled_specs[pooling]
+        st.code(formula(pooled_spec), language=None)
+        st.latex(latex(pooled_spec, prepared.terms, resolve_priors(prepared, pooled_spec)))
+        st.text(describe(pooled_spec))
+
+# ------------------------------------------------------------------------------------------------ fit
+st.subheader("Fit")
+key = state.FitKey(loaded.fingerprint, spec, poolings)
+store = cache.fit_store()
+fit_clicked = st.button("Fit", type="primary", icon=":material/play_arrow:")
+if fit_clicked:
+    st.session_state.pop(CANCELLED, None)
+    cancel_slot = st.empty()
+    cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        comparison = fit_poolings(prepared, spec, poolings,
+                                  progress=lambda p: bar.progress(p.fraction, text=progress_text(p)))
+    except FitCancelled:
+        st.warning("The fit was cancelled.", icon=":material/cancel:")
+        st.stop()
+    except HierModelsError as error:
+        bar.empty()
+        cancel_slot.empty()
+        widgets.problems("The fit failed:", [str(error)])
+        st.stop()
+    bar.empty()
+    cancel_slot.empty()
+    store.put(key, comparison)
+    state.set_fit_key(key)
+elif st.session_state.pop(CANCELLED, False):
+    st.warning("The fit was cancelled: the sampler was stopped and nothing was changed.", icon=":material/cancel:")
+
+fitted = store.get(key)
+if fitted is not None:
+    state.set_fit_key(key)
+    seconds = sum(fitted[p].timing.total_s for p in fitted.poolings)
+    warnings = sum(len(fitted[p].diagnostics().warnings) for p in fitted.poolings)
+    st.success(f"Fitted {', '.join(POOLING_LABELS[p] for p in fitted.poolings)} in {seconds:.1f} s"
+               + (f"; {warnings} diagnostic warning(s): see Diagnostics." if warnings else "; diagnostics look fine."),
+               icon=":material/check_circle:")
+    links = st.columns(4)
+    links[0].page_link("pages/3_shrinkage.py", label="Shrinkage", icon=":material/compress:")
+    links[1].page_link("pages/4_map_vs_mean.py", label="MAP vs mean", icon=":material/balance:")
+    links[2].page_link("pages/5_population.py", label="Population & prediction", icon=":material/groups:")
+    links[3].page_link("pages/6_diagnostics.py", label="Diagnostics", icon=":material/troubleshoot:")
