@@ -77,8 +77,8 @@ FONT = "Helvetica, Arial, 'DejaVu Sans', sans-serif"
 AXIS_LABEL_PX = 16
 AXIS_TITLE_PX = 18
 TITLE_PX = 22
-WIDTH = 600
-HEIGHT = 380
+WIDTH = 760
+HEIGHT = 460
 
 
 def lecture_theme() -> alt.theme.ThemeConfig:

@@ -235,6 +235,10 @@ class FitResult:
             return float("nan")
         return value_at(self.map_point, self.coords, ref, self.var_dims.get(ref.var, ()))
 
+    def netcdf_bytes(self) -> bytes:
+        """The whole posterior DataTree as a NetCDF-4 file (open with ``xarray.open_datatree``)."""
+        return bytes(self.posterior.to_netcdf(engine="h5netcdf"))
+
     def to_json_dict(self, prob: float = DEFAULT_INTERVAL_PROB) -> dict[str, Any]:
         population = self.population(prob).set_index("name")
         diagnostics = self.diagnostics()

@@ -147,7 +147,7 @@ state.set_spec(spec)
 
 # ------------------------------------------------------------------------------------------------ notation
 st.subheader("The model")
-shown = [p for p in POOLINGS if p in poolings]
+shown = [p for p in ("partial", "none", "complete") if p in poolings]
 tabs = st.tabs([POOLING_LABELS[p].capitalize() for p in shown])
 for tab, pooling in zip(tabs, shown, strict=True):
     with tab:
@@ -192,6 +192,11 @@ if fitted is not None:
     st.success(f"Fitted {', '.join(POOLING_LABELS[p] for p in fitted.poolings)} in {seconds:.1f} s"
                + (f"; {warnings} diagnostic warning(s): see Diagnostics." if warnings else "; diagnostics look fine."),
                icon=":material/check_circle:")
+    downloads = st.columns(4)
+    for column, pooling in zip(downloads, fitted.poolings, strict=False):
+        column.download_button(f"Posterior, {POOLING_LABELS[pooling]} (NetCDF)", data=fitted[pooling].netcdf_bytes,
+                               file_name=f"posterior_{pooling}.nc", mime="application/x-netcdf",
+                               on_click="ignore", icon=":material/download:", key=f"netcdf_{pooling}")
     links = st.columns(4)
     links[0].page_link("pages/3_shrinkage.py", label="Shrinkage", icon=":material/compress:")
     links[1].page_link("pages/4_map_vs_mean.py", label="MAP vs mean", icon=":material/balance:")

@@ -97,3 +97,16 @@ def test_callback_exception_stops_the_sampler(eight_schools):
 
     with pytest.raises(PageGone):
         fit(eight_schools, spec, progress=on_progress, compute_map=False)
+
+
+def test_posterior_netcdf_round_trips(comparison):
+    """The NetCDF download opens with xarray and holds the same draws, group labels included."""
+    import io
+
+    import xarray as xr
+
+    result = comparison[0]["partial"]
+    reopened = xr.open_datatree(io.BytesIO(result.netcdf_bytes()), engine="h5netcdf")
+    original = result.draws["b"]
+    assert list(reopened["posterior"]["b"].coords["group"].values) == list("ABCDEFGH")
+    np.testing.assert_array_equal(reopened["posterior"]["b"].to_numpy(), original.to_numpy())
