@@ -25,10 +25,27 @@ import numpy as np
 import nutpie
 import pandas as pd
 import pymc as pm
+import xarray as xr
 
+from hiermodels import gaussian
 from hiermodels.data import PreparedData, prepare
 from hiermodels.errors import FitCancelled, FitFailed
-from hiermodels.models import build_model, model_for_mode
+from hiermodels.models import (
+    COMMON,
+    CORRELATION,
+    GROUP_COEFFICIENT,
+    GROUP_DIM,
+    GROUP_SD,
+    GROUP_SIGMA,
+    POPULATION_MEAN,
+    SIGMA,
+    VARYING_DIM,
+    Method,
+    build_model,
+    default_method,
+    model_for_mode,
+    term_split,
+)
 from hiermodels.priors import resolve_priors, specs_for_poolings
 from hiermodels.results import FitResult, Timing
 from hiermodels.spec import POOLINGS, ModelSpec, Pooling
@@ -80,11 +97,18 @@ def fit(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     compute_map: bool = True,
+    method: Method | None = None,
     _fit_index: int = 0,
     _fit_count: int = 1,
 ) -> FitResult:
-    """Fit ``spec`` to ``data`` with NUTS (nutpie) and find the joint mode; see the module docstring."""
+    """Fit ``spec`` to ``data`` with NUTS (nutpie) and find the joint mode; see the module docstring.
+
+    ``method`` says how the data enter the model (``models.default_method``: gaussian models use per-group
+    sufficient statistics, and non-centred gaussian partial pooling integrates the group effects out and draws
+    them afterwards from their exact conditional); ``"rows"`` forces the textbook row-by-row model.
+    """
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
+    method = method or default_method(spec)
     started = time.perf_counter()
 
     def report(**fields) -> None:
@@ -93,7 +117,7 @@ def fit(
             progress(FitProgress(pooling=spec.pooling, fit_index=_fit_index, fit_count=_fit_count, **fields))
 
     report(stage="compiling")
-    model = build_model(prepared, spec)
+    model = build_model(prepared, spec, method)
     compile_started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -102,6 +126,10 @@ def fit(
 
     sample_started = time.perf_counter()
     posterior = _sample(compiled, spec, report, cancel)
+    var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
+    if method == "marginal":
+        posterior = _with_group_effects(posterior, prepared, spec)
+        var_dims[GROUP_COEFFICIENT] = (GROUP_DIM, VARYING_DIM)
     sample_s = time.perf_counter() - sample_started
 
     map_point: dict[str, np.ndarray] = {}
@@ -114,7 +142,6 @@ def fit(
         map_s = time.perf_counter() - map_started
 
     report(stage="done", draws_done=1, draws_total=1)
-    var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
     return FitResult(
         spec=spec,
         data=prepared,
@@ -169,6 +196,37 @@ def find_mode(data: PreparedData, spec: ModelSpec) -> tuple[dict[str, np.ndarray
             return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     message = "; ".join(str(w.message).splitlines()[0] for w in caught if "optimi" in str(w.message).lower())
     return {name: np.asarray(value) for name, value in point.items()}, message
+
+
+def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelSpec) -> xr.DataTree:
+    """Add ``b`` to a marginal fit's posterior: one exact conditional draw per posterior draw."""
+    draws = posterior["posterior"].to_dataset()
+    chains, n_draws = draws.sizes["chain"], draws.sizes["draw"]
+    common, varying = term_split(data, spec)
+
+    def flat(name: str) -> np.ndarray:
+        values = draws[name].to_numpy()
+        return values.reshape(chains * n_draws, *values.shape[2:])
+
+    mu = flat(POPULATION_MEAN)
+    beta = flat(COMMON) if common else None
+    theta = np.stack([mu[:, varying.index(t)] if t in varying else beta[:, common.index(t)] for t in data.terms],
+                     axis=-1)
+    tau = flat(GROUP_SD)
+    correlation = flat(CORRELATION) if spec.correlated else np.broadcast_to(np.eye(len(varying)),
+                                                                            (len(tau), len(varying), len(varying)))
+    covariance = tau[:, :, None] * correlation * tau[:, None, :]
+    sigma = flat(GROUP_SIGMA) if spec.group_noise else flat(SIGMA)
+    u = gaussian.draw_group_effects(
+        gaussian.GroupSums.from_data(data), [data.terms.index(t) for t in varying], theta, covariance, sigma,
+        np.random.default_rng(spec.sampler.seed),
+    )
+    b = (mu[:, None, :] + u).reshape(chains, n_draws, data.n_groups, len(varying))
+    draws = draws.assign({GROUP_COEFFICIENT: (("chain", "draw", GROUP_DIM, VARYING_DIM), b)}).assign_coords(
+        {GROUP_DIM: list(data.group_labels), VARYING_DIM: list(varying)})
+    groups = {name: node.to_dataset() for name, node in posterior.children.items()}
+    groups["posterior"] = draws
+    return xr.DataTree.from_dict(groups)
 
 
 def _sample(compiled, spec: ModelSpec, report: Callable[..., None], cancel: threading.Event | None):

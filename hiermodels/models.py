@@ -42,11 +42,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Literal, get_args
 
 import pymc as pm
 import pytensor.tensor as pt
 
+from hiermodels import gaussian
 from hiermodels.data import PreparedData
+from hiermodels.errors import SpecError
 from hiermodels.priors import add_prior, add_vector_prior, resolve_priors
 from hiermodels.spec import ModelSpec, Prior
 
@@ -68,14 +71,40 @@ COMMON_DIM = "common_term"
 VARYING_DIM = "varying_term"
 
 
-def build_model(data: PreparedData, spec: ModelSpec) -> pm.Model:
-    """The PyMC model of ``spec`` (under its pooling) for ``data``."""
+Method = Literal["rows", "sufficient", "marginal"]
+METHODS: tuple[Method, ...] = get_args(Method)
+
+
+def default_method(spec: ModelSpec) -> Method:
+    """How the data enter the model when the caller does not say.
+
+    Gaussian models run on per-group sufficient statistics (:mod:`hiermodels.gaussian`): the same likelihood at a
+    cost independent of the number of rows. Under non-centred partial pooling the group effects are integrated
+    out as well. A centred partial-pooling model keeps its group effects as parameters, so that the centred
+    geometry (and its divergences) can still be shown. Other families use the rows.
+    """
+    if spec.family != "gaussian":
+        return "rows"
+    if spec.pooling == "partial" and spec.parameterization == "noncentered":
+        return "marginal"
+    return "sufficient"
+
+
+def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = None) -> pm.Model:
+    """The PyMC model of ``spec`` (under its pooling) for ``data``; ``method`` as in :func:`default_method`."""
+    method = method or default_method(spec)
+    if method != "rows" and spec.family != "gaussian":
+        raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
+    if method == "marginal":
+        if spec.pooling != "partial":
+            raise SpecError("integrating the group effects out needs partial pooling")
+        return build_partial_pooling_marginal(data, spec)
     builders = {
         "complete": build_complete_pooling,
         "none": build_no_pooling,
         "partial": build_partial_pooling,
     }
-    return builders[spec.pooling](data, spec)
+    return builders[spec.pooling](data, spec, method)
 
 
 def term_split(data: PreparedData, spec: ModelSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -84,50 +113,43 @@ def term_split(data: PreparedData, spec: ModelSpec) -> tuple[tuple[str, ...], tu
     return tuple(t for t in data.terms if t not in varying), varying
 
 
-def build_complete_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
+def build_complete_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows") -> pm.Model:
     """One set of coefficients for all groups."""
     priors = resolve_priors(data, spec)
     common, _ = term_split(data, spec)
-    with _model_with_data(data, common, ()) as model:
+    with _model_with_data(data, common, (), method) as model:
         # priors: the common coefficients
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM)
         # expected value and likelihood
-        eta = _linear_predictor(model, data, spec, beta, None)
-        _likelihood(model, data, spec, priors, eta, noise="common")
+        _likelihood(model, data, spec, priors, beta, None, noise="common", method=method)
     return model
 
 
-def build_no_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
+def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows") -> pm.Model:
     """Independent coefficients per group for the varying terms, each with its term's fixed prior."""
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
-    with _model_with_data(data, common, varying) as model:
+    with _model_with_data(data, common, varying, method) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
         b = add_vector_prior(GROUP_COEFFICIENT, [priors[t] for t in varying], varying,
                              dims=(GROUP_DIM, VARYING_DIM))
-        eta = _linear_predictor(model, data, spec, beta, b)
-        _likelihood(model, data, spec, priors, eta, noise="independent" if spec.group_noise else "common")
+        _likelihood(model, data, spec, priors, beta, b, noise="independent" if spec.group_noise else "common",
+                    method=method)
     return model
 
 
-def build_partial_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
+def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows") -> pm.Model:
     """Group coefficients drawn from a population distribution whose mean and scale are learned."""
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
     noncentered = spec.parameterization == "noncentered"
-    with _model_with_data(data, common, varying) as model:
+    with _model_with_data(data, common, varying, method) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # population distribution: means and scales of the varying coefficients
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
-        sd_priors = [priors[f"sd({t})"] for t in varying]
+        tau, corr_cholesky = _group_scales(spec, priors, varying)
         if spec.correlated:
-            # Sigma = diag(tau) R diag(tau) with R ~ LKJ(eta), so L = diag(tau) chol(R); tau keeps the same sd(...)
-            # priors as in the independent model. (pm.LKJCholeskyCov fails to initialise under nutpie 0.16 here.)
-            tau = add_vector_prior(GROUP_SD, sd_priors, varying, dims=VARYING_DIM)
-            # PyMC 6's LKJCorr is the Cholesky factor L_R of R (R = L_R L_R^T follows the LKJ distribution).
-            corr_cholesky = pm.LKJCorr("corr_cholesky", n=len(varying), eta=priors["corr"].params[0])
-            pm.Deterministic(CORRELATION, corr_cholesky @ corr_cholesky.T, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
             chol = tau[:, None] * corr_cholesky
             # group coefficients: b_j = mu + L z_j
             if noncentered:
@@ -136,20 +158,59 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec) -> pm.Model:
             else:
                 b = pm.MvNormal(GROUP_COEFFICIENT, mu=mu, chol=chol, dims=(GROUP_DIM, VARYING_DIM))
         else:
-            tau = add_vector_prior(GROUP_SD, sd_priors, varying, dims=VARYING_DIM)
             # group coefficients: b_jk = mu_k + tau_k z_jk
             if noncentered:
                 z = pm.Normal(STANDARDISED, 0.0, 1.0, dims=(GROUP_DIM, VARYING_DIM))
                 b = pm.Deterministic(GROUP_COEFFICIENT, mu + tau * z, dims=(GROUP_DIM, VARYING_DIM))
             else:
                 b = pm.Normal(GROUP_COEFFICIENT, mu=mu, sigma=tau, dims=(GROUP_DIM, VARYING_DIM))
-        eta = _linear_predictor(model, data, spec, beta, b)
-        _likelihood(model, data, spec, priors, eta, noise="pooled" if spec.group_noise else "common")
+        _likelihood(model, data, spec, priors, beta, b, noise="pooled" if spec.group_noise else "common",
+                    method=method)
+    return model
+
+
+def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec) -> pm.Model:
+    """Gaussian partial pooling with the group effects integrated out (:mod:`hiermodels.gaussian`).
+
+    The model has the population parameters only; ``fitting`` draws ``b`` from its exact conditional afterwards.
+    """
+    priors = resolve_priors(data, spec)
+    common, varying = term_split(data, spec)
+    with _model_with_data(data, common, varying, "marginal") as model:
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
+        mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
+        tau, corr_cholesky = _group_scales(spec, priors, varying)
+        q = len(varying)
+        if spec.correlated:
+            # Sigma^{-1} = diag(1/tau) R^{-1} diag(1/tau); log|Sigma| = 2 sum log tau + 2 sum log diag(L_R)
+            r_inverse = pt.linalg.inv(corr_cholesky @ corr_cholesky.T)
+            precision = [[r_inverse[a, c] / (tau[a] * tau[c]) for c in range(q)] for a in range(q)]
+            log_det = 2 * pt.log(tau).sum() + 2 * pt.log(pt.diagonal(corr_cholesky)).sum()
+        else:
+            precision = [[1 / tau[a] ** 2 if a == c else pt.zeros(()) for c in range(q)] for a in range(q)]
+            log_det = 2 * pt.log(tau).sum()
+        theta = _coefficients_by_term(data, common, varying, beta, mu)
+        sigma = _group_sigma(model, spec, priors, "pooled" if spec.group_noise else "common")
+        pm.Potential(OBSERVED, gaussian.marginal_loglik(
+            model.sums, theta, [data.terms.index(t) for t in varying], precision, log_det, sigma))
     return model
 
 
 # ------------------------------------------------------------------------------------------------ shared pieces
-def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str]) -> pm.Model:
+def _group_scales(spec: ModelSpec, priors: dict[str, Prior], varying: Sequence[str]):
+    """tau (the sd(term)s) and, when correlated, the Cholesky factor L_R of the correlation matrix R."""
+    tau = add_vector_prior(GROUP_SD, [priors[f"sd({t})"] for t in varying], varying, dims=VARYING_DIM)
+    if not spec.correlated:
+        return tau, None
+    # Sigma = diag(tau) R diag(tau) with R ~ LKJ(eta); tau keeps the same sd(...) priors as the independent model.
+    # PyMC 6's LKJCorr is the Cholesky factor L_R of R (R = L_R L_R^T follows the LKJ distribution).
+    # (pm.LKJCholeskyCov fails to initialise under nutpie 0.16 here.)
+    corr_cholesky = pm.LKJCorr("corr_cholesky", n=len(varying), eta=priors["corr"].params[0])
+    pm.Deterministic(CORRELATION, corr_cholesky @ corr_cholesky.T, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
+    return tau, corr_cholesky
+
+
+def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str], method: Method) -> pm.Model:
     coords = {
         GROUP_DIM: list(data.group_labels),
         COMMON_DIM: list(common),
@@ -158,14 +219,32 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
     }
     model = pm.Model(coords=coords)
     with model:
-        pm.Data("X", data.X)
-        pm.Data("group_index", data.group_index)
-        pm.Data("y", data.y)
-        for name in ("trials", "exposure", "se"):
-            values = getattr(data, name)
-            if values is not None:
-                pm.Data(name, values)
+        if method == "rows":
+            pm.Data("X", data.X)
+            pm.Data("group_index", data.group_index)
+            pm.Data("y", data.y)
+            for name in ("trials", "exposure", "se"):
+                values = getattr(data, name)
+                if values is not None:
+                    pm.Data(name, values)
+        else:
+            # The rows enter only through their per-group sums.
+            model.sums = gaussian.add_sums_data(gaussian.GroupSums.from_data(data))
     return model
+
+
+def _coefficients_by_term(data: PreparedData, common: Sequence[str], varying: Sequence[str],
+                          beta: pt.TensorVariable | None, per_term: pt.TensorVariable | None) -> pt.TensorVariable:
+    """Coefficients in the design's term order: ``beta`` for common terms, ``per_term`` (the last axis: one
+    entry per varying term; (K_v,) or (J, K_v)) for varying ones. Returns (K,) or (J, K)."""
+    columns = []
+    for term in data.terms:
+        if term in varying:
+            columns.append(per_term[..., varying.index(term)])
+        else:
+            value = beta[common.index(term)]
+            columns.append(value if per_term is None or per_term.ndim == 1 else value + pt.zeros(per_term.shape[0]))
+    return pt.stack(columns, axis=-1)
 
 
 def _linear_predictor(
@@ -193,14 +272,23 @@ def _likelihood(
     data: PreparedData,
     spec: ModelSpec,
     priors: dict[str, Prior],
-    eta: pt.TensorVariable,
+    beta: pt.TensorVariable | None,
+    b: pt.TensorVariable | None,
     *,
     noise: str,
+    method: Method,
 ) -> None:
+    if method == "sufficient":
+        common, varying = term_split(data, spec)
+        coefficients = _coefficients_by_term(data, common, varying, beta, b)
+        sigma = _group_sigma(model, spec, priors, noise)
+        pm.Potential(OBSERVED, gaussian.sufficient_loglik(model.sums, coefficients, sigma))
+        return
+    eta = _linear_predictor(model, data, spec, beta, b)
     y = model["y"]
     if spec.family == "gaussian":
-        sigma = _residual_scale(model, spec, priors, noise)
-        pm.Normal(OBSERVED, mu=eta, sigma=sigma, observed=y)
+        sigma = _group_sigma(model, spec, priors, noise)
+        pm.Normal(OBSERVED, mu=eta, sigma=sigma if sigma.ndim == 0 else sigma[model["group_index"]], observed=y)
     elif spec.family == "known_se":
         pm.Normal(OBSERVED, mu=eta, sigma=model["se"], observed=y)
     elif spec.family == "binomial":
@@ -217,30 +305,31 @@ def _likelihood(
         raise NotImplementedError(spec.family)
 
 
-def _residual_scale(model: pm.Model, spec: ModelSpec, priors: dict[str, Prior], noise: str) -> pt.TensorVariable:
-    """sigma for every row: one common value, one per group (no pooling), or per group partially pooled."""
+def _group_sigma(model: pm.Model, spec: ModelSpec, priors: dict[str, Prior], noise: str) -> pt.TensorVariable:
+    """The residual scale: one common value (scalar), or one per group ((J,); no pooling: independent; partial
+    pooling: log sigma_j ~ Normal(log sigma, sd_log_sigma))."""
     if noise == "common":
         return add_prior(SIGMA, priors[SIGMA])
     if noise == "independent":
-        sigma_group = add_prior(GROUP_SIGMA, priors[SIGMA], dims=GROUP_DIM)
-        return sigma_group[model["group_index"]]
-    # partially pooled: log sigma_j ~ Normal(log sigma, sd_log_sigma)
+        return add_prior(GROUP_SIGMA, priors[SIGMA], dims=GROUP_DIM)
     sigma = add_prior(SIGMA, priors[SIGMA])
     spread = add_prior(LOG_SIGMA_SD, priors["sd(log_sigma)"])
     if spec.parameterization == "noncentered":
         z = pm.Normal("z_sigma", 0.0, 1.0, dims=GROUP_DIM)
-        sigma_group = pm.Deterministic(GROUP_SIGMA, pt.exp(pt.log(sigma) + spread * z), dims=GROUP_DIM)
-    else:
-        sigma_group = pm.LogNormal(GROUP_SIGMA, mu=pt.log(sigma), sigma=spread, dims=GROUP_DIM)
-    return sigma_group[model["group_index"]]
+        return pm.Deterministic(GROUP_SIGMA, pt.exp(pt.log(sigma) + spread * z), dims=GROUP_DIM)
+    return pm.LogNormal(GROUP_SIGMA, mu=pt.log(sigma), sigma=spread, dims=GROUP_DIM)
 
 
-def model_for_mode(data: PreparedData, spec: ModelSpec) -> pm.Model:
+def model_for_mode(data: PreparedData, spec: ModelSpec, method: Method | None = None) -> pm.Model:
     """The model whose joint mode we report as the MAP: the *centred* form under partial pooling.
 
     A mode is not invariant to reparameterisation. The question "what is the most probable set of group
     coefficients and group scale?" is about the density over ``b`` and ``tau`` themselves, i.e. the centred
     model; its joint density grows without bound as ``tau -> 0`` with every ``b_j = mu``, which is the collapse
     the app shows. (``pm.find_MAP`` maximises ``logp(jacobian=False)``, the density in the original space.)
+    Gaussian models use the sufficient statistics: the same density, cheaper.
     """
-    return build_model(data, replace(spec, parameterization="centered"))
+    centred = replace(spec, parameterization="centered")
+    if method is None or method == "marginal":
+        method = default_method(centred)
+    return build_model(data, centred, method)

@@ -79,7 +79,7 @@ STRUCTURES = {
 def test_model_structure(variant, small_frame):
     spec, free, deterministic, dims = STRUCTURES[variant]
     data = prepare(small_frame, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     assert names(model.free_RVs) == free
     assert names(model.deterministics) == deterministic
     assert names(model.observed_RVs) == {"y_obs"}
@@ -99,7 +99,7 @@ def test_model_structure(variant, small_frame):
 def test_correlated_model_structure(parameterization, small_frame):
     """What results.py reads: tau[varying_term], corr[varying_term, varying_term_2] and b[group, varying_term]."""
     spec = replace(BASE, correlated=True, parameterization=parameterization)
-    model = build_model(prepare(small_frame, spec), spec)
+    model = build_model(prepare(small_frame, spec), spec, "rows")
     dims = model.named_vars_to_dims
     assert dims["tau"] == ("varying_term",)
     assert dims["corr"] == ("varying_term", "varying_term_2")
@@ -115,7 +115,7 @@ def test_correlated_model_structure(parameterization, small_frame):
 
 def test_a_common_slope_beside_a_varying_intercept(small_frame):
     spec = ModelSpec(outcome="y", group="g", predictors="x")
-    model = build_model(prepare(small_frame, spec), spec)
+    model = build_model(prepare(small_frame, spec), spec, "rows")
     assert names(model.free_RVs) == {"beta", "mu", "tau", "z", "sigma"}
     assert model.coords["common_term"] == ("x",)
     assert model.coords["varying_term"] == ("intercept",)
@@ -132,7 +132,7 @@ def test_a_common_slope_beside_a_varying_intercept(small_frame):
     ],
 )
 def test_each_family_has_its_likelihood(spec, likelihood, extra, absent, small_frame):
-    model = build_model(prepare(small_frame, spec), spec)
+    model = build_model(prepare(small_frame, spec), spec, "rows")
     assert type(model["y_obs"].owner.op).__name__ == likelihood
     assert extra <= set(model.named_vars)
     assert not absent & set(model.named_vars)
@@ -141,7 +141,7 @@ def test_each_family_has_its_likelihood(spec, likelihood, extra, absent, small_f
 def test_known_se_has_no_sigma_and_uses_the_se_column(eight_schools):
     spec = ModelSpec(outcome="estimate", group="school", se="se", family="known_se")
     data = prepare(eight_schools, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     assert names(model.free_RVs) == {"mu", "tau", "z"}
     assert "sigma" not in model.named_vars
     np.testing.assert_array_equal(model["se"].get_value(), data.se)
@@ -149,7 +149,7 @@ def test_known_se_has_no_sigma_and_uses_the_se_column(eight_schools):
 
 def test_model_for_mode_is_the_centred_model(small_frame):
     data = prepare(small_frame, BASE)
-    assert "z" in names(build_model(data, BASE).free_RVs)
+    assert "z" in names(build_model(data, BASE, "rows").free_RVs)
     mode_model = model_for_mode(data, BASE)
     assert names(mode_model.free_RVs) == {"mu", "tau", "b", "sigma"}
     assert names(model_for_mode(data, BASE.with_pooling("complete")).free_RVs) == {"beta", "sigma"}
@@ -161,7 +161,7 @@ def test_complete_pooling_gaussian_logp(small_frame, logp_at, prior_logpdf):
     spec = BASE.with_pooling("complete")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     y, x, _ = arrays(data)
     b0, b1, sigma = 0.7, 1.3, 0.9
     expected = (prior_logpdf(priors["intercept"], b0) + prior_logpdf(priors["x"], b1)
@@ -177,7 +177,7 @@ def test_partial_pooling_centred_varying_intercept_logp(small_frame, logp_at, pr
     spec = ModelSpec(outcome="y", group="g", predictors="x", parameterization="centered")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     y, x, g = arrays(data)
     beta, mu, tau, sigma = 1.3, 0.4, 0.6, 0.8
     b = np.array([0.2, 0.9, -0.1])
@@ -192,7 +192,7 @@ def test_partial_pooling_noncentred_intercept_and_slope_logp(small_frame, logp_a
     """b_jk = mu_k + tau_k z_jk with z_jk ~ N(0, 1); y_i ~ N(b_g[i],0 + b_g[i],1 x_i, sigma)."""
     data = prepare(small_frame, BASE)
     priors = resolve_priors(data, BASE)
-    model = build_model(data, BASE)
+    model = build_model(data, BASE, "rows")
     y, x, g = arrays(data)
     mu, tau, sigma = np.array([0.5, 1.2]), np.array([0.7, 0.3]), 1.1
     z = np.array([[0.3, -1.0], [1.4, 0.2], [-0.6, 0.8]])
@@ -211,7 +211,7 @@ def test_no_pooling_logp_with_a_different_prior_per_term(small_frame, logp_at, p
     spec = replace(BASE, pooling="none", priors={"x": "studentt(3, 0, 2)"})
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     assert names(model.free_RVs) == {"b[intercept]", "b[x]", "sigma"}
     assert model.named_vars_to_dims["b"] == ("group", "varying_term")
     y, x, g = arrays(data)
@@ -228,7 +228,7 @@ def test_known_se_partial_centred_eight_schools_logp(eight_schools, logp_at, pri
     spec = ModelSpec(outcome="estimate", group="school", se="se", family="known_se", parameterization="centered")
     data = prepare(eight_schools, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     mu, tau = 8.0, 5.0
     theta = 0.5 * data.y + 4.0
     expected = (prior_logpdf(priors["intercept"], mu) + prior_logpdf(priors["sd(intercept)"], tau)
@@ -242,7 +242,7 @@ def test_binomial_with_trials_logp(small_frame, logp_at, prior_logpdf):
     spec = ModelSpec(outcome="k", group="g", predictors="x", family="binomial", trials="n", pooling="complete")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     b0, b1 = -0.8, 0.6
     x = data.X[:, 1]
     expected = (prior_logpdf(priors["intercept"], b0) + prior_logpdf(priors["x"], b1)
@@ -255,7 +255,7 @@ def test_bernoulli_without_trials_logp(small_frame, logp_at, prior_logpdf):
     spec = ModelSpec(outcome="yb", group="g", family="binomial", pooling="none")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     b = np.array([-0.3, 0.4, 1.1])
     expected = (prior_logpdf(priors["intercept"], b)
                 + stats.bernoulli.logpmf(data.y, expit(b[data.group_index])).sum())
@@ -267,7 +267,7 @@ def test_poisson_with_exposure_logp(small_frame, logp_at, prior_logpdf):
     spec = ModelSpec(outcome="k", group="g", family="poisson", exposure="e")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     mu, tau = 0.2, 0.5
     z = np.array([0.4, -1.2, 0.7])
     b = mu + tau * z
@@ -283,7 +283,7 @@ def test_gamma_logp(small_frame, logp_at, prior_logpdf):
     spec = ModelSpec(outcome="pos", group="g", predictors="x", family="gamma", pooling="complete")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     b0, b1, alpha = 0.3, 0.5, 2.5
     mean = np.exp(b0 + b1 * data.X[:, 1])
     expected = (prior_logpdf(priors["intercept"], b0) + prior_logpdf(priors["x"], b1)
@@ -298,7 +298,7 @@ def test_group_noise_partial_noncentred_logp(small_frame, logp_at, prior_logpdf,
     spec = ModelSpec(outcome="y", group="g", group_noise=True)
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     g = data.group_index
     mu, tau, sigma, spread = 2.0, 1.0, 0.8, 0.4
     z = np.array([0.5, -0.5, 1.0])
@@ -319,7 +319,7 @@ def test_group_noise_no_pooling_logp(small_frame, logp_at, prior_logpdf):
     spec = ModelSpec(outcome="y", group="g", group_noise=True, pooling="none")
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     b = np.array([1.5, 2.0, 2.6])
     sigma_group = np.array([0.5, 1.5, 0.9])
     g = data.group_index
@@ -342,7 +342,7 @@ def test_correlated_effects_logp(parameterization, small_frame, logp_at, values_
     spec = replace(BASE, correlated=True, parameterization=parameterization)
     data = prepare(small_frame, spec)
     priors = resolve_priors(data, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, "rows")
     rng = np.random.default_rng(20261121)
     point = {name: 0.5 * rng.normal(size=np.shape(value)) for name, value in model.initial_point().items()}
     values = values_at(model, point)
@@ -429,10 +429,10 @@ def test_overriding_a_prior_changes_the_logp_exactly_as_scipy_says(small_frame, 
     default = resolve_priors(data, spec)["intercept"]
     override = Prior("studentt", (4.0, 1.0, 3.0))
     values = {"beta": [0.7, 1.3], "sigma_log__": np.log(0.9)}
-    before = logp_at(build_model(data, spec), values)
+    before = logp_at(build_model(data, spec, "rows"), values)
     # Both coefficients share one vector prior, so the slope's override must be of the same family.
     changed = replace(spec, priors={"intercept": override, "x": Prior("studentt", (30.0, 0.0, 5.0))})
-    after = logp_at(build_model(data, changed), values)
+    after = logp_at(build_model(data, changed, "rows"), values)
     expected_change = (prior_logpdf(override, 0.7) - prior_logpdf(default, 0.7)
                        + prior_logpdf(Prior("studentt", (30.0, 0.0, 5.0)), 1.3)
                        - prior_logpdf(resolve_priors(data, spec)["x"], 1.3))
@@ -444,9 +444,9 @@ def test_overriding_a_group_scale_prior(small_frame, logp_at, prior_logpdf):
     spec = ModelSpec(outcome="y", group="g", parameterization="centered")
     data = prepare(small_frame, spec)
     values = {"mu": [2.0], "tau_log__": [np.log(0.7)], "b": [1.8, 2.1, 2.5], "sigma_log__": np.log(1.0)}
-    before = logp_at(build_model(data, spec), values)
+    before = logp_at(build_model(data, spec, "rows"), values)
     cauchy = Prior("halfcauchy", (5.0,))
-    after = logp_at(build_model(data, replace(spec, priors={"sd(intercept)": cauchy})), values)
+    after = logp_at(build_model(data, replace(spec, priors={"sd(intercept)": cauchy}), "rows"), values)
     default = resolve_priors(data, spec)["sd(intercept)"]
     assert after - before == pytest.approx(prior_logpdf(cauchy, 0.7) - prior_logpdf(default, 0.7), **TOL)
 
@@ -458,4 +458,4 @@ def test_an_unknown_prior_name_is_rejected_with_the_valid_names(small_frame):
     with pytest.raises(SpecError, match=re.escape(message)):
         resolve_priors(data, spec)
     with pytest.raises(SpecError, match=re.escape(message)):
-        build_model(data, spec)
+        build_model(data, spec, "rows")

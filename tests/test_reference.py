@@ -21,15 +21,35 @@ SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLER = SamplerSettings(draws=600, tune=600, chains=2, seed=20261121, target_accept=0.95)
 
 
-def test_sleepstudy_matches_lme4():
+@pytest.fixture(scope="module")
+def sleepstudy_spec():
+    return ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), correlated=True,
+                     sampler=SAMPLER)
+
+
+@pytest.fixture(scope="module")
+def sleepstudy_fit(sleepstudy_spec):
+    """The default path: group effects integrated out, then drawn from their exact conditional."""
+    return fit(read_table(SAMPLE_DATA / "sleepstudy.csv"), sleepstudy_spec, compute_map=False)
+
+
+@pytest.fixture(scope="module")
+def radon_spec():
+    return ModelSpec("log_radon", "county", ("floor",), varying=("intercept",), sampler=SAMPLER)
+
+
+@pytest.fixture(scope="module")
+def radon_fit(radon_spec):
+    return fit(read_table(SAMPLE_DATA / "radon.csv"), radon_spec, compute_map=False)
+
+
+def test_sleepstudy_matches_lme4(sleepstudy_fit):
     """lme4's ``lmer(Reaction ~ Days + (Days | Subject), sleepstudy)`` (REML), as printed by ``summary()``.
 
     R 4.x, lme4 1.1: fixed effects (Intercept) 251.405, Days 10.467; random effects SD: Subject (Intercept) 24.741,
     Days 5.922, corr 0.066; Residual 25.592 (Bates et al. 2015, J. Stat. Softw. 67(1), section 3).
     """
-    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), correlated=True,
-                     sampler=SAMPLER)
-    result = fit(read_table(SAMPLE_DATA / "sleepstudy.csv"), spec, compute_map=False)
+    result = sleepstudy_fit
     population = result.population().set_index("name")["mean"]
 
     assert population["intercept"] == pytest.approx(251.405, abs=3.0)  # REML SE 6.8
@@ -41,11 +61,10 @@ def test_sleepstudy_matches_lme4():
     assert result.diagnostics().divergences == 0
 
 
-def test_radon_varying_intercept_matches_gelman_hill():
+def test_radon_varying_intercept_matches_gelman_hill(radon_fit):
     """Gelman & Hill (2007), section 12.4: ``lmer(y ~ x + (1 | county))`` on the 919 Minnesota houses gives
     intercept 1.46, floor -0.69, sigma_county 0.33, sigma_y 0.76."""
-    spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept",), sampler=SAMPLER)
-    result = fit(read_table(SAMPLE_DATA / "radon.csv"), spec, compute_map=False)
+    result = radon_fit
     population = result.population().set_index("name")["mean"]
 
     assert population["intercept"] == pytest.approx(1.46, abs=0.05)
@@ -58,6 +77,27 @@ def test_radon_varying_intercept_matches_gelman_hill():
     # Lac qui Parle (2 houses, both high) is Gelman & Hill's example of strong shrinkage toward the mean.
     assert intercepts.loc["LAC QUI PARLE", "n"] == 2
     assert intercepts["n"].sum() == 919
+
+
+@pytest.mark.parametrize("case", ["sleepstudy", "radon"])
+def test_integrating_group_effects_out_agrees_with_the_full_model(case, request):
+    """The default gaussian path (group effects integrated out, then drawn from their exact conditional) and the
+    textbook row-by-row non-centred model target the same posterior: every population parameter and every
+    group coefficient agrees within 5 combined Monte-Carlo standard errors (sd / sqrt(ESS) of each fit)."""
+    spec = request.getfixturevalue(f"{case}_spec")
+    fast = request.getfixturevalue(f"{case}_fit")
+    full = fit(read_table(SAMPLE_DATA / f"{case}.csv"), spec, compute_map=False, method="rows")
+    for a, b in ((fast.population(), full.population()),):
+        merged = a.merge(b, on="name", suffixes=("_fast", "_full"))
+        mcse = np.hypot(merged["sd_fast"] / np.sqrt(merged["ess_bulk_fast"]),
+                        merged["sd_full"] / np.sqrt(merged["ess_bulk_full"]))
+        assert (np.abs(merged["mean_fast"] - merged["mean_full"]) < 5 * mcse).all(), merged
+    groups = fast.groups().merge(full.groups(), on=["group", "term"], suffixes=("_fast", "_full"))
+    groups = groups[groups["varies_fast"]]
+    # ESS of group coefficients is at least a few hundred in both fits; use a conservative 200.
+    mcse = np.hypot(groups["sd_fast"], groups["sd_full"]) / np.sqrt(200)
+    assert (np.abs(groups["mean_fast"] - groups["mean_full"]) < 5 * mcse).all()
+    assert groups["sd_fast"].to_numpy() == pytest.approx(groups["sd_full"].to_numpy(), rel=0.2)
 
 
 # ------------------------------------------------------------------------------------------------ eight schools

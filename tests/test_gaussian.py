@@ -1,0 +1,132 @@
+"""Gaussian models on sufficient statistics and with the group effects integrated out (hiermodels.gaussian).
+
+The sufficient-statistics likelihood is an algebraic identity, so its log-density must equal the row-by-row
+model's at any point. The marginal likelihood must equal the multivariate normal density of each group's rows,
+y_j ~ N(D_j theta, sigma^2 I + Z_j Sigma Z_j^T), computed directly with scipy. The conditional draws of the group
+effects must have the closed-form mean and covariance. No sampling here; test_reference.py compares whole fits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from hiermodels import ModelSpec, prepare, read_table
+from hiermodels.gaussian import GroupSums, draw_group_effects
+from hiermodels.models import build_model, default_method
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@pytest.fixture(scope="module")
+def sleepstudy():
+    return read_table(SAMPLE_DATA / "sleepstudy.csv")
+
+
+def values_of(model, point):
+    names = [v.name for v in model.unobserved_value_vars]
+    function = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars, on_unused_input="ignore")
+    return dict(zip(names, function(point), strict=True))
+
+
+def random_point(model, seed):
+    rng = np.random.default_rng(seed)
+    return {k: v + rng.normal(0, 0.3, size=np.shape(v)) for k, v in model.initial_point().items()}
+
+
+VARIANTS = [
+    dict(pooling="complete"),
+    dict(pooling="none"),
+    dict(pooling="none", group_noise=True),
+    dict(pooling="partial", parameterization="centered"),
+    dict(pooling="partial", parameterization="centered", correlated=True),
+    dict(pooling="partial", parameterization="centered", group_noise=True),
+    dict(pooling="partial", parameterization="noncentered", correlated=True),
+]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(f"{k}={val}" for k, val in v.items()))
+def test_sufficient_statistics_reproduce_the_row_by_row_logp(variant, sleepstudy):
+    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), **variant)
+    data = prepare(sleepstudy, spec)
+    rows, sufficient = build_model(data, spec, "rows"), build_model(data, spec, "sufficient")
+    assert {v.name for v in rows.free_RVs} == {v.name for v in sufficient.free_RVs}
+    for seed in (1, 2):
+        point = random_point(rows, seed)
+        assert sufficient.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-10)
+
+
+@pytest.mark.parametrize("correlated", [False, True])
+@pytest.mark.parametrize("group_noise", [False, True])
+def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(correlated, group_noise, sleepstudy):
+    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), correlated=correlated,
+                     group_noise=group_noise)
+    assert default_method(spec) == "marginal"
+    data = prepare(sleepstudy, spec)
+    model = build_model(data, spec)
+    assert "b" not in model.named_vars and "z" not in model.named_vars
+    point = random_point(model, 3)
+    values = values_of(model, point)
+    tau = values["tau"]
+    R = values["corr"] if correlated else np.eye(2)
+    covariance = np.diag(tau) @ R @ np.diag(tau)
+    sigma = values["sigma_group"] if group_noise else np.full(data.n_groups, values["sigma"])
+    expected = sum(
+        stats.multivariate_normal(data.X[data.group_index == j] @ values["mu"],
+                                  sigma[j] ** 2 * np.eye((data.group_index == j).sum())
+                                  + data.X[data.group_index == j] @ covariance @ data.X[data.group_index == j].T
+                                  ).logpdf(data.y[data.group_index == j])
+        for j in range(data.n_groups)
+    )
+    marginal = model.compile_fn(model.logp(vars=model.potentials), inputs=model.value_vars,
+                                on_unused_input="ignore")(point)
+    assert marginal == pytest.approx(expected, rel=1e-10)
+
+
+def test_a_common_term_enters_the_mean_structure():
+    """Radon-like: varying intercept, common slope. The marginal density uses theta = (mu_0, beta_floor)."""
+    frame = read_table(SAMPLE_DATA / "radon.csv")
+    spec = ModelSpec("log_radon", "county", ("floor",))
+    data = prepare(frame, spec)
+    model = build_model(data, spec)
+    point = random_point(model, 4)
+    values = values_of(model, point)
+    theta = np.array([values["mu"][0], values["beta"][0]])
+    expected = 0.0
+    for j in range(data.n_groups):
+        rows = data.group_index == j
+        X = data.X[rows]
+        covariance = values["sigma"] ** 2 * np.eye(rows.sum()) + values["tau"][0] ** 2 * np.ones((rows.sum(),) * 2)
+        expected += stats.multivariate_normal(X @ theta, covariance).logpdf(data.y[rows])
+    marginal = model.compile_fn(model.logp(vars=model.potentials), inputs=model.value_vars,
+                                on_unused_input="ignore")(point)
+    assert marginal == pytest.approx(expected, rel=1e-10)
+
+
+def test_conditional_draws_have_the_closed_form_moments():
+    """For one group, u | y ~ N(M^{-1} Z^T r, sigma^2 M^{-1}) with M = sigma^2 Sigma^{-1} + Z^T Z."""
+    rng = np.random.default_rng(0)
+    n, sigma = 6, 2.0
+    Z = np.column_stack([np.ones(n), np.arange(n, dtype=float)])
+    y = rng.normal(size=n)
+    theta = np.array([0.5, -0.2])
+    covariance = np.array([[1.0, 0.3], [0.3, 0.5]])
+    sums = GroupSums(n=np.array([n], dtype=float), DtD=(Z.T @ Z)[None], Dty=(Z.T @ y)[None], yty=np.array([y @ y]))
+    S = 40_000
+    u = draw_group_effects(sums, [0, 1], np.tile(theta, (S, 1)), np.tile(covariance, (S, 1, 1)),
+                           np.full(S, sigma), np.random.default_rng(1))[:, 0, :]
+    M = sigma**2 * np.linalg.inv(covariance) + Z.T @ Z
+    mean = np.linalg.solve(M, Z.T @ (y - Z @ theta))
+    exact_covariance = sigma**2 * np.linalg.inv(M)
+    standard_error = np.sqrt(np.diag(exact_covariance) / S)
+    np.testing.assert_array_less(np.abs(u.mean(axis=0) - mean), 5 * standard_error)
+    np.testing.assert_allclose(np.cov(u.T), exact_covariance, rtol=0.05, atol=0.005)
+
+
+def test_non_gaussian_families_keep_the_rows():
+    spec = ModelSpec("y", "g", family="poisson")
+    assert default_method(spec) == "rows"
+    assert default_method(ModelSpec("y", "g", parameterization="centered")) == "sufficient"
