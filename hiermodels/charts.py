@@ -519,6 +519,8 @@ def map_vs_mean_chart(table: pd.DataFrame, *, highlight: str | None = None) -> a
                      "map_vs_mean_chart")
     population = table[table["level"] == "population"].reset_index(drop=True).copy()
     groups = table[table["level"] == "group"].reset_index(drop=True).copy()
+    if groups.empty:
+        highlight = None  # complete pooling: no group rows to highlight
     _check_highlight(groups["name"], highlight)
     population["order"] = np.arange(len(population))
     population["kind"] = population.get("kind", pd.Series("parameter", index=population.index)).fillna("parameter")
@@ -748,7 +750,7 @@ def prediction_chart(prediction_df: pd.DataFrame) -> alt.FacetChart:
     return alt.layer(area, median).properties(width=WIDTH, height=180).facet(
         data=d, row=alt.Row("quantity:N", title=None, header=header, sort=["group mean", "new observation"]),
         spacing=12,
-    ).properties(title=_title("Predictions: an existing group and a new group",
+    ).resolve_scale(y="independent").properties(title=_title("Predictions: an existing group and a new group",
                               ["A new group's coefficients come from the population distribution, so its",
                                "predictions are wider; dashed lines: medians."]))
 

@@ -120,9 +120,17 @@ def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, f
 
 
 def add_prior(name: str, prior: Prior, *, dims: str | tuple[str, ...] | None = None) -> pm.Distribution:
-    """Add ``name ~ prior`` to the model on the context stack."""
+    """Add ``name ~ prior`` to the model on the context stack; the prior's numbers are ``pm.Data``.
+
+    Keeping the numbers as data (not constants) means that a compiled model serves every data set of the same
+    structure: default priors are scaled to the data, and new data swap in new prior parameters.
+    """
     cls, kwargs = prior_distribution(prior)
-    return cls(name, **kwargs, dims=dims)
+    return cls(name, **{arg: _parameter(name, arg, value) for arg, value in kwargs.items()}, dims=dims)
+
+
+def _parameter(name: str, argument: str, value) -> pt.TensorVariable:
+    return pm.Data(f"prior[{name}].{argument}", np.asarray(value, dtype=float))
 
 
 def add_vector_prior(
@@ -138,8 +146,8 @@ def add_vector_prior(
     if len(kinds) == 1:
         cls, _ = prior_distribution(priors[0])
         argument_names = PRIOR_PARAMETERS[priors[0].distribution]
-        kwargs: Mapping[str, np.ndarray] = {
-            arg: np.array([p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
+        kwargs: Mapping[str, pt.TensorVariable] = {
+            arg: _parameter(name, arg, [p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
         }
         return cls(name, **kwargs, dims=dims)
     leading = dims[:-1] if isinstance(dims, tuple) else ()

@@ -106,3 +106,8 @@ def diagnostics_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
         table = _fit[pooling].population()
         rows.append(table.assign(pooling=pooling)[["pooling", "name", "mean", "r_hat", "ess_bulk", "ess_tail"]])
     return pd.concat(rows, ignore_index=True)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def diagnostics(_fit: PoolingComparison, key: FitKey) -> dict:
+    return {pooling: _fit[pooling].diagnostics() for pooling in _fit.poolings}

@@ -39,8 +39,13 @@ def chart(
     selectable: bool = False,
 ):
     """Show a chart with its caption and downloads; with ``selectable`` return Streamlit's selection state."""
+    shown = figure
+    if isinstance(figure, (alt.Chart, alt.LayerChart)):
+        # Fit the width to the page but keep the chart's own height (the default squeezes title and legend
+        # into it). Exports keep the chart's own size.
+        shown = figure.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     event = st.altair_chart(
-        figure, theme=None, key=key, on_select="rerun" if selectable else "ignore",
+        shown, theme=None, key=key, on_select="rerun" if selectable else "ignore",
         selection_mode=["group_pick"] if selectable else None,
     )
     st.caption(caption)
@@ -90,6 +95,13 @@ def need_fit() -> None:
     st.info("Nothing fitted yet: choose the data, then fit a model on the **Model & fit** page.",
             icon=":material/info:")
     st.page_link("pages/2_model.py", label="Go to Model & fit", icon=":material/play_arrow:")
+
+
+def require_frame() -> None:
+    """Pages need ``app.py`` to have run (theme, default data). On a fresh server Streamlit may run a deep-linked
+    page on its own first; send the browser through the frame instead."""
+    if state.table() is None:
+        st.switch_page("app.py")
 
 
 def current_fit() -> tuple[state.FitKey, PoolingComparison]:

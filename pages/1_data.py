@@ -9,6 +9,8 @@ from hiermodels.errors import DataError, FileReadError, SpecError
 from hiermodels.spec import FAMILIES, FAMILY_LABELS, INTERCEPT, ModelSpec
 from hiermodels_ui import cache, state, widgets
 
+widgets.require_frame()
+
 PREVIEW_ROWS = 500
 UPLOAD_ERROR = "hm_upload_error"
 # A new uploader key empties the uploader, so that the same file can be uploaded again after a sample.

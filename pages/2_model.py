@@ -19,6 +19,8 @@ from hiermodels.spec import (
 )
 from hiermodels_ui import cache, state, widgets
 
+widgets.require_frame()
+
 POOLING_OPTIONS = {"all": "All three", "partial": "Partial pooling", "none": "No pooling",
                    "complete": "Complete pooling"}
 PRESETS = {"Quick": QUICK_SAMPLER, "Careful": CAREFUL_SAMPLER}
@@ -188,7 +190,7 @@ fitted = store.get(key)
 if fitted is not None:
     state.set_fit_key(key)
     seconds = sum(fitted[p].timing.total_s for p in fitted.poolings)
-    warnings = sum(len(fitted[p].diagnostics().warnings) for p in fitted.poolings)
+    warnings = sum(len(d.warnings) for d in cache.diagnostics(fitted, key).values())
     st.success(f"Fitted {', '.join(POOLING_LABELS[p] for p in fitted.poolings)} in {seconds:.1f} s"
                + (f"; {warnings} diagnostic warning(s): see Diagnostics." if warnings else "; diagnostics look fine."),
                icon=":material/check_circle:")

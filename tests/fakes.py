@@ -194,8 +194,12 @@ def fake_fit_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[st
         if pooling == "partial":
             draws[m.POPULATION_MEAN] = rng.normal(0.0, 0.05, (chains, n_draws, len(varying)))
             draws[m.GROUP_SD] = rng.lognormal(-1.0, 0.2, (chains, n_draws, len(varying)))
+            if pooled.correlated:
+                draws[m.CORRELATION] = constant(np.eye(len(varying)) * 0.7 + 0.3, chains, n_draws)
         if spec.family == "gaussian":
             draws[m.SIGMA] = rng.lognormal(-0.3, 0.05, (chains, n_draws))
+        if spec.family == "gamma":
+            draws[m.GAMMA_SHAPE] = rng.lognormal(3.0, 0.1, (chains, n_draws))
         map_point = {name: values.mean(axis=(0, 1)) for name, values in draws.items()}
         results[pooling] = fake_fit(pooled, data, draws, map_point=map_point)
     return PoolingComparison(results)

@@ -1,0 +1,91 @@
+"""MAP vs posterior mean: why a hierarchical model is summarised by expectations, not by its joint mode."""
+
+import streamlit as st
+
+from hiermodels import charts, interpret
+from hiermodels.results import FitResult
+from hiermodels.spec import POOLING_LABELS
+from hiermodels_ui import cache, state, widgets
+
+widgets.require_frame()
+
+
+@st.fragment
+def scale_and_funnel(result: FitResult) -> None:
+    """For each varying term, the group-level sd's draws (with MAP and mean) and the funnel of one group;
+    choosing another group reruns only this part."""
+    labels = list(result.data.group_labels)
+    smallest = labels[int(result.data.group_sizes.argmin())]
+    state.seed("w_funnel_group", state.highlight() if state.highlight() in labels else smallest, labels)
+    group = st.selectbox("Group for the funnel", labels, key="w_funnel_group",
+                         help="Defaults to the highlighted group, or else the smallest group.")
+
+    for index, term in enumerate(result.data.terms_of(result.spec.varying_terms)):
+        estimates = interpret.scale_estimates(result, term)
+        widgets.chart(
+            charts.scale_posterior_chart(interpret.scale_draws(result, term), estimates.map, estimates.mean,
+                                         estimates.name),
+            "See where the MAP falls among the draws: far left of the bulk means the mode has collapsed.",
+            f"group_sd_{index + 1}", key=f"w_scale_chart_{index}",
+        )
+        widgets.chart(
+            charts.funnel_chart(interpret.funnel_draws(result, term, group),
+                                interpret.funnel_map_point(result, term, group)),
+            "Follow the cloud to the left: it narrows to a neck as the sd shrinks, and the MAP sits in that neck.",
+            f"funnel_{index + 1}", key=f"w_funnel_chart_{index}",
+        )
+
+
+st.title("MAP vs posterior mean")
+key, fit = widgets.current_fit()
+widgets.fitted_model(fit)
+
+st.markdown(
+    "The estimates in this app are posterior **means**: averages over everything the data leave uncertain. "
+    "Another common summary is the joint **mode** (MAP, *maximum a posteriori*): the single most probable setting "
+    "of all parameters together. For a hierarchical model the mode is a trap. Make the group-level sd small and "
+    "put every group's coefficient on the population mean, and the joint density grows **without bound** as "
+    "that sd goes to 0. So the mode says *all groups are identical*, even when the data say they differ.\n\n"
+    "The posterior mean averages over the uncertainty in the group-level sd instead. The funnel at the bottom "
+    "shows why the two disagree: the density is highest in the narrow neck, where the MAP sits, but almost all of "
+    "the probability lies in the wide part, where the draws are."
+)
+
+poolings = fit.poolings
+state.seed("w_map_pooling", "partial" if "partial" in poolings else poolings[0], poolings)
+pooling = st.radio("Pooling", poolings, format_func=POOLING_LABELS.get, key="w_map_pooling", horizontal=True)
+result = fit[pooling]
+
+collapsed = [name for name, flag in result.map_collapsed().items() if flag]
+if collapsed:
+    st.warning(
+        "The joint mode has collapsed: the MAP puts each group-level sd named below at about 0, which says every "
+        "group is the same, while the posterior says the groups differ. Report the posterior mean, not the MAP.",
+        icon=":material/warning:",
+    )
+    st.text("Collapsed: " + ", ".join(collapsed))
+if result.map_message:
+    st.caption("Message from the MAP optimiser:")
+    st.text(result.map_message)
+
+table = cache.map_vs_mean_table(fit, key, pooling)
+group_rows = set(table.loc[table["level"] == "group", "name"])
+highlight = state.highlight() if state.highlight() in group_rows else None
+widgets.chart(
+    charts.map_vs_mean_chart(table, highlight=highlight),
+    "Compare each diamond (MAP) with its dot (posterior mean): where a group-level sd collapsed, every group's "
+    "diamond sits on the population mean.",
+    f"map_vs_mean_{pooling}", key="w_map_vs_mean_chart",
+)
+widgets.table(table, f"map_vs_mean_{pooling}")
+
+if pooling != "partial":
+    st.info(
+        "The group-level sd and its funnel exist only under partial pooling: choose partial pooling above"
+        + ("." if "partial" in poolings else " (fit it first on the **Model & fit** page)."),
+        icon=":material/info:",
+    )
+    st.stop()
+
+st.subheader("The group-level sd and the funnel")
+scale_and_funnel(result)

@@ -1,0 +1,73 @@
+"""Population & prediction: what the poolings say about groups in general, and predictions for an existing group
+and for a new, unseen one."""
+
+import streamlit as st
+
+from hiermodels import charts, interpret
+from hiermodels.spec import INTERCEPT, POOLING_LABELS
+from hiermodels_ui import cache, state, widgets
+
+widgets.require_frame()
+
+PREDICTION_CAPTIONS = {
+    "partial": "Compare the widths: the new group's prediction is wider because its coefficients are uncertain too.",
+    "none": "Compare the panels: the group mean is known far better than a single new observation.",
+    "complete": "The two predictions coincide: under complete pooling a new group is just like every other group.",
+}
+
+st.title("Population & prediction")
+key, fit = widgets.current_fit()
+widgets.fitted_model(fit)
+
+population = cache.population_table(fit, key)
+widgets.chart(
+    charts.population_chart(population),
+    "Compare the colours within each panel: the poolings agree on well-measured parameters and differ where "
+    "the groups disagree.",
+    "population", key="w_population_chart",
+)
+widgets.table(population, "population")
+
+st.header("Prediction: an existing group vs a new group")
+st.markdown(
+    "An **existing** group is predicted from its own coefficients. A **new** group, one the data have never "
+    "seen, gets coefficients drawn from the population distribution that partial pooling learns, so its "
+    "predictions are wider. **No pooling** learns nothing about groups in general and cannot predict a new "
+    "group; **complete pooling** ignores the groups, so it predicts every group, old or new, the same."
+)
+
+poolings = fit.poolings
+state.seed("w_predict_pooling", "partial" if "partial" in poolings else poolings[0], poolings)
+pooling = st.radio("Predict with", poolings, format_func=POOLING_LABELS.get, key="w_predict_pooling",
+                   horizontal=True)
+result = fit[pooling]
+if pooling == "none":
+    st.info("No pooling cannot predict a new group: only the existing group is shown.", icon=":material/info:")
+elif pooling == "complete":
+    st.info("Complete pooling ignores the groups: the existing and the new group get the same prediction.",
+            icon=":material/info:")
+
+labels = list(result.data.group_labels)
+state.seed("w_predict_group", state.highlight() if state.highlight() in labels else labels[0], labels)
+group = st.selectbox("Existing group", labels, key="w_predict_group")
+
+terms = [t for t in result.data.terms if t != INTERCEPT]
+values: dict[str, float] = {}
+if terms:
+    st.caption("Predictor values (each starts at its mean in the data; for a category, set its level's term to 1 "
+               "and the others to 0):")
+    columns = st.columns(min(len(terms), 4))
+    for index, term in enumerate(terms):
+        column = columns[index % len(columns)]
+        column.text(term)
+        mean = float(result.data.X[:, result.data.terms.index(term)].mean())
+        values[term] = column.number_input("Predictor value", value=float(f"{mean:.4g}"), format="%g",
+                                           key=f"w_predict_value_{term}", label_visibility="collapsed")
+else:
+    st.caption("The model has no predictors: the predictions are for the intercept alone.")
+
+widgets.chart(
+    charts.prediction_chart(interpret.prediction_draws(result, group, values)),
+    PREDICTION_CAPTIONS[pooling],
+    f"prediction_{pooling}", key="w_prediction_chart",
+)

@@ -1,0 +1,124 @@
+"""Diagnostics: did the sampler explore the posterior well enough to trust the other pages?
+
+Traffic lights follow Vehtari et al. (2021): R-hat below 1.01, at least 100 effective draws per chain (bulk and
+tail), and no divergent transitions are "ok"; clearly worse values are a "problem", the rest worth a "check".
+"""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from hiermodels import charts, interpret
+from hiermodels.comparison import PoolingComparison
+from hiermodels.results import ESS_PER_CHAIN, R_HAT_LIMIT, Diagnostics
+from hiermodels.spec import POOLING_LABELS
+from hiermodels_ui import cache, state, widgets
+
+widgets.require_frame()
+
+R_HAT_PROBLEM = 1.05  # R-hat at or above this: the chains clearly disagree
+ESS_PROBLEM = 100  # fewer effective draws than this in total: intervals are not to be trusted
+DIVERGENCE_PROBLEM = 0.01  # divergent share of all draws at or above this: a problem, not just a check
+# Streamlit's own badges and icons: they render the same on every machine (no emoji font needed).
+BADGES = {"ok": ":green-badge[:material/check_circle: {}]", "check": ":orange-badge[:material/warning: {}]",
+          "problem": ":red-badge[:material/error: {}]", "n/a": ":gray-badge[{}]"}
+
+
+def _grade(value: float, ok: bool, problem: bool) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return "ok" if ok else "problem" if problem else "check"
+
+
+def _checks(pooling: str, d: Diagnostics) -> list[dict]:
+    """One row per convergence check of one fit, with its traffic light."""
+    ess_ok = ESS_PER_CHAIN * d.chains
+    total = d.chains * d.draws
+    rows = [
+        ("largest R-hat", f"{d.max_r_hat:.3f}", f"below {R_HAT_LIMIT}",
+         _grade(d.max_r_hat, d.max_r_hat < R_HAT_LIMIT, d.max_r_hat >= R_HAT_PROBLEM)),
+        ("smallest bulk ESS", f"{d.min_ess_bulk:.0f}", f"at least {ess_ok}",
+         _grade(d.min_ess_bulk, d.min_ess_bulk >= ess_ok, d.min_ess_bulk < ESS_PROBLEM)),
+        ("smallest tail ESS", f"{d.min_ess_tail:.0f}", f"at least {ess_ok}",
+         _grade(d.min_ess_tail, d.min_ess_tail >= ess_ok, d.min_ess_tail < ESS_PROBLEM)),
+        ("divergent transitions", f"{d.divergences}", "0",
+         _grade(d.divergences, d.divergences == 0, d.divergences >= DIVERGENCE_PROBLEM * total)),
+    ]
+    return [{"pooling": POOLING_LABELS[pooling], "check": check, "value": shown, "target": target, "status": status}
+            for check, shown, target, status in rows]
+
+
+def _traffic_lights(rows: list[dict]) -> str:
+    """One markdown line of badges for one fit (only our own words and numbers go into it)."""
+    label = rows[0]["pooling"].capitalize()
+    badges = " ".join(BADGES[r["status"]].format(f"{r['check']}: {r['value']}") for r in rows)
+    return f"**{label}** {badges}"
+
+
+@st.fragment
+def trace_and_rank(fit: PoolingComparison) -> None:
+    """Choosing another pooling or parameter reruns only this part (the checks above take a moment)."""
+    poolings = fit.poolings
+    state.seed("w_diagnostics_pooling", "partial" if "partial" in poolings else poolings[0], poolings)
+    pooling = st.radio("Pooling", poolings, format_func=POOLING_LABELS.get, key="w_diagnostics_pooling",
+                       horizontal=True)
+    result = fit[pooling]
+    names = list(result.population()["name"])
+    scales = [n for n in names if n.startswith("sd(")]
+    state.seed("w_diagnostics_parameter", scales[0] if scales else names[0], names)
+    name = st.selectbox("Parameter", names, key="w_diagnostics_parameter",
+                        help="Population-level parameters of this pooling.")
+    widgets.chart(
+        charts.trace_chart(interpret.trace_draws(result, name)),
+        "Look for overlapping, fuzzy chains: a chain that drifts or sits apart has not converged.",
+        f"trace_{pooling}", key="w_trace_chart",
+    )
+    widgets.chart(
+        charts.rank_chart(interpret.rank_table(result, name)),
+        "Look for flat bars near the dashed line in every chain: a slope or a hump means the chains disagree.",
+        f"rank_{pooling}", key="w_rank_chart",
+    )
+
+
+st.title("Diagnostics")
+key, fit = widgets.current_fit()
+widgets.fitted_model(fit)
+
+st.markdown(
+    "Before reading the other pages, check that the sampler did its job. **R-hat** compares the chains: near 1 "
+    "they agree. **ESS** (effective sample size) counts how many independent draws the correlated ones are worth, "
+    "in the bulk and in the tails of the posterior. **Divergent transitions** mark places where the sampler "
+    "could not follow the posterior's curvature, typically the neck of a funnel."
+)
+
+diagnostics = cache.diagnostics(fit, key)
+rows = {pooling: _checks(pooling, d) for pooling, d in diagnostics.items()}
+st.subheader("Traffic lights")
+for pooling_rows in rows.values():
+    st.markdown(_traffic_lights(pooling_rows))
+st.caption(f"Green: ok; orange: worth a check; red: a problem. The ESS target is {ESS_PER_CHAIN} effective draws per "
+           "chain; R-hat and ESS cover every population parameter and group coefficient.")
+widgets.table(pd.DataFrame([row for pooling_rows in rows.values() for row in pooling_rows]), "convergence_checks")
+
+for pooling, d in diagnostics.items():
+    label = POOLING_LABELS[pooling].capitalize()
+    if d.ok:
+        st.success(f"{label}: no convergence problems found.", icon=":material/check_circle:")
+    for warning in d.warnings:
+        st.warning(f"{label}: {warning}.", icon=":material/warning:")
+
+with st.expander("R-hat and ESS of each population parameter"):
+    widgets.table(cache.diagnostics_table(fit, key), "convergence_by_parameter")
+
+st.subheader("Trace and rank plots")
+trace_and_rank(fit)
+
+st.subheader("Timing")
+timing = pd.DataFrame([
+    {"pooling": POOLING_LABELS[p], "compile (s)": fit[p].timing.compile_s, "sample (s)": fit[p].timing.sample_s,
+     "MAP (s)": fit[p].timing.map_s, "total (s)": fit[p].timing.total_s}
+    for p in fit.poolings
+])
+st.caption("Wall-clock seconds per stage; compiling is skipped when the same model was compiled before.")
+widgets.table(timing, "timing")

@@ -1,0 +1,401 @@
+"""The four results pages (Shrinkage, MAP vs mean, Population & prediction, Diagnostics) through AppTest.
+
+Nothing is sampled: the fits are fake posteriors (:mod:`fakes`) put straight into the app's fit store.
+``cache.fit_store()`` is an ``st.cache_resource``, which lives in the process, not in a session, so the store
+the test fills is the very one the AppTest script reads (the pages finding the fit is the proof). Each test
+uses its own fit key, because the ``st.cache_data`` tables are process-wide too.
+
+A click in a chart cannot be made through AppTest's public API (charts are "unknown" elements without
+``set_value``), so :func:`click_group` sends the selection state a browser would send through AppTest's
+private ``_tree`` / ``_run``; if a Streamlit upgrade breaks it, that test needs updating, not the page.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fakes import comparison, fake_data, fake_fit, fake_fit_poolings
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.testing.v1 import AppTest
+
+from hiermodels import models as m
+from hiermodels.comparison import PoolingComparison
+from hiermodels.data import prepare
+from hiermodels.datasets import SAMPLES
+from hiermodels.spec import POOLINGS
+from hiermodels_ui import cache, state
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TIMEOUT = 60
+SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS = (
+    "pages/3_shrinkage.py", "pages/4_map_vs_mean.py", "pages/5_population.py", "pages/6_diagnostics.py")
+RESULT_PAGES = (SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
+HOSTILE = "**bold** <script>alert(1)</script>"
+# Eight groups of 1, 2, 3, 5, 8, 13, 21 and 40 rows; the second one has a hostile label.
+LABELS = ("g0", HOSTILE, "g2", "g3", "g4", "g5", "g6", "g7")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+@pytest.fixture(scope="module")
+def comp() -> PoolingComparison:
+    """All three poolings, intercept and slope varying (correlated); the partial-pooling MAP has tau ~ 0."""
+    data = replace(fake_data(slope=True), group_labels=LABELS)
+    return comparison(data, slope=True, correlated=True)
+
+
+def subset(comp: PoolingComparison, *poolings: str) -> PoolingComparison:
+    return PoolingComparison({p: comp[p] for p in poolings})
+
+
+def open_page(page: str, fit: PoolingComparison | None, **session) -> AppTest:
+    """The app after one run, with ``fit`` in the store (under a fresh key) and on ``page``."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    if fit is not None:
+        key = state.FitKey(f"test-{uuid.uuid4().hex}", fit[fit.poolings[-1]].spec, fit.poolings)
+        cache.fit_store().put(key, fit)
+        at.session_state["hm_fit_key"] = key
+    for name, value in session.items():
+        at.session_state[name] = value
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list:
+    return list(at.get("vega_lite_chart"))
+
+
+def title_of(chart) -> str:
+    title = json.loads(chart.proto.spec).get("title", "")
+    return title.get("text", "") if isinstance(title, dict) else str(title)
+
+
+def chart_frames(chart) -> list[pd.DataFrame]:
+    """The data sets Streamlit sends with a chart (named datasets, plus inline data if any)."""
+    frames = [convert_arrow_bytes_to_pandas_df(d.data.data) for d in chart.proto.datasets]
+    if chart.proto.data.data:
+        frames.append(convert_arrow_bytes_to_pandas_df(chart.proto.data.data))
+    return frames
+
+
+def frame_with(chart, *columns: str) -> pd.DataFrame:
+    return next(f for f in chart_frames(chart) if set(columns) <= set(f.columns))
+
+
+def map_vs_mean_rows(chart, level: str) -> pd.DataFrame:
+    """The population or the group rows of the MAP vs mean chart (each panel has its own data set)."""
+    return next(f for f in chart_frames(chart) if "level" in f and set(f["level"]) == {level})
+
+
+def markdown_like(at: AppTest) -> str:
+    """Everything Streamlit renders as markdown, where user strings must never go."""
+    kinds = ("markdown", "caption", "info", "warning", "error", "success", "title", "header", "subheader")
+    return "\n".join(str(element.value) for kind in kinds for element in getattr(at, kind))
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(element.value) for element in getattr(at, kind)]
+
+
+def click_group(at: AppTest, chart, group: str) -> None:
+    """What the browser sends when a group's point is clicked in a selectable chart (private AppTest API)."""
+    widget_states = at._tree.get_widget_states()
+    widget_states.widgets.append(WidgetState(
+        id=chart.proto.id, string_value=json.dumps({"selection": {"group_pick": [{"group": group}]}})))
+    at._run(widget_states)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def highlighted_groups(chart) -> set[str]:
+    frame = frame_with(chart, "group", "highlighted")
+    return set(frame.loc[frame["highlighted"].astype(bool), "group"])
+
+
+# ------------------------------------------------------------------------------------------------ every page
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_without_a_fit_each_page_asks_for_one(page):
+    at = open_page(page, None)
+    assert any(text.startswith("Nothing fitted yet") for text in texts(at, "info"))
+    assert not charts(at)
+    # A key whose fit has left the store (it is bounded) is the same as no fit.
+    at.session_state["hm_fit_key"] = state.FitKey("test-gone", comparison()["partial"].spec, ("partial",))
+    at.run()
+    assert not at.exception
+    assert any(text.startswith("Nothing fitted yet") for text in texts(at, "info"))
+
+
+@pytest.mark.parametrize("page", RESULT_PAGES)
+def test_each_page_shows_the_fitted_model_and_keeps_hostile_labels_out_of_markdown(comp, page):
+    at = open_page(page, comp, hm_highlight=HOSTILE)
+    assert at.title[0].value
+    formulas = dict(line.split(":", 1) for line in at.code[0].value.splitlines())
+    assert {label: f.strip() for label, f in formulas.items()} == {
+        "complete pooling": "y ~ 1 + x", "no pooling": "y ~ 0 + g + g:x", "partial pooling": "y ~ 1 + x + (1 + x | g)"}
+    assert HOSTILE not in markdown_like(at)
+    assert "<script>" not in markdown_like(at)
+
+
+def test_hostile_labels_reach_tables_and_charts_as_data(comp):
+    at = open_page(SHRINKAGE, comp, hm_highlight=HOSTILE)
+    assert at.selectbox(key="w_highlight").value == HOSTILE
+    assert any(HOSTILE in set(frame["group"]) for frame in (df.value for df in at.dataframe) if "group" in frame)
+    assert all(highlighted_groups(chart) == {HOSTILE} for chart in charts(at))
+    at.switch_page(MAP_VS_MEAN).run()
+    assert not at.exception
+    assert at.selectbox(key="w_funnel_group").value == HOSTILE
+    assert HOSTILE not in markdown_like(at)
+
+
+def sample_fit(sample, poolings=POOLINGS) -> PoolingComparison:
+    """A fake fit of a bundled sample: its real groups, terms and family, fake draws."""
+    data = prepare(sample.load(), sample.spec)
+    fit = fake_fit_poolings(data, sample.spec, poolings)
+    # fake_fit_poolings leaves out the gamma shape alpha and the correlation matrix of correlated effects.
+    rng = np.random.default_rng(0)
+    results = {}
+    for pooling, result in fit.results.items():
+        draws = {name: result.draws[name].to_numpy() for name in result.draws.data_vars}
+        chains, n_draws = next(iter(draws.values())).shape[:2]
+        extra = {}
+        if result.spec.family == "gamma":
+            extra[m.GAMMA_SHAPE] = rng.lognormal(2.0, 0.1, (chains, n_draws))
+        if pooling == "partial" and result.spec.correlated:
+            k = draws[m.GROUP_SD].shape[-1]
+            extra[m.CORRELATION] = np.broadcast_to(0.3 + 0.7 * np.eye(k), (chains, n_draws, k, k)).copy()
+        mode = {**result.map_point, **{name: values.mean(axis=(0, 1)) for name, values in extra.items()}}
+        results[pooling] = fake_fit(result.spec, data, {**draws, **extra}, map_point=mode)
+    return PoolingComparison(results)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[s.name for s in SAMPLES])
+def test_every_page_works_for_every_bundled_sample(sample):
+    """Real group labels, terms and families (binomial, known_se, gamma, categorical predictors)."""
+    fit = sample_fit(sample)
+    at = open_page(SHRINKAGE, fit)
+    n_terms = len(fit["partial"].data.terms_of(sample.spec.varying))
+    assert len(charts(at)) == n_terms + (n_terms >= 2)
+    for page, expected in ((MAP_VS_MEAN, 1 + 2 * n_terms), (POPULATION, 2), (DIAGNOSTICS, 2)):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert len(charts(at)) == expected, page
+
+
+@pytest.mark.parametrize("poolings", [("complete",), ("none",), ("complete", "none")])
+def test_every_page_works_without_partial_pooling(poolings):
+    fit = sample_fit(SAMPLES[1], poolings)  # two varying terms
+    at = open_page(SHRINKAGE, fit)
+    for page in (MAP_VS_MEAN, POPULATION, DIAGNOSTICS):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    assert any("only under partial pooling" in text for text in texts(at.switch_page(MAP_VS_MEAN).run(), "info"))
+
+
+# ------------------------------------------------------------------------------------------------ shrinkage
+def test_shrinkage_draws_each_varying_term_and_both_together(comp):
+    at = open_page(SHRINKAGE, comp)
+    found = charts(at)
+    assert [title_of(c) for c in found] == ["Shrinkage: how far each group's estimate is pulled"] * 2 + [
+        "Shrinkage of two coefficients together"]
+    for chart, term in zip(found[:2], ("intercept", "x"), strict=True):
+        frame = frame_with(chart, "group", "term", "none", "partial")
+        assert set(frame["term"]) == {term}
+        assert sorted(frame["group"]) == sorted(LABELS)
+    assert sorted(frame_with(found[2], "group", "x_none", "y_partial")["group"]) == sorted(LABELS)
+    # Every chart can be clicked to pick a group.
+    assert all(json.loads(c.proto.spec).get("layer") and "group_pick" in c.proto.spec for c in found)
+    table = at.dataframe[0].value
+    assert len(table) == 2 * len(LABELS) and {"pooling_factor", "none", "partial"} <= set(table.columns)
+
+
+def test_highlighting_in_the_selectbox_changes_every_chart(comp):
+    at = open_page(SHRINKAGE, comp)
+    assert at.selectbox(key="w_highlight").options[0] == "(none)"
+    before = [c.proto.spec for c in charts(at)]
+    assert all(highlighted_groups(chart) == set() for chart in charts(at))
+
+    at.selectbox(key="w_highlight").select("g3").run()
+    assert not at.exception
+    assert at.session_state["hm_highlight"] == "g3"
+    assert all(highlighted_groups(chart) == {"g3"} for chart in charts(at))
+    # The others are dimmed: the opacity depends on the highlight only while a group is highlighted.
+    assert [c.proto.spec for c in charts(at)] != before
+
+    at.selectbox(key="w_highlight").select("(none)").run()
+    assert at.session_state["hm_highlight"] is None
+    assert all(highlighted_groups(chart) == set() for chart in charts(at))
+
+
+def test_intervals_can_be_shown(comp):
+    at = open_page(SHRINKAGE, comp)
+    at.checkbox(key="w_shrinkage_intervals").check().run()
+    assert not at.exception
+    intervals = [f for f in chart_frames(charts(at)[0]) if {"lower", "upper", "series"} <= set(f.columns)]
+    assert intervals and {"no pooling", "partial pooling"} <= set(intervals[0]["series"])
+
+
+def test_clicking_a_group_highlights_it_everywhere_until_cleared(comp):
+    at = open_page(SHRINKAGE, comp)
+    click_group(at, charts(at)[1], "g5")
+    assert at.session_state["hm_highlight"] == "g5"
+    assert at.selectbox(key="w_highlight").value == "g5"
+    assert all(highlighted_groups(chart) == {"g5"} for chart in charts(at))
+    # The chart still holds the old click; clearing the highlight in the selectbox must not bring it back.
+    at.selectbox(key="w_highlight").select("(none)").run()
+    assert at.session_state["hm_highlight"] is None
+    at.run()
+    assert at.session_state["hm_highlight"] is None
+    assert all(highlighted_groups(chart) == set() for chart in charts(at))
+
+
+@pytest.mark.parametrize("poolings", [("complete", "partial"), ("none",), ("partial",)])
+def test_shrinkage_without_both_no_and_partial_pooling_explains_and_shows_what_there_is(comp, poolings):
+    at = open_page(SHRINKAGE, subset(comp, *poolings))
+    assert any("needs both fits" in text for text in texts(at, "info"))
+    assert not charts(at)
+    table = at.dataframe[0].value
+    assert set(poolings) <= set(table.columns) and sorted(set(table["group"])) == sorted(LABELS)
+
+
+# ------------------------------------------------------------------------------------------------ MAP vs mean
+def test_map_vs_mean_flags_the_collapsed_mode_and_draws_scale_and_funnel(comp):
+    at = open_page(MAP_VS_MEAN, comp)
+    assert at.radio(key="w_map_pooling").value == "partial"
+    assert any("joint mode has collapsed" in text for text in texts(at, "warning"))
+    assert "Collapsed: sd(intercept), sd(x)" in texts(at, "text")
+    titles = [title_of(c) for c in charts(at)]
+    assert titles == ["Posterior mean vs joint mode (MAP)"] + [
+        "Posterior of the group-level scale", "The funnel"] * 2
+    population, groups = (map_vs_mean_rows(charts(at)[0], level) for level in ("population", "group"))
+    assert set(groups["name"]) == set(LABELS) and set(groups["term"]) == {"intercept", "x"}
+    # Both scales collapsed, so every group row of both terms carries the flag.
+    assert population.loc[population["name"].str.startswith("sd("), "collapsed"].astype(bool).all()
+    assert groups["collapsed"].astype(bool).all()
+    # The funnel starts on the smallest group (one row), and follows the selectbox.
+    assert at.selectbox(key="w_funnel_group").value == "g0"
+    assert set(frame_with(charts(at)[2], "deviation", "group")["group"]) == {"g0"}
+    at.selectbox(key="w_funnel_group").select("g6").run()
+    assert not at.exception
+    assert set(frame_with(charts(at)[4], "deviation", "group")["group"]) == {"g6"}
+    assert len(at.dataframe[0].value) == len(population) + len(groups)
+
+
+def test_map_vs_mean_without_collapse_has_no_warning(comp):
+    partial = comp["partial"]
+    mode = {name: np.asarray(partial.draws[name].mean(("chain", "draw"))) for name in
+            (m.POPULATION_MEAN, m.GROUP_SD, m.GROUP_COEFFICIENT, m.SIGMA)}
+    fit = PoolingComparison({**comp.results, "partial": replace(partial, map_point=mode)})
+    at = open_page(MAP_VS_MEAN, fit)
+    assert not at.warning
+    assert not any(text.startswith("Collapsed") for text in texts(at, "text"))
+
+
+def test_map_vs_mean_under_another_pooling_has_no_funnel(comp):
+    at = open_page(MAP_VS_MEAN, comp)
+    at.radio(key="w_map_pooling").set_value("none").run()
+    assert not at.exception
+    assert not at.warning
+    assert [title_of(c) for c in charts(at)] == ["Posterior mean vs joint mode (MAP)"]
+    assert any("only under partial pooling" in text for text in texts(at, "info"))
+
+
+def test_map_vs_mean_shows_the_optimiser_message_as_text(comp):
+    message = f"MAP failed for group {HOSTILE}"
+    fit = PoolingComparison({**comp.results, "partial": replace(comp["partial"], map_message=message)})
+    at = open_page(MAP_VS_MEAN, fit)
+    assert message in texts(at, "text")
+    assert HOSTILE not in markdown_like(at)
+
+
+def test_map_vs_mean_highlights_the_shared_highlight(comp):
+    at = open_page(MAP_VS_MEAN, comp, hm_highlight="g4")
+    groups = map_vs_mean_rows(charts(at)[0], "group")
+    assert set(groups.loc[groups["highlighted"].astype(bool), "name"]) == {"g4"}
+    assert at.selectbox(key="w_funnel_group").value == "g4"
+
+
+# ------------------------------------------------------------------------------------------------ population
+def test_population_compares_the_poolings_and_predicts_an_existing_and_a_new_group(comp):
+    at = open_page(POPULATION, comp)
+    population, prediction = charts(at)
+    assert title_of(population) == "Population-level parameters under each pooling"
+    assert set(frame_with(population, "pooling", "name")["pooling"]) == {"complete", "none", "partial"}
+    assert set(at.dataframe[0].value["pooling"]) == {"complete", "none", "partial"}
+
+    assert at.radio(key="w_predict_pooling").value == "partial"
+    assert at.selectbox(key="w_predict_group").value == "g0"
+    assert at.number_input(key="w_predict_value_x").value == pytest.approx(
+        comp["partial"].data.X[:, 1].mean(), rel=1e-3)
+    assert "x" in texts(at, "text")
+    draws = frame_with(prediction, "target", "quantity", "value")
+    assert set(draws["target"]) == {"existing group", "new group"}
+    assert set(draws["group"].dropna()) == {"g0"}
+
+    at.selectbox(key="w_predict_group").select("g7")
+    at.number_input(key="w_predict_value_x").set_value(1.0).run()
+    assert not at.exception
+    moved = frame_with(charts(at)[1], "target", "quantity", "value")
+    assert set(moved["group"].dropna()) == {"g7"}
+    assert not np.allclose(np.sort(moved["value"]), np.sort(draws["value"]))
+
+
+def test_no_pooling_predicts_only_the_existing_group(comp):
+    at = open_page(POPULATION, comp)
+    at.radio(key="w_predict_pooling").set_value("none").run()
+    assert not at.exception
+    assert any("cannot predict a new group" in text for text in texts(at, "info"))
+    assert set(frame_with(charts(at)[1], "target", "value")["target"]) == {"existing group"}
+
+
+# ------------------------------------------------------------------------------------------------ diagnostics
+def test_diagnostics_grade_each_fit_and_plot_the_chains(comp):
+    at = open_page(DIAGNOSTICS, comp)
+    checks = at.dataframe[0].value
+    assert list(checks.columns) == ["pooling", "check", "value", "target", "status"]
+    assert len(checks) == 4 * 3
+    assert set(checks["status"]) <= {"ok", "check", "problem", "n/a"}
+    divergences = checks[checks["check"] == "divergent transitions"]
+    assert (divergences["status"] == "ok").all()
+    # The fake partial fit's chains disagree a little (R-hat about 1.03): a check, with the advice sentence.
+    r_hat = checks[(checks["pooling"] == "partial pooling") & (checks["check"] == "largest R-hat")].iloc[0]
+    assert r_hat["value"] == f"{comp['partial'].diagnostics().max_r_hat:.3f}" and r_hat["status"] == "check"
+    assert any(text.startswith("Partial pooling: R-hat reaches") for text in texts(at, "warning"))
+    lights = next(text for text in texts(at, "markdown") if text.startswith("**Partial pooling**"))
+    assert f":orange-badge[:material/warning: largest R-hat: {r_hat['value']}]" in lights
+    assert ":green-badge[:material/check_circle: divergent transitions: 0]" in lights
+    assert any(text.startswith("Complete pooling: no convergence problems") for text in texts(at, "success"))
+
+    trace, rank = charts(at)
+    assert title_of(trace) == "Trace plot" and title_of(rank) == "Rank plot"
+    assert at.selectbox(key="w_diagnostics_parameter").value == "sd(intercept)"
+    assert set(frame_with(trace, "chain", "draw", "value")["name"]) == {"sd(intercept)"}
+    at.selectbox(key="w_diagnostics_parameter").select("sigma").run()
+    assert set(frame_with(charts(at)[0], "chain", "draw", "value")["name"]) == {"sigma"}
+    # Another pooling offers its own parameters.
+    at.radio(key="w_diagnostics_pooling").set_value("complete").run()
+    assert not at.exception
+    assert at.selectbox(key="w_diagnostics_parameter").options == ["intercept", "x", "sigma"]
+    timing = at.dataframe[-1].value
+    assert list(timing["pooling"]) == ["complete pooling", "no pooling", "partial pooling"]
+
+
+def test_divergences_are_a_problem_with_advice(comp):
+    partial = comp["partial"]
+    draws = {name: partial.draws[name].to_numpy() for name in (m.POPULATION_MEAN, m.GROUP_SD, m.GROUP_COEFFICIENT,
+                                                                m.SIGMA, m.CORRELATION)}
+    diverging = np.zeros(draws[m.SIGMA].shape, dtype=bool)
+    diverging[:, :20] = True  # 40 of 400 draws
+    divergent = fake_fit(partial.spec, partial.data, draws, map_point=partial.map_point, diverging=diverging)
+    at = open_page(DIAGNOSTICS, PoolingComparison({"partial": divergent}))
+    checks = at.dataframe[0].value
+    row = checks[checks["check"] == "divergent transitions"].iloc[0]
+    assert row["value"] == "40" and row["status"] == "problem"
+    assert ":red-badge[:material/error: divergent transitions: 40]" in markdown_like(at)
+    assert any("40 divergent transition(s)" in text for text in texts(at, "warning"))
