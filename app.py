@@ -4,6 +4,8 @@ Run with ``streamlit run app.py``. The pages in ``pages/`` are thin scripts; the
 ``hiermodels`` and the Streamlit glue (state, caches, widgets) in ``hiermodels_ui``.
 """
 
+import os
+
 import streamlit as st
 
 from hiermodels import charts
@@ -13,6 +15,8 @@ from hiermodels_ui import cache, state
 st.set_page_config(page_title="hiermodels: see partial pooling", page_icon=":material/scatter_plot:",
                    layout="wide")
 charts.use_theme()
+if os.environ.get("HIERMODELS_WARM_START", "1") != "0":
+    cache.warm_start()
 
 if state.table() is None:
     # A new session opens on the radon sample, ready to fit.

@@ -28,6 +28,14 @@ import pymc as pm
 import xarray as xr
 
 from hiermodels import gaussian
+from hiermodels.compiled import (
+    COMPILE_LOCK,
+    CompiledModelCache,
+    compile_pymc,
+    data_values,
+    padded_group_count,
+    structure_key,
+)
 from hiermodels.data import PreparedData, prepare
 from hiermodels.errors import FitCancelled, FitFailed
 from hiermodels.models import (
@@ -98,6 +106,7 @@ def fit(
     cancel: threading.Event | None = None,
     compute_map: bool = True,
     method: Method | None = None,
+    compiled_cache: CompiledModelCache | None = None,
     _fit_index: int = 0,
     _fit_count: int = 1,
 ) -> FitResult:
@@ -106,6 +115,8 @@ def fit(
     ``method`` says how the data enter the model (``models.default_method``: gaussian models use per-group
     sufficient statistics, and non-centred gaussian partial pooling integrates the group effects out and draws
     them afterwards from their exact conditional); ``"rows"`` forces the textbook row-by-row model.
+    With a ``compiled_cache`` (``hiermodels.compiled``) the group axis is padded to a bucket and a model of the
+    same structure compiled before is reused with this data swapped in.
     """
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
     method = method or default_method(spec)
@@ -117,15 +128,20 @@ def fit(
             progress(FitProgress(pooling=spec.pooling, fit_index=_fit_index, fit_count=_fit_count, **fields))
 
     report(stage="compiling")
-    model = build_model(prepared, spec, method)
+    n_groups = padded_group_count(prepared.n_groups) if compiled_cache is not None else prepared.n_groups
+    model = build_model(prepared, spec, method, n_groups)
     compile_started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled = nutpie.compile_pymc_model(model, backend="numba")
+    if compiled_cache is None:
+        with COMPILE_LOCK:
+            compiled = compile_pymc(model)
+    else:
+        compiled, _ = compiled_cache.get_or_compile(structure_key(prepared, spec, method, n_groups),
+                                                    lambda: compile_pymc(model))
+        compiled = compiled.with_data(**data_values(model))
     compile_s = time.perf_counter() - compile_started
 
     sample_started = time.perf_counter()
-    posterior = _sample(compiled, spec, report, cancel)
+    posterior = _relabel(_sample(compiled, spec, report, cancel), model, prepared.n_groups)
     var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
     if method == "marginal":
         posterior = _with_group_effects(posterior, prepared, spec)
@@ -164,6 +180,7 @@ def fit_poolings(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     compute_map: bool = True,
+    compiled_cache: CompiledModelCache | None = None,
 ):
     """Fit the same model under several poolings (default all three), one after another."""
     from hiermodels.comparison import PoolingComparison
@@ -174,7 +191,7 @@ def fit_poolings(
     for index, pooling in enumerate(poolings):
         results[pooling] = fit(
             prepared, specs[pooling], progress=progress, cancel=cancel, compute_map=compute_map,
-            _fit_index=index, _fit_count=len(poolings),
+            compiled_cache=compiled_cache, _fit_index=index, _fit_count=len(poolings),
         )
     return PoolingComparison(results)
 
@@ -196,6 +213,20 @@ def find_mode(data: PreparedData, spec: ModelSpec) -> tuple[dict[str, np.ndarray
             return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     message = "; ".join(str(w.message).splitlines()[0] for w in caught if "optimi" in str(w.message).lower())
     return {name: np.asarray(value) for name, value in point.items()}, message
+
+
+def _relabel(posterior: xr.DataTree, model: pm.Model, n_groups: int) -> xr.DataTree:
+    """This model's labels on every dim (a reused compile carries the labels of the data it was compiled for),
+    and only the real groups (padding dropped)."""
+    groups = {}
+    for name, node in posterior.children.items():
+        dataset = node.to_dataset()
+        labels = {dim: list(values) for dim, values in model.coords.items() if dim in dataset.dims}
+        dataset = dataset.assign_coords(labels)
+        if GROUP_DIM in dataset.dims:
+            dataset = dataset.isel({GROUP_DIM: slice(0, n_groups)})
+        groups[name] = dataset
+    return xr.DataTree.from_dict(groups)
 
 
 def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelSpec) -> xr.DataTree:

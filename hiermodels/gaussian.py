@@ -53,8 +53,9 @@ class GroupSums:
     yty: np.ndarray  # (J,)
 
     @classmethod
-    def from_data(cls, data: PreparedData) -> GroupSums:
-        J, K = data.n_groups, data.X.shape[1]
+    def from_data(cls, data: PreparedData, n_groups: int | None = None) -> GroupSums:
+        """The sums of ``data``; with ``n_groups`` larger than the data's, the extra groups are empty (all 0)."""
+        J, K = max(n_groups or 0, data.n_groups), data.X.shape[1]
         g = data.group_index
         DtD = np.zeros((J, K, K))
         Dty = np.zeros((J, K))

@@ -90,21 +90,31 @@ def default_method(spec: ModelSpec) -> Method:
     return "sufficient"
 
 
-def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = None) -> pm.Model:
-    """The PyMC model of ``spec`` (under its pooling) for ``data``; ``method`` as in :func:`default_method`."""
+def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = None,
+                n_groups: int | None = None) -> pm.Model:
+    """The PyMC model of ``spec`` (under its pooling) for ``data``; ``method`` as in :func:`default_method`.
+
+    ``n_groups`` pads the group axis with empty groups (``hiermodels.compiled``): they carry no data, so they
+    change nothing for the real groups, and their labels are ``PADDING_LABEL`` plus a number.
+    """
     method = method or default_method(spec)
+    n_groups = max(n_groups or 0, data.n_groups)
     if method != "rows" and spec.family != "gaussian":
         raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
     if method == "marginal":
         if spec.pooling != "partial":
             raise SpecError("integrating the group effects out needs partial pooling")
-        return build_partial_pooling_marginal(data, spec)
+        return build_partial_pooling_marginal(data, spec, n_groups)
     builders = {
         "complete": build_complete_pooling,
         "none": build_no_pooling,
         "partial": build_partial_pooling,
     }
-    return builders[spec.pooling](data, spec, method)
+    return builders[spec.pooling](data, spec, method, n_groups)
+
+
+# Labels of the empty groups that pad the group axis (hiermodels.compiled); never a user's label (a NUL byte).
+PADDING_LABEL = "\x00padding"
 
 
 def term_split(data: PreparedData, spec: ModelSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -113,11 +123,12 @@ def term_split(data: PreparedData, spec: ModelSpec) -> tuple[tuple[str, ...], tu
     return tuple(t for t in data.terms if t not in varying), varying
 
 
-def build_complete_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows") -> pm.Model:
+def build_complete_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows",
+                              n_groups: int | None = None) -> pm.Model:
     """One set of coefficients for all groups."""
     priors = resolve_priors(data, spec)
     common, _ = term_split(data, spec)
-    with _model_with_data(data, common, (), method) as model:
+    with _model_with_data(data, common, (), method, n_groups) as model:
         # priors: the common coefficients
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM)
         # expected value and likelihood
@@ -125,11 +136,12 @@ def build_complete_pooling(data: PreparedData, spec: ModelSpec, method: Method =
     return model
 
 
-def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows") -> pm.Model:
+def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows",
+                        n_groups: int | None = None) -> pm.Model:
     """Independent coefficients per group for the varying terms, each with its term's fixed prior."""
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
-    with _model_with_data(data, common, varying, method) as model:
+    with _model_with_data(data, common, varying, method, n_groups) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
         b = add_vector_prior(GROUP_COEFFICIENT, [priors[t] for t in varying], varying,
@@ -139,12 +151,13 @@ def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows
     return model
 
 
-def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows") -> pm.Model:
+def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows",
+                             n_groups: int | None = None) -> pm.Model:
     """Group coefficients drawn from a population distribution whose mean and scale are learned."""
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
     noncentered = spec.parameterization == "noncentered"
-    with _model_with_data(data, common, varying, method) as model:
+    with _model_with_data(data, common, varying, method, n_groups) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # population distribution: means and scales of the varying coefficients
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
@@ -169,14 +182,14 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = 
     return model
 
 
-def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec) -> pm.Model:
+def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int | None = None) -> pm.Model:
     """Gaussian partial pooling with the group effects integrated out (:mod:`hiermodels.gaussian`).
 
     The model has the population parameters only; ``fitting`` draws ``b`` from its exact conditional afterwards.
     """
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
-    with _model_with_data(data, common, varying, "marginal") as model:
+    with _model_with_data(data, common, varying, "marginal", n_groups) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
         tau, corr_cholesky = _group_scales(spec, priors, varying)
@@ -210,9 +223,11 @@ def _group_scales(spec: ModelSpec, priors: dict[str, Prior], varying: Sequence[s
     return tau, corr_cholesky
 
 
-def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str], method: Method) -> pm.Model:
+def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str], method: Method,
+                     n_groups: int | None = None) -> pm.Model:
+    padding = max(0, (n_groups or 0) - data.n_groups)
     coords = {
-        GROUP_DIM: list(data.group_labels),
+        GROUP_DIM: [*data.group_labels, *(f"{PADDING_LABEL}{k}" for k in range(padding))],
         COMMON_DIM: list(common),
         VARYING_DIM: list(varying),
         f"{VARYING_DIM}_2": list(varying),
@@ -229,7 +244,7 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
                     pm.Data(name, values)
         else:
             # The rows enter only through their per-group sums.
-            model.sums = gaussian.add_sums_data(gaussian.GroupSums.from_data(data))
+            model.sums = gaussian.add_sums_data(gaussian.GroupSums.from_data(data, data.n_groups + padding))
     return model
 
 

@@ -17,12 +17,14 @@ import streamlit as st
 
 from hiermodels import interpret
 from hiermodels.comparison import PoolingComparison
+from hiermodels.compiled import CompiledModelCache, warm
 from hiermodels.data import PreparedData, prepare, read_table
-from hiermodels.datasets import sample_by_name
-from hiermodels.spec import ModelSpec
+from hiermodels.datasets import DEFAULT_SAMPLE, sample_by_name
+from hiermodels.spec import POOLINGS, ModelSpec
 from hiermodels_ui.state import FitKey
 
 MAX_STORED_FITS = 24
+MAX_COMPILED_MODELS = 24
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -76,6 +78,23 @@ class FitStore:
 @st.cache_resource(show_spinner=False)
 def fit_store() -> FitStore:
     return FitStore(MAX_STORED_FITS)
+
+
+@st.cache_resource(show_spinner=False)
+def compiled_models() -> CompiledModelCache:
+    """Compiled models shared by every session: compile once per model structure (hiermodels.compiled)."""
+    return CompiledModelCache(MAX_COMPILED_MODELS)
+
+
+@st.cache_resource(show_spinner=False)
+def warm_start() -> threading.Thread:
+    """Once per server: compile the default sample's three models in the background, so the first Fit is fast."""
+    sample = DEFAULT_SAMPLE
+    data = prepare(sample.load(), sample.spec)
+    thread = threading.Thread(target=warm, args=(compiled_models(), data, sample.spec, POOLINGS),
+                              name="hiermodels-warm-start", daemon=True)
+    thread.start()
+    return thread
 
 
 # ------------------------------------------------------------------ tables computed from a fit, per fit key

@@ -169,7 +169,7 @@ if fit_clicked:
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
     bar = st.progress(0.0, text="Starting…")
     try:
-        comparison = fit_poolings(prepared, spec, poolings,
+        comparison = fit_poolings(prepared, spec, poolings, compiled_cache=cache.compiled_models(),
                                   progress=lambda p: bar.progress(p.fraction, text=progress_text(p)))
     except FitCancelled:
         st.warning("The fit was cancelled.", icon=":material/cancel:")

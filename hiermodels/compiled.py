@@ -1,0 +1,132 @@
+"""Compile once per model *structure*, sample many data sets: a bounded cache of compiled nutpie models.
+
+Compiling a model (PyTensor graph -> numba) takes seconds; sampling a gaussian model on sufficient statistics
+takes a fraction of a second. Everything that varies between data sets of the same structure is a ``pm.Data``
+container (the sufficient statistics or rows, and the prior parameters, which are scaled to the data), so a
+compiled model serves a new data set through nutpie's ``CompiledPyMCModel.with_data``.
+
+What stays baked into the compiled function is the **structure** (:func:`structure_key`): family, pooling,
+likelihood method, which design columns vary, correlation and parameterisation, group noise, the prior
+*families*, the LKJ shape, the number of terms and the number of groups. The number of groups is rounded up to a
+bucket (:func:`padded_group_count`: 8, 12, 16, 24, 32, 48, ...) and the extra groups carry no data: with
+sufficient statistics of zero they add exactly nothing to the likelihood (the marginal term of an empty group is
+0), and in other models their coefficients just follow the prior; they are dropped from the results. So one
+compile serves every data set whose group count falls in the same bucket.
+
+Compiling is not thread-safe (numba, PyTensor's compile directory): one process-wide lock,
+:data:`COMPILE_LOCK`, serialises it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+import nutpie
+import pymc as pm
+
+from hiermodels.data import PreparedData
+from hiermodels.models import Method, term_split
+from hiermodels.priors import resolve_priors
+from hiermodels.spec import ModelSpec
+
+COMPILE_LOCK = threading.Lock()
+DEFAULT_MAX_ENTRIES = 16
+
+
+def padded_group_count(n_groups: int) -> int:
+    """The bucket a group count is padded to: the next of 8, 12, 16, 24, 32, 48, 64, ... (at most 50% extra)."""
+    if n_groups <= 8:
+        return 8
+    power = 2 ** math.floor(math.log2(n_groups))
+    for candidate in (power, power * 3 // 2, power * 2):
+        if candidate >= n_groups:
+            return candidate
+    return power * 2  # pragma: no cover - the loop always returns
+
+
+def structure_key(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int) -> Hashable:
+    """Everything that shapes the compiled function; data sets with equal keys share one compile."""
+    common, varying = term_split(data, spec)
+    priors = resolve_priors(data, spec)
+    return (
+        spec.family, spec.pooling, method, spec.correlated, spec.parameterization, spec.group_noise,
+        len(data.terms), tuple(data.terms.index(t) for t in varying), tuple(data.terms.index(t) for t in common),
+        bool(spec.trials), bool(spec.exposure), bool(spec.se),
+        tuple(sorted((name, prior.distribution) for name, prior in priors.items())),
+        priors["corr"].params if "corr" in priors else None,
+        n_groups,
+    )
+
+
+class CompiledModelCache:
+    """Bounded map from :func:`structure_key` to compiled nutpie models (least recently used dropped first).
+
+    Thread-safe; a model missing from the cache is compiled under :data:`COMPILE_LOCK`, so two sessions asking
+    for the same structure at once compile it once.
+    """
+
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self._compiled: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._compiled
+
+    def get_or_compile(self, key: Hashable, compile_model: Callable[[], object]) -> tuple[object, bool]:
+        """The compiled model for ``key`` and whether it was already there."""
+        with self._lock:
+            if key in self._compiled:
+                self._compiled.move_to_end(key)
+                self.hits += 1
+                return self._compiled[key], True
+        with COMPILE_LOCK:
+            with self._lock:  # another thread may have compiled it while this one waited
+                if key in self._compiled:
+                    self.hits += 1
+                    return self._compiled[key], True
+            compiled = compile_model()
+        with self._lock:
+            self.misses += 1
+            self._compiled[key] = compiled
+            while len(self._compiled) > self.max_entries:
+                self._compiled.popitem(last=False)
+        return compiled, False
+
+
+def compile_pymc(model: pm.Model):
+    """nutpie's numba compile of a PyMC model (callers hold :data:`COMPILE_LOCK`)."""
+    with warnings.catch_warnings():
+        # PyTensor warns that it found no BLAS; numba does its own, and users cannot act on the warning.
+        warnings.simplefilter("ignore")
+        return nutpie.compile_pymc_model(model, backend="numba")
+
+
+def data_values(model: pm.Model) -> dict[str, object]:
+    """The current values of every ``pm.Data`` container, by name, for ``with_data``."""
+    return {variable.name: variable.get_value() for variable in model.data_vars}
+
+
+def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, poolings) -> list[bool]:
+    """Compile ``spec`` under each pooling into ``cache`` ahead of time (e.g. when a server starts); returns,
+    per pooling, whether it was already there."""
+    from hiermodels.models import build_model, default_method
+    from hiermodels.priors import specs_for_poolings
+
+    found = []
+    n_groups = padded_group_count(data.n_groups)
+    for pooled in specs_for_poolings(data, spec, poolings).values():
+        method = default_method(pooled)
+        key = structure_key(data, pooled, method, n_groups)
+        _, hit = cache.get_or_compile(key, lambda p=pooled, m=method: compile_pymc(build_model(data, p, m, n_groups)))
+        found.append(hit)
+    return found

@@ -1,0 +1,104 @@
+"""Compile once per model structure (hiermodels.compiled): buckets, structure keys, the cache, and a real reuse."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiermodels import ModelSpec, Prior, SamplerSettings, fit, prepare, read_table
+from hiermodels.compiled import CompiledModelCache, padded_group_count, structure_key
+from hiermodels.models import PADDING_LABEL, build_model, default_method
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@pytest.mark.parametrize(("groups", "bucket"), [(1, 8), (8, 8), (9, 12), (12, 12), (13, 16), (17, 24), (85, 96),
+                                                 (96, 96), (97, 128), (1000, 1024), (1025, 1536)])
+def test_group_counts_round_up_to_buckets(groups, bucket):
+    assert padded_group_count(groups) == bucket
+
+
+def test_bucket_never_adds_more_than_half():
+    ratios = [padded_group_count(g) / g for g in range(9, 5000)]
+    assert max(ratios) <= 1.5 and min(ratios) >= 1.0
+
+
+@pytest.fixture(scope="module")
+def radon():
+    return read_table(SAMPLE_DATA / "radon.csv")
+
+
+def test_structure_key_ignores_the_data_and_sees_the_structure(radon):
+    spec = ModelSpec("log_radon", "county", ("floor",))
+    data = prepare(radon, spec)
+    shifted = radon.assign(log_radon=(radon["log_radon"].astype(float) * 3 + 1).astype(str),
+                           county="new " + radon["county"])
+    other_data = prepare(shifted, spec)
+    key = structure_key(data, spec, "marginal", 96)
+    assert structure_key(other_data, spec, "marginal", 96) == key  # other numbers, labels and prior scales
+    assert structure_key(data, spec.with_pooling("none"), "sufficient", 96) != key
+    assert structure_key(data, spec, "marginal", 128) != key
+    cauchy = ModelSpec("log_radon", "county", ("floor",), priors={"sd(intercept)": Prior("halfcauchy", (1,))})
+    assert structure_key(data, cauchy, "marginal", 96) != key  # a prior family is structure
+    normal_prior = ModelSpec("log_radon", "county", ("floor",), priors={"intercept": Prior("normal", (0, 9))})
+    assert structure_key(data, normal_prior, "marginal", 96) == key  # its numbers are data
+
+
+def test_padded_groups_change_nothing_for_the_real_ones(radon):
+    """Empty groups add exactly 0 to the marginal log-likelihood, so the log-density is unchanged."""
+    spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"), correlated=True)
+    data = prepare(radon, spec)
+    plain, padded = build_model(data, spec), build_model(data, spec, n_groups=96)
+    assert padded.coords["group"][-1].startswith(PADDING_LABEL) and len(padded.coords["group"]) == 96
+    point = plain.initial_point()
+    assert padded.compile_logp()(point) == pytest.approx(plain.compile_logp()(point), rel=1e-12)
+
+
+def test_cache_compiles_each_structure_once_even_from_two_threads():
+    cache = CompiledModelCache(max_entries=2)
+    calls = []
+
+    def slow_compile():
+        calls.append(1)
+        time.sleep(0.2)
+        return object()
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_compile("a", slow_compile)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1
+    assert results[0][0] is results[1][0]
+    assert sorted(hit for _, hit in results) == [False, True]
+    cache.get_or_compile("b", object)
+    cache.get_or_compile("c", object)
+    assert len(cache) == 2 and "a" not in cache  # least recently used dropped
+
+
+def test_a_second_data_set_of_the_same_structure_reuses_the_compile(radon):
+    """New numbers and new group labels, one compile: the second fit reflects its own data (the outcome is
+    shifted by +1, so the intercept moves by 1 and nothing else), under its own labels, without padding."""
+    spec = ModelSpec("log_radon", "county", ("floor",), sampler=SamplerSettings(draws=300, tune=300, chains=2))
+    assert default_method(spec) == "marginal"
+    cache = CompiledModelCache()
+    first = fit(radon, spec, compiled_cache=cache, compute_map=False)
+    shifted = radon.assign(log_radon=(radon["log_radon"].astype(float) + 1).astype(str),
+                           county="X-" + radon["county"])
+    second = fit(shifted, spec, compiled_cache=cache, compute_map=False)
+    assert (cache.hits, cache.misses) == (1, 1)
+    before = first.population().set_index("name")
+    after = second.population().set_index("name")
+    assert after.loc["intercept", "mean"] - before.loc["intercept", "mean"] == pytest.approx(1.0, abs=0.05)
+    for name in ("floor", "sd(intercept)", "sigma"):
+        assert after.loc[name, "mean"] == pytest.approx(before.loc[name, "mean"], abs=3 * before.loc[name, "sd"])
+    groups = second.groups()["group"].unique()
+    assert len(groups) == 85 and all(g.startswith("X-") for g in groups)
+    assert second.draws.sizes["group"] == 85
+    np.testing.assert_array_equal(second.data.group_sizes, first.data.group_sizes)
