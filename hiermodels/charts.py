@@ -648,7 +648,7 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
     x = alt.X("sd:Q", title="group-level sd (log scale)", scale=alt.Scale(type="log", domain=[low, high], nice=False,
                                                                         clamp=True),
               axis=alt.Axis(values=_log_ticks(low, high), format="~g"))
-    y = alt.Y("deviation:Q", title="group's deviation from the population mean")
+    y = alt.Y("deviation:Q", title="deviation from the mean")
     colour = alt.Scale(domain=["posterior draw", "divergent transition", "MAP (joint mode)"],
                        range=["#333333", DIVERGENT_COLOR, MAP_COLOR])
     layers = [

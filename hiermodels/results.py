@@ -167,24 +167,33 @@ class FitResult:
         observation, or a predictor constant within the group): its estimate there comes from the prior.
         """
         posterior = self.draws
-        _, varying = m.term_split(self.data, self.spec)
-        identified = identifiable_terms(self.data, varying)
-        sizes = self.data.group_sizes
-        rows = []
-        for j, group in enumerate(self.data.group_labels):
-            for term in self.data.terms:
-                ref = group_coefficient(self.spec, self.data, group, term)
-                rows.append({
-                    "pooling": self.pooling,
-                    "group": group,
-                    "term": term,
-                    "n": int(sizes[j]),
-                    "varies": term in varying,
-                    **_summary(draws_of(posterior, ref), prob),
-                    "map": self._map_value(ref),
-                    "identified": bool(identified[j].get(term, True)),
-                })
-        return pd.DataFrame(rows)
+        common, varying = m.term_split(self.data, self.spec)
+        identified = identified_matrix(self.data, varying)
+        labels = np.asarray(self.data.group_labels, dtype=object)
+        n_groups = len(labels)
+        frames = []
+        # One summary per term over every group at once (vectorised: 1,000 groups cost no more than 10).
+        for position, term in enumerate(self.data.terms):
+            if term in varying:
+                k = varying.index(term)
+                samples = (posterior[m.GROUP_COEFFICIENT].sel({m.VARYING_DIM: term})
+                           .transpose("chain", "draw", m.GROUP_DIM).to_numpy().reshape(-1, n_groups))
+                mode = (np.asarray(self.map_point[m.GROUP_COEFFICIENT])[:, k]
+                        if m.GROUP_COEFFICIENT in self.map_point else np.full(n_groups, np.nan))
+                known = identified[:, k]
+            else:
+                samples = posterior[m.COMMON].sel({m.COMMON_DIM: term}).to_numpy().reshape(-1, 1)
+                mode = np.full(n_groups, float(np.asarray(self.map_point[m.COMMON])[common.index(term)])
+                               if m.COMMON in self.map_point else np.nan)
+                known = np.ones(n_groups, dtype=bool)
+            summary = {key: np.broadcast_to(value, (n_groups,)) for key, value in _summaries(samples, prob).items()}
+            frames.append(pd.DataFrame({
+                "pooling": self.pooling, "group": labels, "term": term, "n": self.data.group_sizes,
+                "varies": term in varying, **summary, "map": mode, "identified": known,
+                "_order": np.arange(n_groups) * len(self.data.terms) + position,
+            }))
+        table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
+        return table.drop(columns="_order").reset_index(drop=True)
 
     def diagnostics(self) -> Diagnostics:
         """R-hat, ESS and divergences, with plain-language advice (Vehtari et al. 2021 thresholds)."""
@@ -258,34 +267,54 @@ class FitResult:
         }
 
 
-def identifiable_terms(data: PreparedData, varying: tuple[str, ...]) -> list[dict[str, bool]]:
-    """For each group, whether its own rows determine each varying coefficient (no pooling).
+def identified_matrix(data: PreparedData, varying: tuple[str, ...]) -> np.ndarray:
+    """(J, q) booleans: whether group j's own rows determine its no-pooling coefficient for varying term k.
 
-    The group's coefficients for the varying terms are identified by its rows when the group's columns of those
-    terms are linearly independent (full column rank). A term is flagged when dropping it restores full rank,
-    i.e. it is the one the group's data cannot separate (a slope from one row, a constant predictor).
+    A group's varying coefficients are determined by its rows when the group's columns of those terms are
+    linearly independent, i.e. when the q × q Gram matrix :math:`Z_j^TZ_j` has full rank. When it does not, a
+    term is flagged when the other terms alone reach the same rank (its column lies in their span: a slope from
+    a single row, a predictor constant within the group); the intercept is excused when a slope is to blame.
+    The Gram matrices come from one pass over the rows, so this costs O(N q^2), not O(N J).
     """
-    if not varying:
-        return [{} for _ in data.group_labels]
+    q = len(varying)
+    if q == 0:
+        return np.ones((data.n_groups, 0), dtype=bool)
     columns = [data.terms.index(t) for t in varying]
-    out = []
-    for j in range(data.n_groups):
-        Xj = data.X[data.group_index == j][:, columns]
-        full = np.linalg.matrix_rank(Xj) == len(columns) if len(Xj) else False
-        if full:
-            out.append(dict.fromkeys(varying, True))
+    gram = np.zeros((data.n_groups, q, q))
+    for a, ca in enumerate(columns):
+        for b, cb in enumerate(columns[a:], start=a):
+            gram[:, a, b] = gram[:, b, a] = np.bincount(
+                data.group_index, weights=data.X[:, ca] * data.X[:, cb], minlength=data.n_groups)
+    full_rank = _rank(gram) == q
+    out = np.ones((data.n_groups, q), dtype=bool)
+    for j in np.flatnonzero(~full_rank):
+        rank = _rank(gram[j][None])[0]
+        if rank == 0:
+            out[j] = False
             continue
-        flags = {}
+        # A term is redundant when the others alone reach the same rank: its column lies in their span.
+        redundant = [_rank(np.delete(np.delete(gram[j], k, 0), k, 1)[None])[0] == rank for k in range(q)]
         for k, term in enumerate(varying):
-            others = np.delete(Xj, k, axis=1)
-            # The term is unidentified if the others alone carry as much information as all together.
-            flags[term] = not (np.linalg.matrix_rank(others) == np.linalg.matrix_rank(Xj)
-                               and (term != INTERCEPT or len(Xj) == 0))
-        if all(flags.values()):
-            # Rank-deficient but no single culprit (e.g. zero rows): nothing is identified.
-            flags = dict.fromkeys(varying, False)
-        out.append(flags)
+            # With one row, intercept and slope are both redundant; the slope is the one the data cannot give.
+            excused = term == INTERCEPT and any(redundant[o] for o in range(q) if o != k)
+            out[j, k] = not redundant[k] or excused
     return out
+
+
+def _rank(gram: np.ndarray) -> np.ndarray:
+    """Ranks of a stack of symmetric positive semi-definite matrices (eigenvalues above a relative tolerance)."""
+    if gram.shape[-1] == 0:
+        return np.zeros(gram.shape[0], dtype=int)
+    eigenvalues = np.linalg.eigvalsh(gram)
+    tolerance = 1e-10 * np.maximum(eigenvalues.max(axis=-1, keepdims=True), 1e-300)
+    return (eigenvalues > tolerance).sum(axis=-1)
+
+
+def _summaries(samples: np.ndarray, prob: float) -> dict[str, np.ndarray]:
+    """Mean, sd and equal-tailed interval of each column of ``samples`` (draws along axis 0)."""
+    tail = (1 - prob) / 2
+    lower, upper = np.quantile(samples, [tail, 1 - tail], axis=0)
+    return {"mean": samples.mean(axis=0), "sd": samples.std(axis=0, ddof=1), "lower": lower, "upper": upper}
 
 
 def _summary(samples: np.ndarray, prob: float) -> dict[str, float]:

@@ -162,8 +162,11 @@ for tab, pooling in zip(tabs, shown, strict=True):
 st.subheader("Fit")
 key = state.FitKey(loaded.fingerprint, spec, poolings)
 store = cache.fit_store()
-fit_clicked = st.button("Fit", type="primary", icon=":material/play_arrow:")
+fit_slot = st.empty()
+fit_clicked = fit_slot.button("Fit", type="primary", icon=":material/play_arrow:")
 if fit_clicked:
+    # While the fit runs, Fit is greyed out; Cancel (or leaving the page) stops it.
+    fit_slot.button("Fit", type="primary", icon=":material/play_arrow:", disabled=True, key="fit_running")
     st.session_state.pop(CANCELLED, None)
     cancel_slot = st.empty()
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
@@ -179,10 +182,9 @@ if fit_clicked:
         cancel_slot.empty()
         widgets.problems("The fit failed:", [str(error)])
         st.stop()
-    bar.empty()
-    cancel_slot.empty()
     store.put(key, comparison)
     state.set_fit_key(key)
+    st.rerun()  # draw the page (and the sidebar's "Last fit") from the stored fit
 elif st.session_state.pop(CANCELLED, False):
     st.warning("The fit was cancelled: the sampler was stopped and nothing was changed.", icon=":material/cancel:")
 
@@ -194,9 +196,10 @@ if fitted is not None:
     st.success(f"Fitted {', '.join(POOLING_LABELS[p] for p in fitted.poolings)} in {seconds:.1f} s"
                + (f"; {warnings} diagnostic warning(s): see Diagnostics." if warnings else "; diagnostics look fine."),
                icon=":material/check_circle:")
-    downloads = st.columns(4)
-    for column, pooling in zip(downloads, fitted.poolings, strict=False):
-        column.download_button(f"Posterior, {POOLING_LABELS[pooling]} (NetCDF)", data=fitted[pooling].netcdf_bytes,
+    st.caption("Download each posterior as NetCDF (open with xarray.open_datatree or arviz):")
+    downloads = st.columns(len(fitted.poolings))
+    for column, pooling in zip(downloads, fitted.poolings, strict=True):
+        column.download_button(POOLING_LABELS[pooling].capitalize(), data=fitted[pooling].netcdf_bytes,
                                file_name=f"posterior_{pooling}.nc", mime="application/x-netcdf",
                                on_click="ignore", icon=":material/download:", key=f"netcdf_{pooling}")
     links = st.columns(4)

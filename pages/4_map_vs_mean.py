@@ -60,7 +60,9 @@ collapsed = [name for name, flag in result.map_collapsed().items() if flag]
 if collapsed:
     st.warning(
         "The joint mode has collapsed: the MAP puts each group-level sd named below at about 0, which says every "
-        "group is the same, while the posterior says the groups differ. Report the posterior mean, not the MAP.",
+        "group is the same, while the posterior says the groups differ. Report the posterior mean, not the MAP. "
+        "Strictly, this mode does not exist: the density keeps growing as the sd shrinks, so the optimiser stops "
+        "somewhere on the way, and the other MAP values are wherever it stopped, not estimates.",
         icon=":material/warning:",
     )
     st.text("Collapsed: " + ", ".join(collapsed))
