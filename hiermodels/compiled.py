@@ -25,8 +25,10 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
+import numpy as np
 import nutpie
 import pymc as pm
+from pymc.blocking import DictToArrayBijection, RaveledVars
 
 from hiermodels.data import PreparedData
 from hiermodels.models import Method, term_split
@@ -130,3 +132,46 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
         _, hit = cache.get_or_compile(key, lambda p=pooled, m=method: compile_pymc(build_model(data, p, m, n_groups)))
         found.append(hit)
     return found
+
+
+class CompiledModeFinder:
+    """The joint mode (MAP) of one model structure, compiled once: L-BFGS-B on ``logp(jacobian=False)``.
+
+    The same optimisation as ``pm.find_MAP`` (scipy's L-BFGS-B from the model's initial point, in the
+    transformed space, without the Jacobian, so the mode is the density's mode in the original space), but the
+    log-density, its gradient and the map back to every variable are compiled once and new data are set into
+    the model's ``pm.Data`` containers. Setting data mutates shared state, so each finder has its own lock.
+    """
+
+    def __init__(self, model: pm.Model) -> None:
+        self.model = model
+        self._logp = model.compile_logp(jacobian=False)
+        self._dlogp = model.compile_dlogp(jacobian=False)
+        self._names = [v.name for v in model.unobserved_value_vars]
+        self._values = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
+                                        on_unused_input="ignore")
+        self._lock = threading.Lock()
+
+    def find(self, data: dict[str, object], start: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
+        """The mode for these data containers, from ``start`` (a point of the value variables)."""
+        from scipy import optimize
+
+        with self._lock:
+            for variable in self.model.data_vars:
+                variable.set_value(data[variable.name])
+            x0 = DictToArrayBijection.map({v.name: np.asarray(start[v.name]) for v in self.model.value_vars})
+
+            def point(x: np.ndarray) -> dict[str, np.ndarray]:
+                return DictToArrayBijection.rmap(RaveledVars(x, x0.point_map_info))
+
+            def negative_logp(x: np.ndarray) -> float:
+                value = float(self._logp(point(x)))
+                return -value if np.isfinite(value) else 1e300
+
+            def negative_gradient(x: np.ndarray) -> np.ndarray:
+                return -np.nan_to_num(np.asarray(self._dlogp(point(x)), dtype=float))
+
+            result = optimize.minimize(negative_logp, x0.data, jac=negative_gradient, method="L-BFGS-B")
+            values = dict(zip(self._names, self._values(point(result.x)), strict=True))
+        message = "" if result.success else f"the optimiser stopped early: {result.message}"
+        return {name: np.asarray(value) for name, value in values.items()}, message

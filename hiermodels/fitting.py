@@ -1,4 +1,4 @@
-"""Fitting: NUTS through nutpie, the joint mode through ``pm.find_MAP``, with progress and cancellation.
+"""Fitting: NUTS through nutpie, the joint mode by L-BFGS-B (as ``pm.find_MAP``), with progress and cancellation.
 
 :func:`fit` fits one pooling mode; :func:`fit_poolings` fits several and returns a
 :class:`~hiermodels.comparison.PoolingComparison`. Both accept a raw DataFrame (validated here) or a
@@ -18,7 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -30,6 +30,7 @@ import xarray as xr
 from hiermodels import gaussian
 from hiermodels.compiled import (
     COMPILE_LOCK,
+    CompiledModeFinder,
     CompiledModelCache,
     compile_pymc,
     data_values,
@@ -154,7 +155,7 @@ def fit(
     if compute_map:
         report(stage="optimising", draws_done=1, draws_total=1)
         map_started = time.perf_counter()
-        map_point, map_message = find_mode(prepared, spec)
+        map_point, map_message = find_mode(prepared, spec, compiled_cache)
         map_s = time.perf_counter() - map_started
 
     report(stage="done", draws_done=1, draws_total=1)
@@ -196,23 +197,28 @@ def fit_poolings(
     return PoolingComparison(results)
 
 
-def find_mode(data: PreparedData, spec: ModelSpec) -> tuple[dict[str, np.ndarray], str]:
+def find_mode(data: PreparedData, spec: ModelSpec,
+              compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
     """The joint mode (MAP) of the model, in its centred form (see ``models.model_for_mode``).
 
     Returns the point (variable name -> value, deterministics included) and a message that is empty when the
-    optimiser converged and otherwise says what happened; a failed optimisation gives an empty point.
+    optimiser converged and otherwise says what happened; a failed optimisation gives an empty point. With a
+    ``compiled_cache`` the optimiser's functions are compiled once per structure and data set size.
     """
     model = model_for_mode(data, spec)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            # No jitter: the optimiser starts from the model's initial point, so the mode found is reproducible.
-            point = pm.find_MAP(model=model, progressbar=False, jitter=False, return_inferencedata=False,
-                                random_seed=spec.sampler.seed)
-        except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
-            return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    message = "; ".join(str(w.message).splitlines()[0] for w in caught if "optimi" in str(w.message).lower())
-    return {name: np.asarray(value) for name, value in point.items()}, message
+    try:
+        if compiled_cache is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                finder = CompiledModeFinder(model)
+        else:
+            key = ("mode", structure_key(data, replace(spec, parameterization="centered"), "mode", data.n_groups),
+                   data.n_rows if default_method(spec) == "rows" else None)
+            finder, _ = compiled_cache.get_or_compile(key, lambda: CompiledModeFinder(model))
+        # No jitter: the optimiser starts from the model's initial point, so the mode found is reproducible.
+        return finder.find(data_values(model), model.initial_point())
+    except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
+        return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
 
 
 def _relabel(posterior: xr.DataTree, model: pm.Model, n_groups: int) -> xr.DataTree:
