@@ -7,6 +7,7 @@ import streamlit as st
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.fitting import FitProgress, fit_poolings
 from hiermodels.notation import describe, formula, latex
+from hiermodels.preview import reml_preview
 from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
 from hiermodels.spec import (
     CAREFUL_SAMPLER,
@@ -171,6 +172,11 @@ if fit_clicked:
     cancel_slot = st.empty()
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
     bar = st.progress(0.0, text="Starting…")
+    preview = reml_preview(prepared, pooled_specs["partial"]) if "partial" in pooled_specs else None
+    if preview is not None:
+        st.caption("Preview while sampling: the REML estimate (what lme4 reports), replaced by the posterior "
+                   "when it arrives.")
+        st.dataframe(preview.round(4), hide_index=True)
     try:
         comparison = fit_poolings(prepared, spec, poolings, compiled_cache=cache.compiled_models(),
                                   progress=lambda p: bar.progress(p.fraction, text=progress_text(p)))
