@@ -18,6 +18,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -56,11 +57,12 @@ from hiermodels.models import (
     term_split,
 )
 from hiermodels.priors import resolve_priors, specs_for_poolings
+from hiermodels.queue import FitQueue
 from hiermodels.results import FitResult, Timing
 from hiermodels.spec import POOLINGS, ModelSpec, Pooling
 
 POLL_SECONDS = 0.1
-Stage = Literal["compiling", "sampling", "optimising", "done"]
+Stage = Literal["compiling", "waiting", "sampling", "optimising", "done"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class FitProgress:
     # Which of several fits this is (``fit_poolings``): index and count.
     fit_index: int = 0
     fit_count: int = 1
+    # While waiting for a slot of a FitQueue: 1 = next in line.
+    queue_position: int = 0
 
     @property
     def fraction(self) -> float:
@@ -108,6 +112,7 @@ def fit(
     compute_map: bool = True,
     method: Method | None = None,
     compiled_cache: CompiledModelCache | None = None,
+    queue: FitQueue | None = None,
     _fit_index: int = 0,
     _fit_count: int = 1,
 ) -> FitResult:
@@ -117,7 +122,8 @@ def fit(
     sufficient statistics, and non-centred gaussian partial pooling integrates the group effects out and draws
     them afterwards from their exact conditional); ``"rows"`` forces the textbook row-by-row model.
     With a ``compiled_cache`` (``hiermodels.compiled``) the group axis is padded to a bucket and a model of the
-    same structure compiled before is reused with this data swapped in.
+    same structure compiled before is reused with this data swapped in. With a ``queue`` the sampling and the
+    mode wait for a slot (the progress callback hears ``stage="waiting"`` with the queue position).
     """
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
     method = method or default_method(spec)
@@ -141,22 +147,27 @@ def fit(
         compiled = compiled.with_data(**data_values(model))
     compile_s = time.perf_counter() - compile_started
 
-    sample_started = time.perf_counter()
-    posterior = _relabel(_sample(compiled, spec, report, cancel), model, prepared.n_groups)
-    var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
-    if method == "marginal":
-        posterior = _with_group_effects(posterior, prepared, spec)
-        var_dims[GROUP_COEFFICIENT] = (GROUP_DIM, VARYING_DIM)
-    sample_s = time.perf_counter() - sample_started
+    # Sampling and the mode share the cores: wait for a slot (compiling, above, happens outside the queue).
+    waited = time.perf_counter()
+    slot = queue.slot(lambda position: report(stage="waiting", queue_position=position)) if queue else nullcontext()
+    with slot:
+        wait_s = time.perf_counter() - waited
+        sample_started = time.perf_counter()
+        posterior = _relabel(_sample(compiled, spec, report, cancel), model, prepared.n_groups)
+        var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
+        if method == "marginal":
+            posterior = _with_group_effects(posterior, prepared, spec)
+            var_dims[GROUP_COEFFICIENT] = (GROUP_DIM, VARYING_DIM)
+        sample_s = time.perf_counter() - sample_started
 
-    map_point: dict[str, np.ndarray] = {}
-    map_message = ""
-    map_s = 0.0
-    if compute_map:
-        report(stage="optimising", draws_done=1, draws_total=1)
-        map_started = time.perf_counter()
-        map_point, map_message = find_mode(prepared, spec, compiled_cache)
-        map_s = time.perf_counter() - map_started
+        map_point: dict[str, np.ndarray] = {}
+        map_message = ""
+        map_s = 0.0
+        if compute_map:
+            report(stage="optimising", draws_done=1, draws_total=1)
+            map_started = time.perf_counter()
+            map_point, map_message = find_mode(prepared, spec, compiled_cache)
+            map_s = time.perf_counter() - map_started
 
     report(stage="done", draws_done=1, draws_total=1)
     return FitResult(
@@ -165,7 +176,7 @@ def fit(
         posterior=posterior,
         map_point=map_point,
         priors=resolve_priors(prepared, spec),
-        timing=Timing(compile_s=compile_s, sample_s=sample_s, map_s=map_s,
+        timing=Timing(compile_s=compile_s, sample_s=sample_s, map_s=map_s, wait_s=wait_s,
                       total_s=time.perf_counter() - started),
         map_message=map_message,
         var_dims=var_dims,
@@ -182,6 +193,7 @@ def fit_poolings(
     cancel: threading.Event | None = None,
     compute_map: bool = True,
     compiled_cache: CompiledModelCache | None = None,
+    queue: FitQueue | None = None,
 ):
     """Fit the same model under several poolings (default all three), one after another."""
     from hiermodels.comparison import PoolingComparison
@@ -192,7 +204,7 @@ def fit_poolings(
     for index, pooling in enumerate(poolings):
         results[pooling] = fit(
             prepared, specs[pooling], progress=progress, cancel=cancel, compute_map=compute_map,
-            compiled_cache=compiled_cache, _fit_index=index, _fit_count=len(poolings),
+            compiled_cache=compiled_cache, queue=queue, _fit_index=index, _fit_count=len(poolings),
         )
     return PoolingComparison(results)
 

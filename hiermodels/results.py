@@ -96,6 +96,7 @@ class Timing:
     compile_s: float = 0.0
     sample_s: float = 0.0
     map_s: float = 0.0
+    wait_s: float = 0.0  # waiting for a slot of a FitQueue
     total_s: float = 0.0
 
 

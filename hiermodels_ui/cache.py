@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections import OrderedDict
 
@@ -20,11 +21,13 @@ from hiermodels.comparison import PoolingComparison
 from hiermodels.compiled import CompiledModelCache, warm
 from hiermodels.data import PreparedData, prepare, read_table
 from hiermodels.datasets import DEFAULT_SAMPLE, sample_by_name
+from hiermodels.queue import FitQueue
 from hiermodels.spec import POOLINGS, ModelSpec
 from hiermodels_ui.state import FitKey
 
 MAX_STORED_FITS = 24
 MAX_COMPILED_MODELS = 24
+MAX_WAITING_FITS = 40
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -84,6 +87,12 @@ def fit_store() -> FitStore:
 def compiled_models() -> CompiledModelCache:
     """Compiled models shared by every session: compile once per model structure (hiermodels.compiled)."""
     return CompiledModelCache(MAX_COMPILED_MODELS)
+
+
+@st.cache_resource(show_spinner=False)
+def fit_queue() -> FitQueue:
+    """One queue per server: sampling uses every core, so fits take turns (first come, first served)."""
+    return FitQueue(slots=max(1, (os.cpu_count() or 2) // 2), max_waiting=MAX_WAITING_FITS)
 
 
 @st.cache_resource(show_spinner=False)

@@ -36,6 +36,8 @@ def progress_text(progress: FitProgress) -> str:
     where = f"{POOLING_LABELS[progress.pooling]} ({progress.fit_index + 1} of {progress.fit_count})"
     if progress.stage == "compiling":
         return f"{where}: compiling the model…"
+    if progress.stage == "waiting":
+        return f"{where}: waiting for a free slot on the server, number {progress.queue_position} in line…"
     if progress.stage == "optimising":
         return f"{where}: finding the joint mode (MAP)…"
     if progress.stage == "done":
@@ -179,6 +181,7 @@ if fit_clicked:
         st.dataframe(preview.round(4), hide_index=True)
     try:
         comparison = fit_poolings(prepared, spec, poolings, compiled_cache=cache.compiled_models(),
+                                  queue=cache.fit_queue(),
                                   progress=lambda p: bar.progress(p.fraction, text=progress_text(p)))
     except FitCancelled:
         st.warning("The fit was cancelled.", icon=":material/cancel:")

@@ -170,7 +170,8 @@ def comparison(data: PreparedData | None = None, *, slope: bool = False, correla
 
 
 def fake_fit_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[str], *, progress=None,
-                      cancel=None, compute_map: bool = True, compiled_cache=None) -> PoolingComparison:
+                      cancel=None, compute_map: bool = True, compiled_cache=None,
+                      queue=None) -> PoolingComparison:
     """A stand-in for :func:`hiermodels.fitting.fit_poolings` with the same signature: no sampling, draws that
     have the right variables, dims and group labels for any data and spec, and progress reports as a real
     fit sends them (compiling, sampling, done)."""

@@ -110,3 +110,33 @@ def test_posterior_netcdf_round_trips(comparison):
     original = result.draws["b"]
     assert list(reopened["posterior"]["b"].coords["group"].values) == list("ABCDEFGH")
     np.testing.assert_array_equal(reopened["posterior"]["b"].to_numpy(), original.to_numpy())
+
+
+def test_two_users_share_one_queue_and_one_compile_and_get_their_own_answers(eight_schools):
+    """Two threads fit at once through one FitQueue (one slot) and one compiled-model cache: the second waits
+    its turn (it hears stage "waiting"), the model is compiled once, and each gets the answer for its own data
+    (the second data set is the first shifted by +10, so its population mean is higher by about 10)."""
+    from hiermodels.compiled import CompiledModelCache
+    from hiermodels.queue import FitQueue
+
+    spec = ModelSpec("estimate", "school", family="known_se", se="se", sampler=TINY)
+    shifted = eight_schools.assign(estimate=(eight_schools["estimate"].astype(float) + 10).astype(str))
+    queue, cache = FitQueue(slots=1, poll_seconds=0.02), CompiledModelCache()
+    results, stages = {}, {}
+
+    def user(name, frame):
+        stages[name] = []
+        results[name] = fit(frame, spec, queue=queue, compiled_cache=cache, compute_map=False,
+                            progress=lambda p: stages[name].append(p.stage))
+
+    threads = [threading.Thread(target=user, args=("first", eight_schools)),
+               threading.Thread(target=user, args=("second", shifted))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert cache.misses == 1
+    assert any("waiting" in s for s in stages.values())
+    means = {name: r.population().set_index("name").loc["intercept", "mean"] for name, r in results.items()}
+    assert means["second"] - means["first"] == pytest.approx(10, abs=2)
+    assert (queue.running, queue.waiting) == (0, 0)
