@@ -165,11 +165,10 @@ for tab, pooling in zip(tabs, shown, strict=True):
 st.subheader("Fit")
 key = state.FitKey(loaded.fingerprint, spec, poolings)
 store = cache.fit_store()
-fit_slot = st.empty()
-fit_clicked = fit_slot.button("Fit", type="primary", icon=":material/play_arrow:")
+# Not greyed out while a fit runs: swapping the button for a disabled one stops Cancel from reaching the running
+# script (tests/test_browser.py::test_cancel_stops_the_sampler). Clicking Fit again restarts the fit.
+fit_clicked = st.button("Fit", type="primary", icon=":material/play_arrow:")
 if fit_clicked:
-    # While the fit runs, Fit is greyed out; Cancel (or leaving the page) stops it.
-    fit_slot.button("Fit", type="primary", icon=":material/play_arrow:", disabled=True, key="fit_running")
     st.session_state.pop(CANCELLED, None)
     cancel_slot = st.empty()
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")

@@ -24,6 +24,9 @@ from hiermodels.spec import Prior
 # the variable back to 1 for its server.)
 os.environ.setdefault("HIERMODELS_WARM_START", "0")
 
+# The browser tests' fixtures (a streamlit server, Chromium, a fresh page per test): see browser_support.py.
+from browser_support import browser, page, server  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "sample_data"
 
