@@ -119,8 +119,9 @@ def data_values(model: pm.Model) -> dict[str, object]:
 
 
 def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, poolings) -> list[bool]:
-    """Compile ``spec`` under each pooling into ``cache`` ahead of time (e.g. when a server starts); returns,
-    per pooling, whether it was already there."""
+    """Compile ``spec`` under each pooling into ``cache`` ahead of time (e.g. when a server starts): the sampler's
+    model and the mode finder's. Returns, per pooling, whether the sampler's model was already there."""
+    from hiermodels.fitting import find_mode
     from hiermodels.models import build_model, default_method
     from hiermodels.priors import specs_for_poolings
 
@@ -131,6 +132,7 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
         key = structure_key(data, pooled, method, n_groups)
         _, hit = cache.get_or_compile(key, lambda p=pooled, m=method: compile_pymc(build_model(data, p, m, n_groups)))
         found.append(hit)
+        find_mode(data, pooled, cache)
     return found
 
 

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
+from hiermodels import limits
 from hiermodels.errors import PriorSyntaxError, SpecError
 
 Pooling = Literal["complete", "none", "partial"]
@@ -194,6 +195,10 @@ class SamplerSettings:
                 problems.append(f"{name} must be a positive whole number, got {value!r}")
             elif name == "draws" and value < 10:
                 problems.append(f"draws must be at least 10 to summarise a posterior, got {value}")
+            elif name in ("draws", "tune") and value > limits.MAX_DRAWS:
+                problems.append(f"{name} must be at most {limits.MAX_DRAWS:,} per chain, got {value:,}")
+            elif name == "chains" and value > limits.MAX_CHAINS:
+                problems.append(f"chains must be at most {limits.MAX_CHAINS}, got {value}")
         if not _is_whole(self.seed) or self.seed < 0:
             problems.append(f"seed must be a non-negative whole number, got {self.seed!r}")
         accept = self.target_accept

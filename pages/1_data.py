@@ -81,6 +81,9 @@ frame = loaded.frame
 st.subheader("Preview")
 st.text(f"{loaded.name}: {len(frame):,} rows, {frame.shape[1]} columns"
         + (f" (first {PREVIEW_ROWS} shown)" if len(frame) > PREVIEW_ROWS else ""))
+if frame.attrs.get("notes"):  # what was read differently from the file as it stands (hiermodels.data.read_table)
+    st.info("Read with notes:", icon=":material/info:")
+    st.text("\n".join(f"• {note}" for note in frame.attrs["notes"]))
 st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, height=260)
 
 # ---------------------------------------------------------------------------------------------------- roles

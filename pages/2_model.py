@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from hiermodels import limits
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.fitting import FitProgress, fit_poolings
 from hiermodels.notation import describe, formula, latex
@@ -129,9 +130,9 @@ if preset == "Custom":
     columns = st.columns(5)
     base = spec.sampler
     sampler_values = {
-        "draws": columns[0].number_input("Draws", 10, 20_000, base.draws, step=100),
-        "tune": columns[1].number_input("Tuning draws", 1, 20_000, base.tune, step=100),
-        "chains": columns[2].number_input("Chains", 1, 8, base.chains),
+        "draws": columns[0].number_input("Draws", 10, limits.MAX_DRAWS, base.draws, step=100),
+        "tune": columns[1].number_input("Tuning draws", 1, limits.MAX_DRAWS, base.tune, step=100),
+        "chains": columns[2].number_input("Chains", 1, limits.MAX_CHAINS, base.chains),
         "seed": columns[3].number_input("Seed", 0, 2**31 - 1, base.seed),
         "target_accept": columns[4].number_input("Target acceptance", 0.5, 0.999, base.target_accept, step=0.01),
     }

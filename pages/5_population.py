@@ -27,6 +27,12 @@ widgets.chart(
     "population", key="w_population_chart",
 )
 widgets.table(population, "population")
+# The same numbers as plain text, to read aloud or copy: posterior mean [95% interval] per pooling.
+st.text("\n".join(
+    f"{POOLING_LABELS[pooling]}: " + "; ".join(
+        f"{row.name} {row.mean:.3g} [{row.lower:.3g}, {row.upper:.3g}]"
+        for row in population[population["pooling"] == pooling].itertuples())
+    for pooling in fit.poolings))
 
 st.header("Prediction: an existing group vs a new group")
 st.markdown(
