@@ -119,3 +119,10 @@ def fitted_model(fit: PoolingComparison) -> None:
     width = max(len(POOLING_LABELS[p]) for p in fit.poolings) + 1
     lines = [f"{POOLING_LABELS[p] + ':':<{width}}  {notation.formula(fit[p].spec)}" for p in fit.poolings]
     st.code("\n".join(lines), language=None)
+
+
+def pooling_choice(label: str, key: str, fit: PoolingComparison) -> str:
+    """A radio over the fitted poolings, partial pooling first choice, remembered across page changes."""
+    poolings = fit.poolings
+    state.seed(key, "partial" if "partial" in poolings else poolings[0], poolings)
+    return st.radio(label, poolings, format_func=POOLING_LABELS.get, key=key, horizontal=True)

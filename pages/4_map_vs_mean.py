@@ -4,7 +4,6 @@ import streamlit as st
 
 from hiermodels import charts, interpret
 from hiermodels.results import FitResult
-from hiermodels.spec import POOLING_LABELS
 from hiermodels_ui import cache, state, widgets
 
 widgets.require_frame()
@@ -51,9 +50,7 @@ st.markdown(
     "the probability lies in the wide part, where the draws are."
 )
 
-poolings = fit.poolings
-state.seed("w_map_pooling", "partial" if "partial" in poolings else poolings[0], poolings)
-pooling = st.radio("Pooling", poolings, format_func=POOLING_LABELS.get, key="w_map_pooling", horizontal=True)
+pooling = widgets.pooling_choice("Pooling", "w_map_pooling", fit)
 result = fit[pooling]
 
 collapsed = [name for name, flag in result.map_collapsed().items() if flag]
@@ -84,7 +81,7 @@ widgets.table(table, f"map_vs_mean_{pooling}")
 if pooling != "partial":
     st.info(
         "The group-level sd and its funnel exist only under partial pooling: choose partial pooling above"
-        + ("." if "partial" in poolings else " (fit it first on the **Model & fit** page)."),
+        + ("." if "partial" in fit.poolings else " (fit it first on the **Model & fit** page)."),
         icon=":material/info:",
     )
     st.stop()

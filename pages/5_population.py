@@ -42,10 +42,7 @@ st.markdown(
     "group; **complete pooling** ignores the groups, so it predicts every group, old or new, the same."
 )
 
-poolings = fit.poolings
-state.seed("w_predict_pooling", "partial" if "partial" in poolings else poolings[0], poolings)
-pooling = st.radio("Predict with", poolings, format_func=POOLING_LABELS.get, key="w_predict_pooling",
-                   horizontal=True)
+pooling = widgets.pooling_choice("Predict with", "w_predict_pooling", fit)
 result = fit[pooling]
 if pooling == "none":
     st.info("No pooling cannot predict a new group: only the existing group is shown.", icon=":material/info:")

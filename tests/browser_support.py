@@ -217,15 +217,22 @@ def browser(server: Server):
             browser.close()
 
 
-@pytest.fixture
-def page(browser, server: Server):
+def new_session(browser, server: Server, timeout_ms: int = 30_000):
     """A fresh browser context (so a fresh Streamlit session) on the app's default page, its first run done."""
     context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(timeout_ms)
     page = context.new_page()
     page.goto(server.url)
     page.get_by_test_id("stApp").wait_for()
     wait_for_run(page)
+    return page
+
+
+@pytest.fixture
+def page(browser, server: Server):
+    """A fresh session per test (:func:`new_session`), closed afterwards."""
+    page = new_session(browser, server)
+    context = page.context
     try:
         yield page
     finally:

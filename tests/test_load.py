@@ -22,13 +22,12 @@ import pytest
 from browser_support import (
     FIT_TIMEOUT_MS,
     OUTPUT,
-    VIEWPORT,
     Server,
     add_option,
+    new_session,
     screenshot,
     upload,
     visit,
-    wait_for_run,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1200)]
@@ -115,12 +114,7 @@ def wait_until_idle(pid: int, limit_s: float = 300) -> None:
 def test_ten_sessions_fit_at_once(browser, server: Server) -> None:
     pages = []
     for k in range(SESSIONS):
-        context = browser.new_context(viewport=VIEWPORT)
-        context.set_default_timeout(60_000)
-        page = context.new_page()
-        page.goto(server.url)
-        page.get_by_test_id("stApp").wait_for()
-        wait_for_run(page)
+        page = new_session(browser, server, timeout_ms=60_000)
         upload(page, shifted_radon(k))
         add_option(page, "Predictors", "floor")
         visit(page, "Model & fit")
