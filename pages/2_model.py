@@ -5,8 +5,10 @@ from dataclasses import replace
 import streamlit as st
 
 from hiermodels import limits
+from hiermodels.compiled import padded_group_count, structure_key
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.fitting import FitProgress, fit_poolings
+from hiermodels.models import default_method
 from hiermodels.notation import describe, formula, latex
 from hiermodels.preview import reml_preview
 from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
@@ -174,7 +176,12 @@ if fit_clicked:
     cancel_slot = st.empty()
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
     bar = st.progress(0.0, text="Starting…")
-    preview = reml_preview(prepared, pooled_specs["partial"]) if "partial" in pooled_specs else None
+    # The preview is for the seconds a first fit spends compiling; a compiled model brings the posterior as fast.
+    partial = pooled_specs.get("partial")
+    needs_compile = partial is not None and structure_key(
+        prepared, partial, default_method(partial), padded_group_count(prepared.n_groups)
+    ) not in cache.compiled_models()
+    preview = reml_preview(prepared, partial) if needs_compile else None
     if preview is not None:
         st.caption("Preview while sampling: the REML estimate (what lme4 reports), replaced by the posterior "
                    "when it arrives.")

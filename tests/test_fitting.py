@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiermodels import FitCancelled, FitProgress, ModelSpec, SamplerSettings, fit, fit_poolings, read_table
+from hiermodels import FitCancelled, FitProgress, ModelSpec, SamplerSettings, fit, fit_poolings, limits, read_table
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 TINY = SamplerSettings(draws=100, tune=100, chains=2, seed=3)
@@ -64,8 +64,9 @@ def test_shrinkage_table_orders_the_three_estimates(comparison):
     assert table["pooling_factor"].dropna().between(-0.2, 1.2).all()
 
 
-def test_cancel_stops_a_long_fit_quickly(eight_schools):
+def test_cancel_stops_a_long_fit_quickly(eight_schools, monkeypatch):
     """A fit far too long to finish (2 x 10^6 draws) stops with FitCancelled soon after the event is set."""
+    monkeypatch.setattr(limits, "MAX_DRAWS", 10**7)  # far beyond what the app allows, to be sure to interrupt
     spec = ModelSpec("estimate", "school", family="known_se", se="se", pooling="complete",
                      sampler=SamplerSettings(draws=2_000_000, tune=100, chains=2))
     cancel = threading.Event()
@@ -83,8 +84,9 @@ def test_cancel_stops_a_long_fit_quickly(eight_schools):
     assert not [t for t in threading.enumerate() if "nutpie" in t.name.lower()]
 
 
-def test_callback_exception_stops_the_sampler(eight_schools):
+def test_callback_exception_stops_the_sampler(eight_schools, monkeypatch):
     """A progress callback that raises (as Streamlit does when the tab closes) aborts the fit with that error."""
+    monkeypatch.setattr(limits, "MAX_DRAWS", 10**7)
     spec = ModelSpec("estimate", "school", family="known_se", se="se", pooling="complete",
                      sampler=SamplerSettings(draws=2_000_000, tune=100, chains=2))
 

@@ -4,7 +4,8 @@ Each session uploads its own copy of the radon data, shifted by a session-specif
 every log radon value), and clicks Fit (all three poolings, quick preset) within a second or two of the others.
 The server's fit queue lets one fit sample at a time; the others wait their turn. The test checks that every
 session finishes, that each gets the answer for its own data (its partial-pooling intercept is session 0's plus
-k: results are not mixed between sessions), and that ``/_stcore/health`` answers within 1 s throughout.
+k: results are not mixed between sessions), and that ``/_stcore/health`` answers "ok" throughout; its latency
+is printed (a timing is measured, not asserted).
 """
 
 from __future__ import annotations
@@ -142,9 +143,11 @@ def test_ten_sessions_fit_at_once(browser, server: Server) -> None:
     for page in pages:
         page.context.close()
 
+    # Health must answer "ok" every time; how fast is a timing, reported (below) rather than asserted.
     assert not health.failures, health.failures[:3]
-    assert max(health.latencies) < 1.0, f"slowest health answer {max(health.latencies):.2f} s"
     # Session k's data are session 0's plus k: its population intercept is higher by k (MC error ~0.05).
     np.testing.assert_allclose(intercepts - intercepts[0], np.arange(SESSIONS), atol=0.15)
-    print(f"\n{SESSIONS} sessions: finished after {', '.join(f'{t:.0f}' for t in finished)} s; slowest health "
-          f"answer {max(health.latencies) * 1000:.0f} ms over {len(health.latencies)} polls")
+    latencies = np.array(health.latencies) * 1000
+    print(f"\n{SESSIONS} sessions: finished after {', '.join(f'{t:.0f}' for t in finished)} s; health answered "
+          f"{len(latencies)} polls, median {np.median(latencies):.0f} ms, 95th percentile "
+          f"{np.percentile(latencies, 95):.0f} ms, slowest {latencies.max():.0f} ms")
