@@ -116,10 +116,9 @@ def test_malformed_uploads_explain_the_problem(page) -> None:
     expect(page.get_by_role("button", name="Fit", exact=True)).to_have_count(0)
 
 
-def test_cancel_stops_the_sampler(page, server: Server) -> None:
-    """A Careful poisson fit on 20,000 rows, cancelled while sampling: a "cancelled" message, the progress bar gone,
-    and the server's CPU quiet again (the sampler threads stopped, not merely the page)."""
-
+def start_a_long_fit(page) -> tuple:
+    """A Careful poisson fit on 20,000 rows, waited for until it is well into sampling, with work left (the app
+    estimates the time left), so that stopping interrupts sampling rather than a compile or a fit about to end."""
     upload(page, poisson_counts_csv())
     choose(page, "Group", "region")
     choose(page, "Outcome", "count")
@@ -132,8 +131,6 @@ def test_cancel_stops_the_sampler(page, server: Server) -> None:
     page.get_by_role("button", name="Fit", exact=True).click()
     progress = page.get_by_test_id("stProgress")
     expect(progress).to_be_visible(timeout=30_000)
-    # Wait until a sampler is well under way, with work left (the app estimates the time left), so that Cancel
-    # interrupts sampling rather than a compilation or a fit about to end anyway.
     state = page.wait_for_function(
         """() => {
                if (document.querySelector('[data-testid="stAlert"]')?.innerText.includes('Fitted')) return 'fitted';
@@ -148,7 +145,24 @@ def test_cancel_stops_the_sampler(page, server: Server) -> None:
            }""",
         timeout=FIT_TIMEOUT_MS,
     ).json_value()
-    assert state != "fitted", "the Careful fit ended before sampling could be cancelled"
+    assert state != "fitted", "the Careful fit ended before sampling could be stopped"
+    return progress, state
+
+
+def assert_server_quiet(server: Server, state: str, how: str) -> None:
+    """The sampler really stopped: the server (and any child) burns almost no CPU over the next 2 s."""
+    before = _session_threads(server.pid)
+    time.sleep(2.0)
+    used, busiest = _cpu_used(before, _session_threads(server.pid))
+    assert used < 0.5, (
+        f"the server used {used:.2f} s of CPU in the 2 s after {how} (at {state!r}); is it still sampling? "
+        f"Busiest threads: {busiest}"
+    )
+
+
+def test_cancel_stops_the_sampler(page, server: Server) -> None:
+    """Cancel while sampling: a "cancelled" message, the progress bar gone, and the server's CPU quiet again."""
+    progress, state = start_a_long_fit(page)
     screenshot(page, "13-model-fit-sampling")
     page.get_by_role("button", name="Cancel", exact=True).click()
     cancelled = page.get_by_test_id("stAlert").filter(has_text=re.compile("cancelled", re.IGNORECASE))
@@ -158,12 +172,20 @@ def test_cancel_stops_the_sampler(page, server: Server) -> None:
     assert_no_exception(page)
     expect(page.get_by_role("button", name="Cancel", exact=True)).to_have_count(0)
     screenshot(page, "14-model-fit-cancelled")
+    assert_server_quiet(server, state, "cancelling")
 
-    # The sampler really stopped: the server (and any child) burns almost no CPU over the next 2 s.
-    before = _session_threads(server.pid)
-    time.sleep(2.0)
-    used, busiest = _cpu_used(before, _session_threads(server.pid))
-    assert used < 0.5, (
-        f"the server used {used:.2f} s of CPU in the 2 s after cancelling (at {state!r}); is it still sampling? "
-        f"Busiest threads: {busiest}"
-    )
+
+def test_leaving_the_page_stops_the_sampler(page, server: Server) -> None:
+    """Going to another page while sampling stops the fit: the Data page shows, and the server goes quiet."""
+    _, state = start_a_long_fit(page)
+    visit(page, "Data")
+    assert_no_exception(page)
+    assert_server_quiet(server, state, "leaving the page")
+
+
+def test_closing_the_tab_stops_the_sampler(page, server: Server) -> None:
+    """Closing the tab while sampling ends the session's run: half a second later the server is quiet."""
+    _, state = start_a_long_fit(page)
+    page.close()
+    time.sleep(0.5)
+    assert_server_quiet(server, state, "closing the tab")
