@@ -23,7 +23,7 @@ from arviz_stats.base import array_stats
 
 from hiermodels import models as m
 from hiermodels.data import PreparedData
-from hiermodels.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling, Prior
+from hiermodels.spec import INTERCEPT, ModelSpec, Pooling, Prior
 
 DEFAULT_INTERVAL_PROB = 0.95
 # A MAP group scale below this fraction of its posterior mean sits at the boundary: the mode has collapsed.
@@ -66,14 +66,6 @@ def population_parameters(spec: ModelSpec, data: PreparedData) -> list[Parameter
     if spec.family == "gamma":
         refs.append(ParameterRef("alpha", m.GAMMA_SHAPE, (), "scale"))
     return refs
-
-
-def group_coefficient(spec: ModelSpec, data: PreparedData, group: str, term: str) -> ParameterRef:
-    """Group ``group``'s own coefficient for ``term``: its varying coefficient, or the common one."""
-    _, varying = m.term_split(data, spec)
-    if term in varying:
-        return ParameterRef(term, m.GROUP_COEFFICIENT, ((m.GROUP_DIM, group), (m.VARYING_DIM, term)))
-    return ParameterRef(term, m.COMMON, ((m.COMMON_DIM, term),))
 
 
 def draws_of(posterior: xr.Dataset, ref: ParameterRef) -> np.ndarray:
@@ -319,10 +311,8 @@ def _summaries(samples: np.ndarray, prob: float) -> dict[str, np.ndarray]:
 
 
 def _summary(samples: np.ndarray, prob: float) -> dict[str, float]:
-    flat = samples.reshape(-1)
-    tail = (1 - prob) / 2
-    lower, upper = np.quantile(flat, [tail, 1 - tail])
-    return {"mean": float(flat.mean()), "sd": float(flat.std(ddof=1)), "lower": float(lower), "upper": float(upper)}
+    """Mean, sd and equal-tailed interval of one scalar's draws (any shape)."""
+    return {key: float(value[0]) for key, value in _summaries(samples.reshape(-1, 1), prob).items()}
 
 
 def _convergence(samples: np.ndarray) -> dict[str, float]:
@@ -345,5 +335,3 @@ def _nan_extreme(reduce, values: list[float]) -> float:
 def _json_number(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
-
-POOLING_ORDER = {p: i for i, p in enumerate(POOLINGS)}

@@ -337,7 +337,6 @@ class ModelSpec:
             problems.append(f"the prior for {name!r} is given twice")
         for name, prior in self.priors:
             kind = parameter_kind(name)
-            expected = {"scale": "positive", "location": "real", "correlation": "correlation"}[kind]
             if kind == "scale" and prior.support != "positive":
                 problems.append(
                     f"{name} is a scale and needs a prior on positive numbers "
@@ -345,7 +344,7 @@ class ModelSpec:
                 )
             elif kind == "location" and prior.support == "correlation":
                 problems.append(f"{name} needs a prior on the real line (normal, studentt, ...), not {prior}")
-            elif kind == "correlation" and prior.support != expected:
+            elif kind == "correlation" and prior.support != "correlation":
                 problems.append(f"corr takes an lkj(eta) prior, not {prior}")
         return problems
 

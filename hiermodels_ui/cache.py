@@ -118,11 +118,6 @@ def population_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def groups_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
-    return _fit.groups()
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
 def map_vs_mean_table(_fit: PoolingComparison, key: FitKey, pooling: str) -> pd.DataFrame:
     return interpret.map_vs_mean_table(_fit[pooling])
 
