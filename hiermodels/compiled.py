@@ -3,7 +3,8 @@
 Compiling a model (PyTensor graph -> numba) takes seconds; sampling a gaussian model on sufficient statistics
 takes a fraction of a second. Everything that varies between data sets of the same structure is a ``pm.Data``
 container (the sufficient statistics or rows, and the prior parameters, which are scaled to the data), so a
-compiled model serves a new data set through nutpie's ``CompiledPyMCModel.with_data``.
+compiled model serves a new data set through nutpie's ``CompiledPyMCModel.with_data``
+(:class:`CompiledSampler`).
 
 What stays baked into the compiled function is the **structure** (:func:`structure_key`): family, pooling,
 likelihood method, which design columns vary, correlation and parameterisation, group noise, the prior
@@ -19,6 +20,7 @@ Compiling is not thread-safe (numba, PyTensor's compile directory): one process-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import warnings
@@ -50,8 +52,20 @@ def padded_group_count(n_groups: int) -> int:
     return power * 2  # pragma: no cover - the loop always returns
 
 
-def structure_key(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int) -> Hashable:
-    """Everything that shapes the compiled function; data sets with equal keys share one compile."""
+def group_count_shapes(spec: ModelSpec, method: Method) -> bool:
+    """Whether the compiled function depends on the number of groups: it does when a sampled parameter has one
+    value per group. Gaussian models on group sums without such a parameter (complete pooling; group effects
+    integrated out, one residual scale) take any number of groups through ``with_data``."""
+    if method == "rows" or spec.group_noise:
+        return True
+    return not (spec.pooling == "complete" or method == "marginal")
+
+
+def structure_key(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int | None) -> Hashable:
+    """Everything that shapes the compiled function; data sets with equal keys share one compile.
+
+    ``n_groups`` is the padded group count, or None when the group count does not matter
+    (:func:`group_count_shapes`)."""
     common, varying = term_split(data, spec)
     priors = resolve_priors(data, spec)
     return (
@@ -118,6 +132,34 @@ def data_values(model: pm.Model) -> dict[str, object]:
     return {variable.name: variable.get_value() for variable in model.data_vars}
 
 
+class CompiledSampler:
+    """A nutpie model compiled once, with the PyMC model it was compiled from, ready for new data.
+
+    ``with_data`` swaps new data into the log-density, but nutpie's initial-point function still reads the
+    compile-time model's ``pm.Data`` containers (the prior parameters set the starting point). :meth:`for_data`
+    points those at the new data too, under a lock, so that a fit depends only on its data and seed and not on
+    which data set compiled the structure.
+    """
+
+    def __init__(self, model: pm.Model) -> None:
+        self.model = model
+        self.compiled = compile_pymc(model)
+        self._lock = threading.Lock()
+
+    def for_data(self, model: pm.Model):
+        """The compiled model with ``model``'s data (a model of the same structure)."""
+        values = data_values(model)
+        initial_point = self.compiled.initial_point_func
+
+        def initial_point_for_these_data(seed):
+            with self._lock:
+                for variable in self.model.data_vars:
+                    variable.set_value(values[variable.name])
+                return initial_point(seed)
+
+        return dataclasses.replace(self.compiled.with_data(**values), initial_point_func=initial_point_for_these_data)
+
+
 def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, poolings) -> list[bool]:
     """Compile ``spec`` under each pooling into ``cache`` ahead of time (e.g. when a server starts): the sampler's
     model and the mode finder's. Returns, per pooling, whether the sampler's model was already there."""
@@ -126,11 +168,13 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
     from hiermodels.priors import specs_for_poolings
 
     found = []
-    n_groups = padded_group_count(data.n_groups)
     for pooled in specs_for_poolings(data, spec, poolings).values():
         method = default_method(pooled)
-        key = structure_key(data, pooled, method, n_groups)
-        _, hit = cache.get_or_compile(key, lambda p=pooled, m=method: compile_pymc(build_model(data, p, m, n_groups)))
+        shaped_by_groups = group_count_shapes(pooled, method)
+        n_groups = padded_group_count(data.n_groups) if shaped_by_groups else data.n_groups
+        key = structure_key(data, pooled, method, n_groups if shaped_by_groups else None)
+        _, hit = cache.get_or_compile(
+            key, lambda p=pooled, m=method, j=n_groups: CompiledSampler(build_model(data, p, m, j)))
         found.append(hit)
         find_mode(data, pooled, cache)
     return found

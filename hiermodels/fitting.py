@@ -33,8 +33,10 @@ from hiermodels.compiled import (
     COMPILE_LOCK,
     CompiledModeFinder,
     CompiledModelCache,
+    CompiledSampler,
     compile_pymc,
     data_values,
+    group_count_shapes,
     padded_group_count,
     structure_key,
 )
@@ -135,16 +137,18 @@ def fit(
             progress(FitProgress(pooling=spec.pooling, fit_index=_fit_index, fit_count=_fit_count, **fields))
 
     report(stage="compiling")
-    n_groups = padded_group_count(prepared.n_groups) if compiled_cache is not None else prepared.n_groups
+    shaped_by_groups = group_count_shapes(spec, method)
+    n_groups = padded_group_count(prepared.n_groups) if compiled_cache and shaped_by_groups else prepared.n_groups
     model = build_model(prepared, spec, method, n_groups)
     compile_started = time.perf_counter()
     if compiled_cache is None:
         with COMPILE_LOCK:
             compiled = compile_pymc(model)
     else:
-        compiled, _ = compiled_cache.get_or_compile(structure_key(prepared, spec, method, n_groups),
-                                                    lambda: compile_pymc(model))
-        compiled = compiled.with_data(**data_values(model))
+        key = structure_key(prepared, spec, method, n_groups if shaped_by_groups else None)
+        compiled, _ = compiled_cache.get_or_compile(key,
+                                                    lambda: CompiledSampler(model))
+        compiled = compiled.for_data(model)
     compile_s = time.perf_counter() - compile_started
 
     # Sampling and the mode share the cores: wait for a slot (compiling, above, happens outside the queue).
@@ -257,13 +261,20 @@ def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelS
         values = draws[name].to_numpy()
         return values.reshape(chains * n_draws, *values.shape[2:])
 
-    mu = flat(POPULATION_MEAN)
     beta = flat(COMMON) if common else None
+    q = len(varying)
+    if spec.pooling == "partial":
+        mu, tau = flat(POPULATION_MEAN), flat(GROUP_SD)
+    else:  # no pooling: the group effects' prior is each term's fixed normal prior
+        priors = resolve_priors(data, spec)
+        mu = np.broadcast_to([priors[t].params[0] for t in varying], (chains * n_draws, q))
+        tau = np.broadcast_to([priors[t].params[1] for t in varying], (chains * n_draws, q))
     theta = np.stack([mu[:, varying.index(t)] if t in varying else beta[:, common.index(t)] for t in data.terms],
                      axis=-1)
-    tau = flat(GROUP_SD)
-    correlation = flat(CORRELATION) if spec.correlated else np.broadcast_to(np.eye(len(varying)),
-                                                                            (len(tau), len(varying), len(varying)))
+    if spec.pooling == "partial" and spec.correlated:
+        correlation = flat(CORRELATION)
+    else:
+        correlation = np.broadcast_to(np.eye(q), (len(tau), q, q))
     covariance = tau[:, :, None] * correlation * tau[:, None, :]
     sigma = flat(GROUP_SIGMA) if spec.group_noise else flat(SIGMA)
     u = gaussian.draw_group_effects(

@@ -25,9 +25,10 @@ Integrating the group effects out (``build_partial_pooling_marginal``)
 
     .. math:: u_j \mid \theta, \Sigma, \sigma, y \sim \mathcal N\big(M_j^{-1}Z_j^Tr_j,\ \sigma_j^2M_j^{-1}\big)
 
-    (``draw_group_effects``), which gives draws from the same joint posterior as the full model. The q × q
-    Cholesky factors are unrolled into elementwise operations over the groups: q is the number of varying terms
-    (1 to 3 in practice), and batched linear algebra takes minutes to compile under numba.
+    (``draw_group_effects``), which gives draws from the same joint posterior as the full model.
+
+Both log-likelihoods are single PyTensor Ops with hand-written gradients (:mod:`hiermodels.gaussian_ops`,
+re-exported here): written as graphs they compiled three times slower than the whole textbook model.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hiermodels.data import PreparedData
+from hiermodels.gaussian_ops import marginal_loglik, sufficient_loglik
 
-_LOG_2PI = float(np.log(2 * np.pi))
-
+__all__ = ["GroupSums", "add_sums_data", "draw_group_effects", "marginal_loglik", "sufficient_loglik"]
 
 @dataclass(frozen=True, eq=False)
 class GroupSums:
@@ -70,70 +71,6 @@ class GroupSums:
 def add_sums_data(sums: GroupSums) -> dict[str, pt.TensorVariable]:
     """The statistics as ``pm.Data`` containers of the model on the context stack."""
     return {name: pm.Data(f"sums_{name}", getattr(sums, name)) for name in ("n", "DtD", "Dty", "yty")}
-
-
-def sufficient_loglik(sums: dict[str, pt.TensorVariable], coefficients: pt.TensorVariable,
-                      sigma: pt.TensorVariable) -> pt.TensorVariable:
-    """Gaussian log-likelihood of all rows from the statistics; ``coefficients`` is (J, K) or (K,), ``sigma``
-    a scalar or (J,)."""
-    c = coefficients if coefficients.ndim == 2 else coefficients[None, :]
-    residual_ss = (sums["yty"] - 2 * (c * sums["Dty"]).sum(axis=-1)
-                   + (c[:, :, None] * sums["DtD"] * c[:, None, :]).sum(axis=(-1, -2)))
-    return (-0.5 * sums["n"] * _LOG_2PI - sums["n"] * pt.log(sigma) - 0.5 * residual_ss / sigma**2).sum()
-
-
-def marginal_loglik(
-    sums: dict[str, pt.TensorVariable],
-    theta: pt.TensorVariable,
-    varying_columns: list[int],
-    sigma_inverse_scaled: list[list[pt.TensorVariable]],
-    log_det_sigma: pt.TensorVariable,
-    sigma: pt.TensorVariable,
-) -> pt.TensorVariable:
-    """Log-likelihood with the group effects integrated out (module docstring).
-
-    ``theta`` (K,) holds the mean-structure coefficients in term order; ``sigma_inverse_scaled[a][b]`` is
-    entry (a, b) of :math:`\\Sigma^{-1}` (scalars); ``sigma`` is a scalar or (J,).
-    """
-    q = len(varying_columns)
-    n, DtD, Dty, yty = sums["n"], sums["DtD"], sums["Dty"], sums["yty"]
-    residual_ss = yty - 2 * (Dty * theta).sum(axis=-1) + (theta[:, None] * DtD * theta[None, :]).sum(axis=(-1, -2))
-    # Z_j^T r_j, one (J,) vector per varying term.
-    z_residual = [Dty[:, a] - (DtD[:, a, :] * theta).sum(axis=-1) for a in varying_columns]
-    variance = sigma**2
-    # M_j = sigma_j^2 Sigma^{-1} + Z_j^T Z_j, entry by entry, and its unrolled Cholesky factor.
-    M = [[variance * sigma_inverse_scaled[a][b] + DtD[:, ca, cb] for b, cb in enumerate(varying_columns)]
-         for a, ca in enumerate(varying_columns)]
-    L = unrolled_cholesky(M)
-    w = unrolled_forward_solve(L, z_residual)
-    log_det_M = 2 * sum(pt.log(L[a][a]) for a in range(q))
-    quadratic = (residual_ss - sum(wa**2 for wa in w)) / variance
-    log_det_V = 2 * (n - q) * pt.log(sigma) + log_det_sigma + log_det_M
-    return (-0.5 * (n * _LOG_2PI + log_det_V + quadratic)).sum()
-
-
-def unrolled_cholesky(M: list[list]) -> list[list]:
-    """Lower Cholesky factor of a small symmetric matrix given entry by entry (entries may be (J,) tensors)."""
-    q = len(M)
-    L: list[list] = [[None] * q for _ in range(q)]
-    for i in range(q):
-        for k in range(i + 1):
-            s = M[i][k]
-            for m in range(k):
-                s = s - L[i][m] * L[k][m]
-            L[i][k] = pt.sqrt(s) if i == k else s / L[k][k]
-    return L
-
-
-def unrolled_forward_solve(L: list[list], v: list) -> list:
-    """Solve L w = v for lower-triangular L (entry by entry)."""
-    w: list = []
-    for i in range(len(v)):
-        s = v[i]
-        for m in range(i):
-            s = s - L[i][m] * w[m]
-        w.append(s / L[i][i])
-    return w
 
 
 def draw_group_effects(

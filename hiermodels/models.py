@@ -44,13 +44,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal, get_args
 
+import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
 from hiermodels import gaussian
 from hiermodels.data import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.priors import add_prior, add_vector_prior, resolve_priors
+from hiermodels.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
 from hiermodels.spec import ModelSpec, Prior
 
 # Variable names in the PyMC model (see the module docstring).
@@ -80,14 +81,29 @@ def default_method(spec: ModelSpec) -> Method:
 
     Gaussian models run on per-group sufficient statistics (:mod:`hiermodels.gaussian`): the same likelihood at a
     cost independent of the number of rows. Under non-centred partial pooling the group effects are integrated
-    out as well. A centred partial-pooling model keeps its group effects as parameters, so that the centred
-    geometry (and its divergences) can still be shown. Other families use the rows.
+    out as well, and so are they under no pooling when their priors are normal (conjugate: the same marginal
+    likelihood with the population mean and scale fixed at the prior's). A centred partial-pooling model keeps
+    its group effects as parameters, so that the centred geometry (and its divergences) can still be shown.
+    Other families use the rows.
     """
     if spec.family != "gaussian":
         return "rows"
     if spec.pooling == "partial" and spec.parameterization == "noncentered":
         return "marginal"
+    if spec.pooling == "none" and normal_coefficient_priors(spec):
+        return "marginal"
     return "sufficient"
+
+
+# Parameter names that are not regression coefficients (the rest are terms: "intercept", predictors, dummies).
+_NOT_COEFFICIENTS = ("sigma", "corr", "alpha", "sd(")
+
+
+def normal_coefficient_priors(spec: ModelSpec) -> bool:
+    """Whether every coefficient's prior is normal (the defaults are), so that no-pooling group effects are
+    conjugate and can be integrated out."""
+    return all(prior.distribution == "normal" for name, prior in spec.prior_overrides.items()
+               if not name.startswith(_NOT_COEFFICIENTS))
 
 
 def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = None,
@@ -102,9 +118,12 @@ def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = Non
     if method != "rows" and spec.family != "gaussian":
         raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
     if method == "marginal":
-        if spec.pooling != "partial":
-            raise SpecError("integrating the group effects out needs partial pooling")
-        return build_partial_pooling_marginal(data, spec, n_groups)
+        if spec.pooling == "partial":
+            return build_partial_pooling_marginal(data, spec, n_groups)
+        if spec.pooling == "none" and normal_coefficient_priors(spec):
+            return build_no_pooling_marginal(data, spec, n_groups)
+        raise SpecError("integrating the group effects out needs partial pooling, or no pooling with normal priors "
+                        "on the coefficients")
     builders = {
         "complete": build_complete_pooling,
         "none": build_no_pooling,
@@ -193,19 +212,40 @@ def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
         tau, corr_cholesky = _group_scales(spec, priors, varying)
-        q = len(varying)
         if spec.correlated:
             # Sigma^{-1} = diag(1/tau) R^{-1} diag(1/tau); log|Sigma| = 2 sum log tau + 2 sum log diag(L_R)
             r_inverse = pt.linalg.inv(corr_cholesky @ corr_cholesky.T)
-            precision = [[r_inverse[a, c] / (tau[a] * tau[c]) for c in range(q)] for a in range(q)]
+            precision = r_inverse / (tau[:, None] * tau[None, :])
             log_det = 2 * pt.log(tau).sum() + 2 * pt.log(pt.diagonal(corr_cholesky)).sum()
         else:
-            precision = [[1 / tau[a] ** 2 if a == c else pt.zeros(()) for c in range(q)] for a in range(q)]
+            # diag(1 / tau^2), written elementwise: pt.diag adds an Alloc and an OpFromGraph that cost seconds to
+            # compile under numba.
+            precision = np.eye(len(varying)) / (tau[:, None] * tau[None, :])
             log_det = 2 * pt.log(tau).sum()
-        theta = _coefficients_by_term(data, common, varying, beta, mu)
         sigma = _group_sigma(model, spec, priors, "pooled" if spec.group_noise else "common")
         pm.Potential(OBSERVED, gaussian.marginal_loglik(
-            model.sums, theta, [data.terms.index(t) for t in varying], precision, log_det, sigma))
+            model.sums, beta, _columns(data, common), mu, _columns(data, varying), precision, log_det, sigma))
+    return model
+
+
+def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int | None = None) -> pm.Model:
+    """Gaussian no pooling with the group effects integrated out.
+
+    Under no pooling, b_j ~ N(m, diag(s^2)) independently, with m and s the terms' fixed prior means and sds:
+    the marginal likelihood of partial pooling with mu = m and tau = s known (:mod:`hiermodels.gaussian`). NUTS
+    samples only sigma (and common coefficients); ``fitting`` draws ``b`` from its exact conditional afterwards.
+    """
+    priors = resolve_priors(data, spec)
+    common, varying = term_split(data, spec)
+    with _model_with_data(data, common, varying, "marginal", n_groups) as model:
+        beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
+        prior_mean = prior_parameter(GROUP_COEFFICIENT, "mu", [priors[t].params[0] for t in varying])
+        prior_sd = prior_parameter(GROUP_COEFFICIENT, "sigma", [priors[t].params[1] for t in varying])
+        precision = np.eye(len(varying)) / (prior_sd[:, None] * prior_sd[None, :])
+        sigma = _group_sigma(model, spec, priors, "independent" if spec.group_noise else "common")
+        pm.Potential(OBSERVED, gaussian.marginal_loglik(
+            model.sums, beta, _columns(data, common), prior_mean, _columns(data, varying), precision,
+            2 * pt.log(prior_sd).sum(), sigma))
     return model
 
 
@@ -248,18 +288,9 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
     return model
 
 
-def _coefficients_by_term(data: PreparedData, common: Sequence[str], varying: Sequence[str],
-                          beta: pt.TensorVariable | None, per_term: pt.TensorVariable | None) -> pt.TensorVariable:
-    """Coefficients in the design's term order: ``beta`` for common terms, ``per_term`` (the last axis: one
-    entry per varying term; (K_v,) or (J, K_v)) for varying ones. Returns (K,) or (J, K)."""
-    columns = []
-    for term in data.terms:
-        if term in varying:
-            columns.append(per_term[..., varying.index(term)])
-        else:
-            value = beta[common.index(term)]
-            columns.append(value if per_term is None or per_term.ndim == 1 else value + pt.zeros(per_term.shape[0]))
-    return pt.stack(columns, axis=-1)
+def _columns(data: PreparedData, terms: Sequence[str]) -> list[int]:
+    """The design-matrix columns of ``terms``."""
+    return [data.terms.index(t) for t in terms]
 
 
 def _linear_predictor(
@@ -295,9 +326,9 @@ def _likelihood(
 ) -> None:
     if method == "sufficient":
         common, varying = term_split(data, spec)
-        coefficients = _coefficients_by_term(data, common, varying, beta, b)
         sigma = _group_sigma(model, spec, priors, noise)
-        pm.Potential(OBSERVED, gaussian.sufficient_loglik(model.sums, coefficients, sigma))
+        pm.Potential(OBSERVED, gaussian.sufficient_loglik(
+            model.sums, beta, _columns(data, common), b, _columns(data, varying), sigma))
         return
     eta = _linear_predictor(model, data, spec, beta, b)
     y = model["y"]

@@ -126,10 +126,11 @@ def add_prior(name: str, prior: Prior, *, dims: str | tuple[str, ...] | None = N
     structure: default priors are scaled to the data, and new data swap in new prior parameters.
     """
     cls, kwargs = prior_distribution(prior)
-    return cls(name, **{arg: _parameter(name, arg, value) for arg, value in kwargs.items()}, dims=dims)
+    return cls(name, **{arg: prior_parameter(name, arg, value) for arg, value in kwargs.items()}, dims=dims)
 
 
-def _parameter(name: str, argument: str, value) -> pt.TensorVariable:
+def prior_parameter(name: str, argument: str, value) -> pt.TensorVariable:
+    """The prior parameter ``argument`` of ``name`` as a ``pm.Data`` container (see :func:`add_prior`)."""
     return pm.Data(f"prior[{name}].{argument}", np.asarray(value, dtype=float))
 
 
@@ -147,7 +148,7 @@ def add_vector_prior(
         cls, _ = prior_distribution(priors[0])
         argument_names = PRIOR_PARAMETERS[priors[0].distribution]
         kwargs: Mapping[str, pt.TensorVariable] = {
-            arg: _parameter(name, arg, [p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
+            arg: prior_parameter(name, arg, [p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
         }
         return cls(name, **kwargs, dims=dims)
     leading = dims[:-1] if isinstance(dims, tuple) else ()

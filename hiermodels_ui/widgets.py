@@ -39,11 +39,13 @@ def chart(
     selectable: bool = False,
 ):
     """Show a chart with its caption and downloads; with ``selectable`` return Streamlit's selection state."""
-    shown = figure
     if isinstance(figure, (alt.Chart, alt.LayerChart)):
         # Fit the width to the page but keep the chart's own height (the default squeezes title and legend
         # into it). Exports keep the chart's own size.
         shown = figure.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    else:
+        shown = figure.properties()  # a shallow copy: the caller's chart object is left as it was
+    _skip_schema_validation(shown)
     event = st.altair_chart(
         shown, theme=None, key=key, on_select="rerun" if selectable else "ignore",
         selection_mode=["group_pick"] if selectable else None,
@@ -56,6 +58,16 @@ def chart(
                           mime="image/svg+xml", key=f"svg_{key or filename}", on_click="ignore",
                           icon=":material/download:")
     return event
+
+
+def _skip_schema_validation(figure: alt.TopLevelMixin) -> None:
+    """Make Streamlit's ``figure.to_dict()`` skip Altair's JSON-schema validation for this chart object.
+
+    Validation takes about half of a results page's script run (~100 ms per layered chart) and can only fail
+    for a chart our own code built; tests/test_charts.py validates every chart builder's output instead.
+    """
+    to_dict = figure.to_dict
+    object.__setattr__(figure, "to_dict", lambda *args, **kwargs: to_dict(*args, **{**kwargs, "validate": False}))
 
 
 def selected_group(event) -> str | None:

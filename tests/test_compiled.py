@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hiermodels import ModelSpec, Prior, SamplerSettings, fit, prepare, read_table
-from hiermodels.compiled import CompiledModelCache, padded_group_count, structure_key
+from hiermodels.compiled import CompiledModelCache, group_count_shapes, padded_group_count, structure_key
 from hiermodels.models import PADDING_LABEL, build_model, default_method
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -46,6 +47,35 @@ def test_structure_key_ignores_the_data_and_sees_the_structure(radon):
     assert structure_key(data, cauchy, "marginal", 96) != key  # a prior family is structure
     normal_prior = ModelSpec("log_radon", "county", ("floor",), priors={"intercept": Prior("normal", (0, 9))})
     assert structure_key(data, normal_prior, "marginal", 96) == key  # its numbers are data
+
+
+def test_which_structures_depend_on_the_group_count():
+    """A parameter per group fixes the shapes; group sums alone do not."""
+    spec = ModelSpec("log_radon", "county", ("floor",))
+    assert not group_count_shapes(spec, "marginal")
+    assert not group_count_shapes(spec.with_pooling("complete"), "sufficient")
+    assert not group_count_shapes(spec.with_pooling("none"), "marginal")
+    assert group_count_shapes(spec.with_pooling("none"), "sufficient")
+    assert group_count_shapes(replace(spec, parameterization="centered"), "sufficient")
+    assert group_count_shapes(replace(spec, group_noise=True), "marginal")
+    assert group_count_shapes(spec.with_pooling("complete"), "rows")
+
+
+def test_one_compile_serves_another_group_count(radon):
+    """Radon compiled with 85 counties, then the first 40 counties: the cache is hit and the posterior equals a
+    fit compiled for the 40 counties alone (same seed), for each pooling."""
+    spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"),
+                     sampler=SamplerSettings(draws=100, tune=100, chains=1, seed=5))
+    subset = radon[radon["county"].isin(sorted(radon["county"].unique())[:40])]
+    cache = CompiledModelCache()
+    for pooling in ("partial", "none", "complete"):
+        pooled = spec.with_pooling(pooling)
+        fit(radon, pooled, compiled_cache=cache, compute_map=False)
+        reused = fit(subset, pooled, compiled_cache=cache, compute_map=False)
+        fresh = fit(subset, pooled, compute_map=False)
+        assert cache.hits == cache.misses == len(cache)
+        assert reused.groups()["mean"].to_numpy() == pytest.approx(fresh.groups()["mean"].to_numpy(), abs=1e-12)
+        assert set(reused.groups()["group"]) == set(subset["county"])
 
 
 def test_padded_groups_change_nothing_for_the_real_ones(radon):

@@ -3,7 +3,9 @@
 The sufficient-statistics likelihood is an algebraic identity, so its log-density must equal the row-by-row
 model's at any point. The marginal likelihood must equal the multivariate normal density of each group's rows,
 y_j ~ N(D_j theta, sigma^2 I + Z_j Sigma Z_j^T), computed directly with scipy. The conditional draws of the group
-effects must have the closed-form mean and covariance. No sampling here; test_reference.py compares whole fits.
+effects must have the closed-form mean and covariance. Both likelihoods are Ops with hand-written gradients
+(hiermodels.gaussian_ops): the sufficient one's gradient must equal the row-by-row model's autodiff gradient, and
+the marginal one's must match central finite differences. No sampling here; test_reference.py compares whole fits.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hiermodels import ModelSpec, prepare, read_table
+from hiermodels import ModelSpec, Prior, prepare, read_table
 from hiermodels.gaussian import GroupSums, draw_group_effects
 from hiermodels.models import build_model, default_method
 
@@ -57,6 +59,35 @@ def test_sufficient_statistics_reproduce_the_row_by_row_logp(variant, sleepstudy
     for seed in (1, 2):
         point = random_point(rows, seed)
         assert sufficient.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-10)
+        np.testing.assert_allclose(_raveled(sufficient.compile_dlogp()(point)),
+                                   _raveled(rows.compile_dlogp()(point)), rtol=1e-8, atol=1e-8)
+
+
+def _raveled(gradient):
+    return np.concatenate([np.ravel(g) for g in gradient]) if isinstance(gradient, list) else np.ravel(gradient)
+
+
+@pytest.mark.parametrize("variant", [dict(), dict(correlated=True), dict(group_noise=True),
+                                     dict(correlated=True, group_noise=True)], ids=str)
+def test_marginal_gradient_matches_finite_differences(variant, sleepstudy):
+    """d logp / d (every unconstrained parameter) of the marginal model against central differences (h = 1e-6)."""
+    from pymc.blocking import DictToArrayBijection, RaveledVars
+
+    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), **variant)
+    model = build_model(prepare(sleepstudy, spec), spec, "marginal")
+    logp, dlogp = model.compile_logp(), model.compile_dlogp()
+    start = DictToArrayBijection.map(random_point(model, 3))
+
+    def at(x):
+        return DictToArrayBijection.rmap(RaveledVars(x, start.point_map_info))
+
+    analytic = _raveled(dlogp(at(start.data)))
+    numeric = np.empty_like(start.data)
+    for k in range(start.data.size):
+        step = np.zeros_like(start.data)
+        step[k] = 1e-6
+        numeric[k] = (logp(at(start.data + step)) - logp(at(start.data - step))) / 2e-6
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("correlated", [False, True])
@@ -84,6 +115,36 @@ def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(correlated
     marginal = model.compile_fn(model.logp(vars=model.potentials), inputs=model.value_vars,
                                 on_unused_input="ignore")(point)
     assert marginal == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("group_noise", [False, True])
+def test_no_pooling_integrates_out_conjugate_group_effects(group_noise, sleepstudy):
+    """No pooling with normal priors b_j ~ N(m, diag(s^2)): y_j ~ N(D_j m, sigma_j^2 I + Z_j diag(s^2) Z_j^T)."""
+    from hiermodels.priors import resolve_priors
+
+    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), pooling="none",
+                     group_noise=group_noise)
+    assert default_method(spec) == "marginal"
+    data = prepare(sleepstudy, spec)
+    model = build_model(data, spec)
+    assert "b" not in model.named_vars
+    priors = resolve_priors(data, spec)
+    m = np.array([priors[t].params[0] for t in data.terms])
+    s = np.array([priors[t].params[1] for t in data.terms])
+    point = random_point(model, 5)
+    values = values_of(model, point)
+    sigma = values["sigma_group"] if group_noise else np.full(data.n_groups, values["sigma"])
+    expected = 0.0
+    for j in range(data.n_groups):
+        X = data.X[data.group_index == j]
+        covariance = sigma[j] ** 2 * np.eye(len(X)) + X @ np.diag(s**2) @ X.T
+        expected += stats.multivariate_normal(X @ m, covariance).logpdf(data.y[data.group_index == j])
+    marginal = model.compile_fn(model.logp(vars=model.potentials), inputs=model.value_vars,
+                                on_unused_input="ignore")(point)
+    assert marginal == pytest.approx(expected, rel=1e-10)
+    # A prior that is not normal is not conjugate: the group effects stay parameters.
+    heavy = ModelSpec("Reaction", "Subject", ("Days",), pooling="none", priors={"Days": Prior("studentt", (3, 0, 10))})
+    assert default_method(heavy) == "sufficient"
 
 
 def test_a_common_term_enters_the_mean_structure():
