@@ -2,7 +2,9 @@
 
 Run from the repository root:  ``.venv/bin/python benchmarks/bench_fit.py`` (about 5-10 minutes on 2 cores;
 ``--only warm,cold,large,pages`` picks scenarios). Every scenario runs in a fresh Python process, one after
-another; the cold ones get an empty PyTensor compile directory. The parent prints one table.
+another. The cold ones and ``large`` start with empty compile caches: a new PyTensor ``base_compiledir`` (which
+holds PyTensor's numba cache) and a new ``NUMBA_CACHE_DIR`` (numba's cache of hiermodels' own kernels). The
+parent prints one table.
 
 Scenarios (issue 4's targets):
 
@@ -16,8 +18,9 @@ warm   Radon, varying intercept + slope, 4 chains x 1000 draws after 1000 tuning
 cold   The same first fit in a fresh process with an empty compile cache, plain against hiermodels
        (target 3: no slower).
 large  1,000,000 rows x 1,000 groups, gaussian, varying intercept and slope, from a Parquet file to the
-       shrinkage table (all three poolings; no MAP), wall clock and peak RSS (target 4: < 15 s, < 2 GB); then a
-       second file of the same structure in the same process (compiles cached).
+       shrinkage table (all three poolings; no MAP), wall clock and peak RSS (target 4: < 15 s, < 2 GB), in a
+       process with empty compile caches; then a second file of the same structure in the same process (the
+       structure compiled, as in a server that has fitted it before).
 pages  Streamlit script run time (AppTest) when switching pages and pooling with fits cached (target 5: < 300 ms).
 """
 
@@ -273,9 +276,10 @@ SCENARIOS = {
 # ------------------------------------------------------------------------------------------------ orchestration
 def run_child(name: str) -> dict:
     env = dict(os.environ)
-    with tempfile.TemporaryDirectory() as compiledir:
-        if name.startswith("cold"):
-            env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
+    with tempfile.TemporaryDirectory() as compiledir, tempfile.TemporaryDirectory() as numba_cache:
+        if name.startswith("cold") or name == "large":
+            env["PYTENSOR_FLAGS"] = f"base_compiledir={compiledir}"
+            env["NUMBA_CACHE_DIR"] = numba_cache
         done = subprocess.run([sys.executable, __file__, "--child", name], cwd=REPO, env=env,
                               capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -306,10 +310,13 @@ def report(results: dict) -> str:
             f" vs plain {r['plain_cold_s']:.1f} s", "no slower", r["ours_cold_s"] <= r["plain_cold_s"])
     if "large_first_s" in results:
         r = results
-        row("4. 1M rows x 1000 groups, Parquet to shrinkage table", f"{r['large_first_s']:.1f} s first (compiling "
-            f"{r['large_first_compile_s']:.1f} s, reading {r['large_first_read_s']:.1f} s); {r['large_second_s']:.1f} s"
-            f" for a second file; peak RSS {r['large_peak_rss_mb']:.0f} MB", "< 15 s, < 2 GB",
+        row("4a. 1M rows x 1000 groups, Parquet to shrinkage table, empty compile caches",
+            f"{r['large_first_s']:.1f} s (compiling {r['large_first_compile_s']:.1f} s, reading "
+            f"{r['large_first_read_s']:.1f} s); peak RSS {r['large_peak_rss_mb']:.0f} MB", "< 15 s, < 2 GB",
             r["large_first_s"] < 15 and r["large_peak_rss_mb"] < 2048)
+        row("4b. the same for a second file, structure compiled", f"{r['large_second_s']:.1f} s (compiling "
+            f"{r['large_second_compile_s']:.2f} s); peak RSS {r['large_peak_rss_mb']:.0f} MB", "< 15 s, < 2 GB",
+            r["large_second_s"] < 15 and r["large_peak_rss_mb"] < 2048)
     if "pages_cached_ms" in results:
         r = results
         worst = max(max(r["pages_cached_ms"].values()), r["pooling_switch_ms"])
