@@ -121,10 +121,11 @@ def fit(
     """Fit ``spec`` to ``data`` with NUTS (nutpie) and find the joint mode; see the module docstring.
 
     ``method`` says how the data enter the model (``models.default_method``: gaussian models use per-group
-    sufficient statistics, and non-centred gaussian partial pooling integrates the group effects out and draws
-    them afterwards from their exact conditional); ``"rows"`` forces the textbook row-by-row model.
-    With a ``compiled_cache`` (``hiermodels.compiled``) the group axis is padded to a bucket and a model of the
-    same structure compiled before is reused with this data swapped in. With a ``queue`` the sampling and the
+    sufficient statistics, and non-centred gaussian partial pooling, or no pooling with normal priors, integrates
+    the group effects out and draws them afterwards from their exact conditional); ``"rows"`` forces the
+    textbook row-by-row model. With a ``compiled_cache`` (``hiermodels.compiled``) a model of the same structure
+    compiled before is reused with this data swapped in (models with a parameter per group pad the group axis
+    to a bucket first). With a ``queue`` the sampling and the
     mode wait for a slot (the progress callback hears ``stage="waiting"`` with the queue position).
     """
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
