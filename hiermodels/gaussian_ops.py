@@ -37,7 +37,9 @@ log-likelihood :math:`-\infty` (NUTS treats that as a divergence), with a zero g
 
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -50,7 +52,12 @@ from pytensor.link.numba.dispatch import basic as numba_basic
 _LOG_2PI = math.log(2 * math.pi)
 
 # cache=True: numba keeps the machine code in __pycache__ (or NUMBA_CACHE_DIR), so a restarted server skips it.
-_njit = numba.njit(cache=True, fastmath=False, boundscheck=False)
+# error_model="numpy": a division by zero gives inf or nan (a divergence, or a step the optimiser rejects), not a
+# ZeroDivisionError; the mode finder's L-BFGS probes such extreme points.
+_njit = numba.njit(cache=True, fastmath=False, boundscheck=False, error_model="numpy")
+# PyTensor caches the compiled Op functions on disk under a key made of the Op and this number: a hash of this
+# file, so that any change to the kernels invalidates the cache.
+_CACHE_VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12], 16)
 
 
 @_njit
@@ -300,7 +307,7 @@ def _numba_sufficient(op, node, **kwargs):
                                                          sigma)
         return np.asarray(value), d_beta, d_b, d_sigma
 
-    return sufficient, 2
+    return sufficient, _CACHE_VERSION
 
 
 @numba_basic.register_funcify_default_op_cache_key(MarginalGaussianLoglik)
@@ -311,4 +318,4 @@ def _numba_marginal(op, node, **kwargs):
             n, DtD, Dty, yty, beta, common_cols, mu, varying_cols, precision, log_det[()], sigma)
         return np.asarray(value), d_beta, d_mu, d_precision, np.asarray(d_log_det), d_sigma
 
-    return marginal, 2
+    return marginal, _CACHE_VERSION
