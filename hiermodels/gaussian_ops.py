@@ -1,10 +1,10 @@
 r"""The two gaussian log-likelihoods of :mod:`hiermodels.gaussian` as single PyTensor Ops with hand-written
-gradients, compiled by numba once per process.
+gradients, written as numba loops.
 
 Why: written as a PyTensor graph, the marginal likelihood (unrolled q × q Cholesky factors over the groups, and
 its automatic gradient) becomes over a hundred small numba functions, and compiling them took 20 s on a cold
-cache against 6 s for the whole PyMC radon primer model. As one Op it is one loop over the groups, compiled once,
-whatever the structure; the graph left around it (priors, transforms) is as small as a textbook model's.
+cache against 6 s for the whole PyMC radon primer model. As one Op it is one loop over the groups, the same code
+for every structure; the graph left around it (priors, transforms) is as small as a textbook model's.
 
 Each Op returns the log-likelihood and its gradient with respect to every parameter input in one pass (the
 gradient costs little more than the value), and ``pullback`` hands those gradients to PyTensor's autodiff. Data inputs
