@@ -61,6 +61,15 @@ def group_count_shapes(spec: ModelSpec, method: Method) -> bool:
     return not (spec.pooling == "complete" or method == "marginal")
 
 
+def compile_layout(data: PreparedData, spec: ModelSpec, method: Method) -> tuple[int, Hashable]:
+    """The group count to build the model with (padded to a bucket where it shapes the compiled function) and
+    the cache key of its structure."""
+    if group_count_shapes(spec, method):
+        n_groups = padded_group_count(data.n_groups)
+        return n_groups, structure_key(data, spec, method, n_groups)
+    return data.n_groups, structure_key(data, spec, method, None)
+
+
 def structure_key(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int | None) -> Hashable:
     """Everything that shapes the compiled function; data sets with equal keys share one compile.
 
@@ -170,9 +179,7 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
     found = []
     for pooled in specs_for_poolings(data, spec, poolings).values():
         method = default_method(pooled)
-        shaped_by_groups = group_count_shapes(pooled, method)
-        n_groups = padded_group_count(data.n_groups) if shaped_by_groups else data.n_groups
-        key = structure_key(data, pooled, method, n_groups if shaped_by_groups else None)
+        n_groups, key = compile_layout(data, pooled, method)
         _, hit = cache.get_or_compile(
             key, lambda p=pooled, m=method, j=n_groups: CompiledSampler(build_model(data, p, m, j)))
         found.append(hit)

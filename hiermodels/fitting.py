@@ -34,10 +34,9 @@ from hiermodels.compiled import (
     CompiledModeFinder,
     CompiledModelCache,
     CompiledSampler,
+    compile_layout,
     compile_pymc,
     data_values,
-    group_count_shapes,
-    padded_group_count,
     structure_key,
 )
 from hiermodels.data import PreparedData, prepare
@@ -56,6 +55,7 @@ from hiermodels.models import (
     build_model,
     default_method,
     model_for_mode,
+    no_pooling_prior,
     term_split,
 )
 from hiermodels.priors import resolve_priors, specs_for_poolings
@@ -138,17 +138,14 @@ def fit(
             progress(FitProgress(pooling=spec.pooling, fit_index=_fit_index, fit_count=_fit_count, **fields))
 
     report(stage="compiling")
-    shaped_by_groups = group_count_shapes(spec, method)
-    n_groups = padded_group_count(prepared.n_groups) if compiled_cache and shaped_by_groups else prepared.n_groups
+    n_groups, key = compile_layout(prepared, spec, method) if compiled_cache is not None else (prepared.n_groups, None)
     model = build_model(prepared, spec, method, n_groups)
     compile_started = time.perf_counter()
     if compiled_cache is None:
         with COMPILE_LOCK:
             compiled = compile_pymc(model)
     else:
-        key = structure_key(prepared, spec, method, n_groups if shaped_by_groups else None)
-        compiled, _ = compiled_cache.get_or_compile(key,
-                                                    lambda: CompiledSampler(model))
+        compiled, _ = compiled_cache.get_or_compile(key, lambda: CompiledSampler(model))
         compiled = compiled.for_data(model)
     compile_s = time.perf_counter() - compile_started
 
@@ -267,9 +264,8 @@ def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelS
     if spec.pooling == "partial":
         mu, tau = flat(POPULATION_MEAN), flat(GROUP_SD)
     else:  # no pooling: the group effects' prior is each term's fixed normal prior
-        priors = resolve_priors(data, spec)
-        mu = np.broadcast_to([priors[t].params[0] for t in varying], (chains * n_draws, q))
-        tau = np.broadcast_to([priors[t].params[1] for t in varying], (chains * n_draws, q))
+        means, sds = no_pooling_prior(resolve_priors(data, spec), varying)
+        mu, tau = (np.broadcast_to(values, (chains * n_draws, q)) for values in (means, sds))
     theta = np.stack([mu[:, varying.index(t)] if t in varying else beta[:, common.index(t)] for t in data.terms],
                      axis=-1)
     if spec.pooling == "partial" and spec.correlated:

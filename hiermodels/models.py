@@ -227,6 +227,11 @@ def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups
     return model
 
 
+def no_pooling_prior(priors: dict[str, Prior], varying: Sequence[str]) -> tuple[list[float], list[float]]:
+    """The means and sds of the normal priors of the no-pooling group coefficients, one per varying term."""
+    return [priors[t].params[0] for t in varying], [priors[t].params[1] for t in varying]
+
+
 def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int | None = None) -> pm.Model:
     """Gaussian no pooling with the group effects integrated out.
 
@@ -238,8 +243,9 @@ def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int
     common, varying = term_split(data, spec)
     with _model_with_data(data, common, varying, "marginal", n_groups) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
-        prior_mean = prior_parameter(GROUP_COEFFICIENT, "mu", [priors[t].params[0] for t in varying])
-        prior_sd = prior_parameter(GROUP_COEFFICIENT, "sigma", [priors[t].params[1] for t in varying])
+        means, sds = no_pooling_prior(priors, varying)
+        prior_mean = prior_parameter(GROUP_COEFFICIENT, "mu", means)
+        prior_sd = prior_parameter(GROUP_COEFFICIENT, "sigma", sds)
         precision = np.eye(len(varying)) / (prior_sd[:, None] * prior_sd[None, :])
         sigma = _group_sigma(model, spec, priors, "independent" if spec.group_noise else "common")
         pm.Potential(OBSERVED, gaussian.marginal_loglik(
