@@ -169,9 +169,38 @@ class CompiledSampler:
         return dataclasses.replace(self.compiled.with_data(**values), initial_point_func=initial_point_for_these_data)
 
 
+def sampler_for(data: PreparedData, spec: ModelSpec, method: Method,
+                cache: CompiledModelCache | None = None) -> tuple[pm.Model, object]:
+    """The PyMC model of ``spec`` on ``data`` and the nutpie model that samples it.
+
+    Models the gaussian engine covers (:func:`hiermodels.gaussian_engine.supports`) need no compile of their
+    own: the engine's program, compiled once per machine, takes their numbers; the PyMC model is built for its
+    coords and dims only. Others are compiled by nutpie, once per structure when a ``cache`` is given (the
+    group axis padded to a bucket where it shapes the compiled function).
+    """
+    from hiermodels import gaussian_engine
+    from hiermodels.models import build_model
+
+    if gaussian_engine.supports(spec, method):
+        model = build_model(data, spec, method)
+        with COMPILE_LOCK:
+            gaussian_engine.callbacks()
+        dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
+        return model, gaussian_engine.engine_model(data, spec).for_nutpie(model.coords, dims)
+    if cache is None:
+        model = build_model(data, spec, method)
+        with COMPILE_LOCK:
+            return model, compile_pymc(model)
+    n_groups, key = compile_layout(data, spec, method)
+    model = build_model(data, spec, method, n_groups)
+    compiled, _ = cache.get_or_compile(key, lambda: CompiledSampler(model))
+    return model, compiled.for_data(model)
+
+
 def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, poolings) -> list[bool]:
     """Compile ``spec`` under each pooling into ``cache`` ahead of time (e.g. when a server starts): the sampler's
     model and the mode finder's. Returns, per pooling, whether the sampler's model was already there."""
+    from hiermodels import gaussian_engine
     from hiermodels.fitting import find_mode
     from hiermodels.models import build_model, default_method
     from hiermodels.priors import specs_for_poolings
@@ -179,10 +208,15 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
     found = []
     for pooled in specs_for_poolings(data, spec, poolings).values():
         method = default_method(pooled)
-        n_groups, key = compile_layout(data, pooled, method)
-        _, hit = cache.get_or_compile(
-            key, lambda p=pooled, m=method, j=n_groups: CompiledSampler(build_model(data, p, m, j)))
-        found.append(hit)
+        if gaussian_engine.supports(pooled, method):
+            with COMPILE_LOCK:
+                found.append(gaussian_engine.callbacks.cache_info().currsize > 0)
+                gaussian_engine.callbacks()
+        else:
+            n_groups, key = compile_layout(data, pooled, method)
+            _, hit = cache.get_or_compile(
+                key, lambda p=pooled, m=method, j=n_groups: CompiledSampler(build_model(data, p, m, j)))
+            found.append(hit)
         find_mode(data, pooled, cache)
     return found
 

@@ -30,13 +30,10 @@ import xarray as xr
 
 from hiermodels import gaussian
 from hiermodels.compiled import (
-    COMPILE_LOCK,
     CompiledModeFinder,
     CompiledModelCache,
-    CompiledSampler,
-    compile_layout,
-    compile_pymc,
     data_values,
+    sampler_for,
     structure_key,
 )
 from hiermodels.data import PreparedData, prepare
@@ -52,7 +49,6 @@ from hiermodels.models import (
     SIGMA,
     VARYING_DIM,
     Method,
-    build_model,
     default_method,
     model_for_mode,
     no_pooling_prior,
@@ -138,15 +134,8 @@ def fit(
             progress(FitProgress(pooling=spec.pooling, fit_index=_fit_index, fit_count=_fit_count, **fields))
 
     report(stage="compiling")
-    n_groups, key = compile_layout(prepared, spec, method) if compiled_cache is not None else (prepared.n_groups, None)
-    model = build_model(prepared, spec, method, n_groups)
     compile_started = time.perf_counter()
-    if compiled_cache is None:
-        with COMPILE_LOCK:
-            compiled = compile_pymc(model)
-    else:
-        compiled, _ = compiled_cache.get_or_compile(key, lambda: CompiledSampler(model))
-        compiled = compiled.for_data(model)
+    model, compiled = sampler_for(prepared, spec, method, compiled_cache)
     compile_s = time.perf_counter() - compile_started
 
     # Sampling and the mode share the cores: wait for a slot (compiling, above, happens outside the queue).

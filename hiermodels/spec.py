@@ -87,8 +87,9 @@ PRIOR_PARAMETERS: Mapping[PriorDistribution, tuple[str, ...]] = {
     "halfflat": (),
     "lkj": ("eta",),
 }
-# Parameters that must be strictly positive.
+# Parameters that must be strictly positive; cauchy's alpha is its location, which may be anything.
 _POSITIVE_PARAMETERS = frozenset({"sigma", "beta", "nu", "lam", "alpha", "eta"})
+_LOCATION_PARAMETERS = frozenset({("cauchy", "alpha")})
 _REAL_LINE: frozenset[PriorDistribution] = frozenset({"normal", "studentt", "cauchy", "flat", "uniform"})
 _POSITIVE_LINE: frozenset[PriorDistribution] = frozenset(
     {"halfnormal", "halfcauchy", "halfstudentt", "exponential", "gamma", "halfflat", "uniform"}
@@ -119,7 +120,7 @@ class Prior:
         for name, value in zip(names, self.params, strict=True):
             if not math.isfinite(value):
                 raise PriorSyntaxError(f"{self}: parameter {name} must be a finite number")
-            if name in _POSITIVE_PARAMETERS and value <= 0:
+            if name in _POSITIVE_PARAMETERS and (self.distribution, name) not in _LOCATION_PARAMETERS and value <= 0:
                 raise PriorSyntaxError(f"{self}: parameter {name} must be positive, got {value:g}")
         if self.distribution == "uniform" and not self.params[0] < self.params[1]:
             raise PriorSyntaxError(f"{self}: the lower bound must be below the upper bound")

@@ -208,6 +208,7 @@ def test_with_pooling_validates():
         ("flat()", Prior("flat", ())),
         ("uniform(-1, 1)", Prior("uniform", (-1.0, 1.0))),
         ("lkj(2)", Prior("lkj", (2.0,))),
+        ("cauchy(-1, 2)", Prior("cauchy", (-1.0, 2.0))),  # alpha is the location: any sign
     ],
 )
 def test_prior_parse_reads_name_and_numbers(text, expected):
@@ -227,6 +228,7 @@ def test_prior_parse_reads_name_and_numbers(text, expected):
         ("halfnormal(1, 2)", "halfnormal takes 1 parameter(s), halfnormal(sigma), but got 2"),
         ("halfnormal(-1)", "parameter sigma must be positive, got -1"),
         ("normal(0, 0)", "parameter sigma must be positive, got 0"),
+        ("cauchy(0, 0)", "parameter beta must be positive, got 0"),
         ("lkj(0)", "parameter eta must be positive"),
         ("normal(0, inf)", "parameter sigma must be a finite number"),
         ("normal(nan, 1)", "parameter mu must be a finite number"),

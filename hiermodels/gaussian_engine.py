@@ -1,0 +1,450 @@
+r"""Gaussian models whose group effects integrate out, sampled by one numba program compiled once per machine.
+
+Why: nutpie compiles every PyMC model afresh (PyTensor graph -> numba), and numba's type inference made that
+15-18 s for the radon model on an empty cache, against 9-10 s for the PyMC primer's own model. Yet every
+gaussian model of this app whose group effects integrate out has the same shape: priors on a handful of
+scalars, and :mod:`hiermodels.gaussian`'s marginal likelihood. So the whole log-density is written once here,
+with the structure (which terms, which prior families) read from arrays at run time rather than baked into
+the compiled code. numba compiles it once per machine (``cache=True`` keeps the machine code on disk), and
+then any data set, any priors and any pooling below start sampling at once.
+
+Models covered (:func:`supports`): the gaussian family with one residual scale, and
+
+- partial pooling, non-centred, uncorrelated group effects: :math:`b_j = \mu + u_j`,
+  :math:`u_j \sim \mathcal N(0, \mathrm{diag}(\tau^2))`, integrated out;
+- no pooling with normal coefficient priors: the same with :math:`\mu` and :math:`\tau` fixed at each term's
+  prior mean and sd (``models.build_no_pooling_marginal``);
+- complete pooling: no varying terms (:math:`q = 0`), the likelihood on the group sums.
+
+The parameter vector :math:`x` that NUTS moves in is unconstrained; in this order,
+
+    ``beta`` (the C common coefficients) | ``mu`` (q) | ``tau`` (q) | ``sigma``
+
+(``mu`` and ``tau`` only under partial pooling). Each element has a prior, given as a row
+``(family code, p1, p2, p3)`` of :data:`FAMILIES` with PyMC's parameters in PyMC's order (``spec.PRIOR_PARAMETERS``),
+and the transform PyMC gives that family: ``uniform(l, u)`` the interval transform
+:math:`x = l + (u - l)\,\mathrm{logistic}(y)`, the families on the positive line the log transform
+:math:`x = e^y`, the others none. The log-density is
+
+.. math:: \log p(y) = \sum_i \big[\log \pi_i(x_i(y_i)) + \log|dx_i/dy_i|\big] + \ell(\beta, \mu, \tau, \sigma)
+
+with :math:`\ell` the marginal log-likelihood (``gaussian_ops._marginal_kernel``, with
+:math:`\Sigma^{-1} = \mathrm{diag}(\tau^{-2})` and :math:`\log|\Sigma| = 2\sum\log\tau`), the same value as
+the PyMC model's ``logp()`` (tested on every family) and its exact gradient by the chain rule.
+
+nutpie calls the log-density through a C callback (a numba ``cfunc``) with one pointer of user data: an int64
+array holding the sizes and the addresses of the arrays (:class:`EngineModel`). The sampler object is nutpie's
+own ``CompiledPyMCModel`` (pinned to nutpie 0.16 in ``pyproject.toml``), so sampling, progress, cancelling and
+the trace are exactly those of a PyMC model.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from hiermodels.data import PreparedData
+from hiermodels.gaussian import GroupSums
+from hiermodels.gaussian_ops import _marginal_kernel
+from hiermodels.spec import ModelSpec, Prior
+
+_LOG_2PI = math.log(2 * math.pi)
+_LOG_PI = math.log(math.pi)
+_LOG_2 = math.log(2.0)
+
+# Family codes of the prior rows.
+FAMILIES: dict[str, int] = {
+    "normal": 0, "studentt": 1, "cauchy": 2, "flat": 3, "uniform": 4, "halfnormal": 5, "halfcauchy": 6,
+    "halfstudentt": 7, "exponential": 8, "gamma": 9, "halfflat": 10,
+}
+_UNIFORM = FAMILIES["uniform"]
+_POSITIVE_FAMILIES = frozenset(FAMILIES[f] for f in ("halfnormal", "halfcauchy", "halfstudentt", "exponential",
+                                                       "gamma", "halfflat"))
+_POSITIVE_CODES = np.array(sorted(_POSITIVE_FAMILIES), dtype=np.int64)
+
+_njit = numba.njit(cache=True, fastmath=False, boundscheck=False, error_model="numpy")
+
+
+# ------------------------------------------------------------------------------------------------ the density
+@_njit
+def _prior_logp(code, a, b, c, x):
+    """(log pi(x), d log pi / dx) of family ``code`` with PyMC's parameters (a, b, c), normalised as in PyMC."""
+    if code == 0:  # normal(mu, sigma)
+        z = (x - a) / b
+        return -0.5 * z * z - math.log(b) - 0.5 * _LOG_2PI, -z / b
+    if code == 1 or code == 7:  # studentt(nu, mu, sigma); halfstudentt(nu, sigma) is twice studentt(nu, 0, sigma)
+        nu, centre, scale = (a, b, c) if code == 1 else (a, 0.0, b)
+        z = (x - centre) / scale
+        value = (math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
+                 - math.log(scale) - (nu + 1) / 2 * math.log1p(z * z / nu))
+        if code == 7:
+            value += _LOG_2
+        return value, -(nu + 1) * z / (scale * (nu + z * z))
+    if code == 2 or code == 6:  # cauchy(alpha, beta); halfcauchy(beta) is twice cauchy(0, beta)
+        centre, scale = (a, b) if code == 2 else (0.0, a)
+        z = (x - centre) / scale
+        value = -_LOG_PI - math.log(scale) - math.log1p(z * z)
+        if code == 6:
+            value += _LOG_2
+        return value, -2.0 * z / (scale * (1.0 + z * z))
+    if code == 4:  # uniform(lower, upper); the interval transform keeps x inside
+        return -math.log(b - a), 0.0
+    if code == 5:  # halfnormal(sigma)
+        z = x / a
+        return 0.5 * (_LOG_2 - _LOG_PI) - math.log(a) - 0.5 * z * z, -z / a
+    if code == 8:  # exponential(lam)
+        return math.log(a) - a * x, -a
+    if code == 9:  # gamma(alpha, beta)
+        return a * math.log(b) - math.lgamma(a) + (a - 1) * math.log(x) - b * x, (a - 1) / x - b
+    return 0.0, 0.0  # flat, halfflat
+
+
+@_njit
+def _softplus(y):
+    return max(y, 0.0) + math.log1p(math.exp(-abs(y)))
+
+
+@_njit
+def _is_positive_family(code):
+    for positive in _POSITIVE_CODES:
+        if code == positive:
+            return True
+    return False
+
+
+@_njit
+def _to_constrained(code, a, b, y):
+    """(x, log|dx/dy|, dx/dy, d log|dx/dy| / dy) of PyMC's transform for family ``code``."""
+    if code == _UNIFORM:
+        logistic = 1.0 / (1.0 + math.exp(-y))
+        width = b - a
+        return (a + width * logistic, math.log(width) - _softplus(-y) - _softplus(y),
+                width * logistic * (1.0 - logistic), 1.0 - 2.0 * logistic)
+    if _is_positive_family(code):
+        x = math.exp(y)
+        return x, y, x, 1.0
+    return y, 0.0, 1.0, 0.0
+
+
+@_njit
+def constrained_values(y, priors):
+    """Every parameter on its own scale: x_i(y_i)."""
+    out = np.empty(y.shape[0])
+    for i in range(y.shape[0]):
+        out[i] = _to_constrained(int(priors[i, 0]), priors[i, 1], priors[i, 2], y[i])[0]
+    return out
+
+
+@_njit
+def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
+    """(log p(y), gradient) of the module docstring; ``jacobian=False`` leaves out log|dx/dy| (for a mode).
+
+    ``sizes`` = (C, q, partial): the number of common and of varying terms, and 1 when ``mu`` and ``tau`` are
+    parameters (partial pooling) or 0 when they are fixed at ``fixed`` = (means, sds) (no pooling).
+    ``priors`` (P, 4) one row per parameter; ``columns`` the design columns of the common, then the varying,
+    terms; ``n``, ``DtD``, ``Dty``, ``yty`` the group sums (:class:`hiermodels.gaussian.GroupSums`).
+    """
+    C, q, partial = sizes[0], sizes[1], sizes[2]
+    P = y.shape[0]
+    x = np.empty(P)
+    dx_dy = np.empty(P)
+    gradient = np.empty(P)
+    total = 0.0
+    for i in range(P):
+        code = int(priors[i, 0])
+        x[i], log_jac, dx_dy[i], dlog_jac = _to_constrained(code, priors[i, 1], priors[i, 2], y[i])
+        value, slope = _prior_logp(code, priors[i, 1], priors[i, 2], priors[i, 3], x[i])
+        total += value
+        gradient[i] = slope * dx_dy[i]
+        if jacobian:
+            total += log_jac
+            gradient[i] += dlog_jac
+    beta = x[:C].copy()
+    if partial:
+        mu = x[C:C + q].copy()
+        tau = x[C + q:C + 2 * q].copy()
+    else:
+        mu = fixed[:q].copy()
+        tau = fixed[q:2 * q].copy()
+    precision = np.zeros((q, q))
+    log_det = 0.0
+    for a in range(q):
+        precision[a, a] = 1.0 / (tau[a] * tau[a])
+        log_det += 2.0 * math.log(tau[a])
+    sigma = x[P - 1:P].copy()
+    loglik, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
+        n, DtD, Dty, yty, beta, columns[:C], mu, columns[C:C + q], precision, log_det, sigma)
+    total += loglik
+    for i in range(C):
+        gradient[i] += d_beta[i] * dx_dy[i]
+    if partial:
+        for a in range(q):
+            gradient[C + a] += d_mu[a] * dx_dy[C + a]
+            # precision_aa = tau_a^-2 and log|Sigma| = 2 sum log tau.
+            d_tau = d_precision[a, a] * (-2.0 / (tau[a] ** 3)) + d_log_det * 2.0 / tau[a]
+            gradient[C + q + a] += d_tau * dx_dy[C + q + a]
+    gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
+    return total, gradient
+
+
+# ------------------------------------------------------------------------------------------------ nutpie's callbacks
+@intrinsic
+def _as_pointer(typingctx, address):
+    """The void pointer at an integer address."""
+
+    def codegen(context, builder, signature, arguments):
+        return builder.inttoptr(arguments[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
+# The user data (an int64 array; EngineModel.user_data): sizes, then the array addresses.
+_N_HEADER = 7  # n_dim, J, K, C, q, partial, n_expanded
+
+
+@_njit
+def _unpack(header_pointer):
+    header = numba.carray(header_pointer, (_N_HEADER + 8,), np.int64)
+    P, J, K, C, q = header[0], header[1], header[2], header[3], header[4]
+    addresses = header[_N_HEADER:]
+    sizes = header[3:6]
+    priors = numba.carray(_as_pointer(addresses[0]), (P, 4), np.float64)
+    columns = numba.carray(_as_pointer(addresses[1]), (C + q,), np.int64)
+    fixed = numba.carray(_as_pointer(addresses[2]), (2 * q,), np.float64)
+    n = numba.carray(_as_pointer(addresses[3]), (J,), np.float64)
+    DtD = numba.carray(_as_pointer(addresses[4]), (J, K, K), np.float64)
+    Dty = numba.carray(_as_pointer(addresses[5]), (J, K), np.float64)
+    yty = numba.carray(_as_pointer(addresses[6]), (J,), np.float64)
+    return sizes, priors, columns, fixed, n, DtD, Dty, yty
+
+
+_LOGP_SIGNATURE = types.int64(types.uint64, types.CPointer(types.double), types.CPointer(types.double),
+                              types.CPointer(types.double), types.voidptr)
+_EXPAND_SIGNATURE = types.int64(types.uint64, types.uint64, types.CPointer(types.double),
+                                types.CPointer(types.double), types.voidptr)
+
+
+def _logp_callback(dim, x_pointer, gradient_pointer, logp_pointer, user_data):
+    # The return codes are nutpie's own (compile_pymc._make_c_logp_func): 3 a non-finite gradient, 4 a
+    # non-finite log-density (both end the trajectory as a divergence).
+    sizes, priors, columns, fixed, n, DtD, Dty, yty = _unpack(user_data)
+    y = numba.carray(x_pointer, (dim,))
+    gradient = numba.carray(gradient_pointer, (dim,))
+    logp = numba.carray(logp_pointer, (1,))
+    value, grad = log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, True)
+    logp[0] = value
+    finite = True
+    for i in range(dim):
+        gradient[i] = grad[i]
+        if not np.isfinite(grad[i]):
+            finite = False
+    if not finite:
+        return 3
+    if not np.isfinite(value):
+        return 4
+    return 0
+
+
+def _expand_callback(dim, n_expanded, x_pointer, out_pointer, user_data):
+    priors = _unpack(user_data)[1]
+    values = constrained_values(numba.carray(x_pointer, (dim,)), priors)
+    out = numba.carray(out_pointer, (n_expanded,))
+    for i in range(dim):
+        out[i] = values[i]
+    return 0
+
+
+@functools.cache
+def callbacks():
+    """The two C callbacks, compiled on first use (and then loaded from numba's disk cache in a new process).
+
+    Callers hold ``compiled.COMPILE_LOCK`` (numba's compiler is not thread-safe)."""
+    return (numba.cfunc(_LOGP_SIGNATURE, cache=True)(_logp_callback),
+            numba.cfunc(_EXPAND_SIGNATURE, cache=True)(_expand_callback))
+
+
+# ------------------------------------------------------------------------------------------------ the model
+def supports(spec: ModelSpec, method: str) -> bool:
+    """Whether :class:`EngineModel` covers this model (module docstring): gaussian, one residual scale, and
+    either complete pooling, or the group effects integrated out without a correlation."""
+    if spec.family != "gaussian" or spec.group_noise or method == "rows":
+        return False
+    if spec.pooling == "complete":
+        return True
+    return method == "marginal" and not (spec.pooling == "partial" and spec.correlated)
+
+
+def prior_row(prior: Prior) -> list[float]:
+    """``(family code, p1, p2, p3)`` of a prior, parameters in PyMC's order, unused ones 0."""
+    params = list(prior.params) + [0.0] * (3 - len(prior.params))
+    return [float(FAMILIES[prior.distribution]), *params]
+
+
+def support_point(prior: Prior) -> float:
+    """Where PyMC starts a variable with this prior (its ``support_point``), on the prior's own scale."""
+    kind, p = prior.distribution, prior.params
+    starts = {"normal": lambda: p[0], "studentt": lambda: p[1], "cauchy": lambda: p[0], "flat": lambda: 0.0,
+              "uniform": lambda: (p[0] + p[1]) / 2, "halfnormal": lambda: p[0], "halfcauchy": lambda: p[0],
+              "halfstudentt": lambda: p[1], "exponential": lambda: 1 / p[0], "gamma": lambda: p[0] / p[1],
+              "halfflat": lambda: 1.0}
+    return float(starts[kind]())
+
+
+def to_unconstrained(prior: Prior, value: float) -> float:
+    """The inverse of the prior's transform (module docstring)."""
+    code = FAMILIES[prior.distribution]
+    if code == _UNIFORM:
+        lower, upper = prior.params
+        share = (value - lower) / (upper - lower)
+        return math.log(share / (1 - share))
+    if code in _POSITIVE_FAMILIES:
+        return math.log(value)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class EngineModel:
+    """One gaussian model for the engine: its priors (one per parameter, in the order of the module
+    docstring), its design columns and its group sums.
+
+    ``names`` and ``shapes`` are the variables nutpie stores, in the order of the parameter vector (``beta``,
+    ``mu``, ``tau``, ``sigma``; named as in ``hiermodels.models``).
+    """
+
+    priors: tuple[Prior, ...]
+    common_columns: tuple[int, ...]
+    varying_columns: tuple[int, ...]
+    partial: bool
+    fixed: tuple[float, ...]  # the no-pooling prior's means then sds (empty under partial or complete pooling)
+    sums: GroupSums
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    _arrays: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_dim(self) -> int:
+        return len(self.priors)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model's numbers as the contiguous arrays :func:`log_density` takes (made once)."""
+        if not self._arrays:
+            q = len(self.varying_columns)
+            self._arrays.update(
+                sizes=np.array([len(self.common_columns), q, int(self.partial)], dtype=np.int64),
+                priors=np.ascontiguousarray([prior_row(p) for p in self.priors], dtype=np.float64).reshape(-1, 4),
+                columns=np.array([*self.common_columns, *self.varying_columns], dtype=np.int64),
+                fixed=np.array(self.fixed if self.fixed else np.zeros(2 * q), dtype=np.float64),
+                n=np.ascontiguousarray(self.sums.n, dtype=np.float64),
+                DtD=np.ascontiguousarray(self.sums.DtD, dtype=np.float64),
+                Dty=np.ascontiguousarray(self.sums.Dty, dtype=np.float64),
+                yty=np.ascontiguousarray(self.sums.yty, dtype=np.float64),
+            )
+        return self._arrays
+
+    def log_density(self, y: np.ndarray, jacobian: bool = True) -> tuple[float, np.ndarray]:
+        """(log p(y), gradient) at an unconstrained point ``y`` (module docstring)."""
+        a = self.arrays()
+        return log_density(np.asarray(y, dtype=np.float64), a["sizes"], a["priors"], a["columns"], a["fixed"],
+                           a["n"], a["DtD"], a["Dty"], a["yty"], jacobian)
+
+    def constrained(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """The variables at an unconstrained point ``y``, by name."""
+        values = constrained_values(np.asarray(y, dtype=np.float64), self.arrays()["priors"])
+        out, start = {}, 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            size = int(np.prod(shape))
+            out[name] = values[start:start + size].reshape(shape)
+            start += size
+        return out
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        """PyMC's start for nutpie: each prior's support point, moved by uniform(-1, 1) jitter on the
+        unconstrained scale."""
+        start = np.array([to_unconstrained(p, support_point(p)) for p in self.priors])
+        return start + np.random.default_rng(seed).uniform(-1, 1, len(start))
+
+    def user_data(self) -> np.ndarray:
+        """The int64 array the callbacks read (sizes, then addresses); valid while this model lives."""
+        a = self.arrays()
+        J, K = a["Dty"].shape
+        C, q = len(self.common_columns), len(self.varying_columns)
+        header = [self.n_dim, J, K, C, q, int(self.partial), self.n_dim]
+        addresses = [a[name].ctypes.data for name in ("priors", "columns", "fixed", "n", "DtD", "Dty", "yty")]
+        return np.array([*header, *addresses, 0], dtype=np.int64)
+
+    def for_nutpie(self, coords: dict[str, Sequence], dims: dict[str, tuple[str, ...]]):
+        """A nutpie model sampling this one (nutpie's ``CompiledPyMCModel`` with the engine's callbacks)."""
+        from nutpie.compile_pymc import CompiledPyMCModel
+
+        logp, expand = callbacks()
+        slices, start = [], 0
+        for shape in self.shapes:
+            size = int(np.prod(shape))
+            slices.append(slice(start, start + size))
+            start += size
+        user_data = self.user_data()
+        return CompiledPyMCModel(
+            _n_dim=self.n_dim,
+            dims=dims,
+            _coords={name: list(values) for name, values in coords.items()},
+            _shapes=dict(zip(self.names, self.shapes, strict=True)),
+            compiled_logp_func=logp,
+            compiled_expand_func=expand,
+            initial_point_func=self.initial_point,
+            # The arrays whose addresses user_data holds: kept alive with the nutpie model.
+            shared_data={**self.arrays()},
+            shared_var_keys={},
+            user_data=user_data,
+            n_expanded=self.n_dim,
+            shape_info=(list(self.names), slices, [tuple(s) for s in self.shapes]),
+            logp_func=None,
+            expand_func=None,
+        )
+
+
+def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
+    """The :class:`EngineModel` of ``spec`` on ``data`` (:func:`supports` must hold)."""
+    from hiermodels.models import COMMON, GROUP_SD, POPULATION_MEAN, SIGMA, no_pooling_prior, term_split
+    from hiermodels.priors import resolve_priors
+
+    priors = resolve_priors(data, spec)
+    common, varying = term_split(data, spec)
+    partial = spec.pooling == "partial"
+    ordered = [priors[t] for t in common]
+    names: list[str] = []
+    shapes: list[tuple[int, ...]] = []
+    if common:
+        names.append(COMMON)
+        shapes.append((len(common),))
+    fixed: tuple[float, ...] = ()
+    if partial:
+        ordered += [priors[t] for t in varying] + [priors[f"sd({t})"] for t in varying]
+        names += [POPULATION_MEAN, GROUP_SD]
+        shapes += [(len(varying),), (len(varying),)]
+    elif varying:
+        means, sds = no_pooling_prior(priors, varying)
+        fixed = (*map(float, means), *map(float, sds))
+    ordered.append(priors[SIGMA])
+    names.append(SIGMA)
+    shapes.append(())
+    unknown = [p.distribution for p in ordered if p.distribution not in FAMILIES]
+    if unknown:  # pragma: no cover - spec validation admits "lkj" for the correlation only
+        raise ValueError(f"the gaussian engine has no {unknown[0]!r} prior")
+    return EngineModel(
+        priors=tuple(ordered),
+        common_columns=tuple(data.terms.index(t) for t in common),
+        varying_columns=tuple(data.terms.index(t) for t in varying),
+        partial=partial,
+        fixed=fixed,
+        sums=GroupSums.from_data(data),
+        names=tuple(names),
+        shapes=tuple(shapes),
+    )
