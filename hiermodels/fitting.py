@@ -28,7 +28,7 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from hiermodels import gaussian
+from hiermodels import gaussian, gaussian_engine
 from hiermodels.compiled import (
     CompiledModeFinder,
     CompiledModelCache,
@@ -208,6 +208,8 @@ def find_mode(data: PreparedData, spec: ModelSpec,
     optimiser converged and otherwise says what happened; a failed optimisation gives an empty point. With a
     ``compiled_cache`` the optimiser's functions are compiled once per structure and data set size.
     """
+    if gaussian_engine.supports_mode(spec):
+        return gaussian_engine.engine_model(data, spec).find_mode()
     model = model_for_mode(data, spec)
     try:
         if compiled_cache is None:

@@ -53,7 +53,7 @@ from numba.extending import intrinsic
 
 from hiermodels.data import PreparedData
 from hiermodels.gaussian import GroupSums
-from hiermodels.gaussian_ops import _marginal_kernel
+from hiermodels.gaussian_ops import _marginal_kernel, _sufficient_kernel
 from hiermodels.spec import ModelSpec, Prior
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -195,6 +195,62 @@ def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
     return total, gradient
 
 
+@_njit
+def mode_log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty):
+    """(log density, gradient) of the *centred* model, without the Jacobian: the function whose maximum is the
+    joint mode (``models.model_for_mode``). ``y`` is the population block of :func:`log_density` followed by
+    the group coefficients ``b`` (J x q, row by row), with b_j ~ N(mu, diag(tau^2)) (or the fixed no-pooling
+    prior) and the likelihood on the group sums given every b_j."""
+    C, q, partial = sizes[0], sizes[1], sizes[2]
+    P = priors.shape[0]
+    J = n.shape[0]
+    x = np.empty(P)
+    dx_dy = np.empty(P)
+    gradient = np.zeros(y.shape[0])
+    total = 0.0
+    for i in range(P):
+        code = int(priors[i, 0])
+        x[i], _, dx_dy[i], _ = _to_constrained(code, priors[i, 1], priors[i, 2], y[i])
+        value, slope = _prior_logp(code, priors[i, 1], priors[i, 2], priors[i, 3], x[i])
+        total += value
+        gradient[i] = slope * dx_dy[i]
+    beta = x[:C].copy()
+    if partial:
+        mu = x[C:C + q].copy()
+        tau = x[C + q:C + 2 * q].copy()
+    else:
+        mu = fixed[:q].copy()
+        tau = fixed[q:2 * q].copy()
+    sigma = x[P - 1:P].copy()
+    b = np.empty((J, q) if q > 0 else (1, 0))  # complete pooling: no group coefficients
+    for j in range(J if q > 0 else 0):
+        for a in range(q):
+            b[j, a] = y[P + j * q + a]
+    d_mu = np.zeros(q)
+    d_tau = np.zeros(q)
+    for j in range(J if q > 0 else 0):
+        for a in range(q):
+            z = (b[j, a] - mu[a]) / tau[a]
+            total += -0.5 * z * z - math.log(tau[a]) - 0.5 * _LOG_2PI
+            gradient[P + j * q + a] += -z / tau[a]
+            d_mu[a] += z / tau[a]
+            d_tau[a] += (z * z - 1.0) / tau[a]
+    loglik, d_beta, d_b, d_sigma = _sufficient_kernel(n, DtD, Dty, yty, beta, columns[:C], b, columns[C:C + q],
+                                                      sigma)
+    total += loglik
+    for i in range(C):
+        gradient[i] += d_beta[i] * dx_dy[i]
+    if partial:
+        for a in range(q):
+            gradient[C + a] += d_mu[a] * dx_dy[C + a]
+            gradient[C + q + a] += d_tau[a] * dx_dy[C + q + a]
+    gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
+    for j in range(J if q > 0 else 0):
+        for a in range(q):
+            gradient[P + j * q + a] += d_b[j, a]
+    return total, gradient
+
+
 # ------------------------------------------------------------------------------------------------ nutpie's callbacks
 @intrinsic
 def _as_pointer(typingctx, address):
@@ -280,6 +336,18 @@ def supports(spec: ModelSpec, method: str) -> bool:
     if spec.pooling == "complete":
         return True
     return method == "marginal" and not (spec.pooling == "partial" and spec.correlated)
+
+
+def supports_mode(spec: ModelSpec) -> bool:
+    """Whether :meth:`EngineModel.find_mode` covers this model's joint mode (of its centred form): as
+    :func:`supports`, whatever the parameterisation."""
+    from hiermodels.models import normal_coefficient_priors
+
+    if spec.family != "gaussian" or spec.group_noise:
+        return False
+    if spec.pooling == "partial":
+        return not spec.correlated
+    return spec.pooling == "complete" or normal_coefficient_priors(spec)
 
 
 def prior_row(prior: Prior) -> list[float]:
@@ -370,6 +438,35 @@ class EngineModel:
         unconstrained scale."""
         start = np.array([to_unconstrained(p, support_point(p)) for p in self.priors])
         return start + np.random.default_rng(seed).uniform(-1, 1, len(start))
+
+    def find_mode(self) -> tuple[dict[str, np.ndarray], str]:
+        """The joint mode of the centred model (:func:`mode_log_density`) by L-BFGS-B, as ``pm.find_MAP`` finds
+        it: from the support points without jitter, in the unconstrained space, without the Jacobian. Returns
+        the point (the variables of :meth:`constrained` and ``b``) and a message, empty when the optimiser
+        converged."""
+        from scipy import optimize
+
+        from hiermodels.models import GROUP_COEFFICIENT
+
+        a = self.arrays()
+        J, q = a["n"].shape[0], len(self.varying_columns)
+        start = np.array([to_unconstrained(p, support_point(p)) for p in self.priors])
+        group_start = self.constrained(start).get("mu", np.asarray(self.fixed[:q]))
+        x0 = np.concatenate([start, np.tile(group_start, J if q else 0)])
+        arguments = (a["sizes"], a["priors"], a["columns"], a["fixed"], a["n"], a["DtD"], a["Dty"], a["yty"])
+
+        def negative(y):
+            value, gradient = mode_log_density(y, *arguments)
+            # A probe where the density is 0 or undefined: reject it (as CompiledModeFinder does).
+            return (-value if np.isfinite(value) else 1e300), -np.nan_to_num(gradient)
+
+        result = optimize.minimize(negative, x0, jac=True, method="L-BFGS-B",
+                                   options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 50_000})
+        point = self.constrained(result.x[:self.n_dim])
+        if q:
+            point[GROUP_COEFFICIENT] = result.x[self.n_dim:].reshape(J, q)
+        message = "" if result.success else f"the optimiser stopped early: {result.message}"
+        return point, message
 
     def user_data(self) -> np.ndarray:
         """The int64 array the callbacks read (sizes, then addresses); valid while this model lives."""

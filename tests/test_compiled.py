@@ -63,9 +63,9 @@ def test_which_structures_depend_on_the_group_count():
 
 def test_one_compile_serves_another_group_count(radon):
     """Radon compiled with 85 counties, then the first 70 counties (both padded to 96): the cache is hit and the
-    posterior equals a fit compiled afresh for the 70 counties (same seed, same padding). For structures nutpie compiles, with
-    a parameter per group: the centred model, and no pooling with a Student-t prior. (The gaussian models
-    without one need no compile of their own: test_gaussian_engine.)"""
+    posterior equals a fit compiled afresh for the 70 counties (same seed, same padding). For structures nutpie
+    compiles, with a parameter per group: the centred model, and no pooling with a Student-t prior. (The
+    gaussian models without one need no compile of their own: test_gaussian_engine.)"""
     spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"),
                      sampler=SamplerSettings(draws=100, tune=100, chains=1, seed=5))
     subset = radon[radon["county"].isin(sorted(radon["county"].unique())[:70])]

@@ -27,6 +27,8 @@ def positions(model, engine_model) -> list[tuple[str, slice | int]]:
     for name, shape in zip(engine_model.names, engine_model.shapes, strict=True):
         starts[name] = (start, int(np.prod(shape)))
         start += int(np.prod(shape))
+    # The mode's parameter vector continues with the group coefficients b (J x q, row by row).
+    starts["b"] = (start, engine_model.sums.n.shape[0] * len(engine_model.varying_columns))
     out = []
     for rv in model.free_RVs:
         value = model.rvs_to_values[rv].name
@@ -56,7 +58,7 @@ def assert_same_density(data, spec, rng, points=3):
             value, gradient = engine_model.log_density(y, jacobian=jacobian)
             assert value == pytest.approx(float(logp(point)), rel=1e-11)
             expected = np.empty(engine_model.n_dim)
-            for (name, w), part in zip(where, np.split(dlogp(point), np.cumsum(
+            for (_, w), part in zip(where, np.split(dlogp(point), np.cumsum(
                     [np.size(initial[n]) for n, _ in where])[:-1]), strict=True):
                 expected[w] = part if isinstance(w, slice) else part.item()
             np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-9)
@@ -132,3 +134,57 @@ def test_engine_fits_are_reproducible_and_need_no_cache(radon):
     assert len(cache) == 0
     for name in ("mu", "tau", "sigma", "b"):
         np.testing.assert_array_equal(first.draws[name].to_numpy(), again.draws[name].to_numpy())
+
+
+@pytest.mark.parametrize("pooling", ["complete", "none", "partial"])
+def test_mode_density_equals_the_centred_pymc_models(radon, pooling):
+    """The density whose maximum is the MAP: the centred model with b as parameters, without the Jacobian."""
+    base = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"),
+                     priors={"sigma": Prior("halfcauchy", (2,))})
+    data = prepare(radon, base)
+    spec = specs_for_poolings(data, base, [pooling])[pooling]
+    assert engine.supports_mode(spec) and engine.supports_mode(replace(spec, parameterization="centered"))
+    model = build_model(data, replace(spec, parameterization="centered"), "sufficient")
+    engine_model = engine.engine_model(data, spec)
+    where = positions(model, engine_model)
+    arrays = engine_model.arrays()
+    size = engine_model.n_dim + (len(data.group_labels) * 2 if pooling != "complete" else 0)
+    initial = model.initial_point()
+    logp = model.compile_logp(jacobian=False, mode="FAST_COMPILE")
+    dlogp = model.compile_dlogp(jacobian=False, mode="FAST_COMPILE")
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        y = rng.normal(0, 0.7, size)
+        point = {name: np.reshape(y[w], np.shape(initial[name])) for name, w in where}
+        value, gradient = engine.mode_log_density(y, *(arrays[k] for k in (
+            "sizes", "priors", "columns", "fixed", "n", "DtD", "Dty", "yty")))
+        assert value == pytest.approx(float(logp(point)), rel=1e-11)
+        expected = np.empty(size)
+        for (_, w), part in zip(where, np.split(dlogp(point), np.cumsum(
+                [np.size(initial[n]) for n, _ in where])[:-1]), strict=True):
+            expected[w] = part
+        np.testing.assert_allclose(gradient, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_no_pooling_mode_is_ridge_regression_at_its_sigma(radon):
+    """At the joint mode of no pooling, each group's b is the posterior mode given sigma, in closed form:
+    b_j = (D_j'D_j + sigma^2 S^-1)^-1 (D_j'y_j + sigma^2 S^-1 m), with N(m, S) the terms' normal priors."""
+    base = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"))
+    data = prepare(radon, base)
+    spec = specs_for_poolings(data, base, ["none"])["none"]
+    engine_model = engine.engine_model(data, spec)
+    point, message = engine_model.find_mode()
+    assert message == ""
+    sigma2 = float(point["sigma"]) ** 2
+    means, sds = np.array(engine_model.fixed[:2]), np.array(engine_model.fixed[2:])
+    sums = engine_model.sums
+    precision = np.diag(sigma2 / sds**2)
+    expected = np.linalg.solve(sums.DtD + precision, (sums.Dty + precision @ means)[..., None])[..., 0]
+    np.testing.assert_allclose(point["b"], expected, atol=2e-4)
+    # And sigma solves its own stationarity equation (halfnormal(s) prior, no Jacobian):
+    # -sigma / s^2 + sum_j (-n_j / sigma + rss_j / sigma^3) = 0.
+    b = point["b"]
+    rss = sums.yty - 2 * np.einsum("jk,jk->j", b, sums.Dty) + np.einsum("jk,jkm,jm->j", b, sums.DtD, b)
+    sigma, scale = float(point["sigma"]), engine_model.priors[-1].params[0]
+    assert engine_model.priors[-1].distribution == "halfnormal"
+    assert -sigma / scale**2 + np.sum(-sums.n / sigma + rss / sigma**3) == pytest.approx(0, abs=0.05)
