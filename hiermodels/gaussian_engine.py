@@ -144,19 +144,107 @@ def constrained_values(y, priors):
 
 
 @_njit
-def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
-    """(log p(y), gradient) of the module docstring; ``jacobian=False`` leaves out log|dx/dy| (for a mode).
+def _log_sech2(y):
+    """log(1 - tanh(y)^2), stable for large |y|."""
+    return 2.0 * (_LOG_2 - abs(y) - math.log1p(math.exp(-2.0 * abs(y))))
 
-    ``sizes`` = (C, q, partial): the number of common and of varying terms, and 1 when ``mu`` and ``tau`` are
-    parameters (partial pooling) or 0 when they are fixed at ``fixed`` = (means, sds) (no pooling).
-    ``priors`` (P, 4) one row per parameter; ``columns`` the design columns of the common, then the varying,
-    terms; ``n``, ``DtD``, ``Dty``, ``yty`` the group sums (:class:`hiermodels.gaussian.GroupSums`).
-    """
-    C, q, partial = sizes[0], sizes[1], sizes[2]
-    P = y.shape[0]
+
+@_njit
+def _cholesky_corr(y_corr, q):
+    r"""The Cholesky factor L of a correlation matrix from unconstrained values (Stan's ``cholesky_corr``):
+    canonical partial correlations :math:`z = \tanh(y)`, then row by row :math:`L_{i0} = z`,
+    :math:`L_{ij} = z\sqrt{1 - \sum_{k<j} L_{ik}^2}`, :math:`L_{ii} = \sqrt{1 - \sum_{k<i} L_{ik}^2}`.
+
+    Returns L, dL/dy_t for each t (m, q, q), the log-Jacobian of y -> L's free entries (tanh, then the
+    rows) and its gradient."""
+    m = y_corr.shape[0]
+    L = np.zeros((q, q))
+    dL = np.zeros((m, q, q))
+    log_jac = 0.0
+    d_log_jac = np.zeros(m)
+    z = np.empty(m)
+    for t in range(m):
+        z[t] = math.tanh(y_corr[t])
+        log_jac += _log_sech2(y_corr[t])
+        d_log_jac[t] = -2.0 * z[t]
+    L[0, 0] = 1.0
+    d_sum = np.zeros(m)
+    k = 0
+    for i in range(1, q):
+        total_sq = 0.0
+        d_sum[:] = 0.0
+        for j in range(i):
+            if j == 0:
+                L[i, 0] = z[k]
+                dL[k, i, 0] = 1.0 - z[k] * z[k]
+            else:
+                root = math.sqrt(1.0 - total_sq)
+                log_jac += 0.5 * math.log(1.0 - total_sq)
+                L[i, j] = z[k] * root
+                for t in range(m):
+                    d_log_jac[t] += -0.5 * d_sum[t] / (1.0 - total_sq)
+                    dL[t, i, j] = -0.5 * z[k] * d_sum[t] / root
+                dL[k, i, j] += (1.0 - z[k] * z[k]) * root
+            total_sq += L[i, j] * L[i, j]
+            for t in range(m):
+                d_sum[t] += 2.0 * L[i, j] * dL[t, i, j]
+            k += 1
+        L[i, i] = math.sqrt(1.0 - total_sq)
+        for t in range(m):
+            dL[t, i, i] = -0.5 * d_sum[t] / L[i, i]
+    return L, dL, log_jac, d_log_jac
+
+
+@_njit
+def _covariance(tau, L):
+    """Sigma^{-1} = diag(1/tau) R^{-1} diag(1/tau) with R = L L^T, R^{-1} itself, and log|Sigma|."""
+    q = tau.shape[0]
+    L_inv = np.zeros((q, q))
+    for c in range(q):  # forward substitution on the unit vectors
+        for i in range(c, q):
+            acc = 1.0 if i == c else 0.0
+            for k in range(c, i):
+                acc -= L[i, k] * L_inv[k, c]
+            L_inv[i, c] = acc / L[i, i]
+    R_inv = L_inv.T @ L_inv
+    precision = np.empty((q, q))
+    log_det = 0.0
+    for a in range(q):
+        log_det += 2.0 * math.log(tau[a]) + 2.0 * math.log(L[a, a])
+        for c in range(q):
+            precision[a, c] = R_inv[a, c] / (tau[a] * tau[c])
+    return precision, R_inv, log_det
+
+
+@_njit
+def _covariance_gradient(d_precision, d_log_det, tau, L, precision, R_inv):
+    """The gradient reaching tau and L through (Sigma^{-1}, log|Sigma|) of :func:`_covariance`, from
+    G = d/d Sigma^{-1} (entries independent) and d/d log|Sigma|: with H = diag(1/tau) G diag(1/tau),
+    d/dR = -R^{-1} H R^{-1} and d/dL = (d/dR + d/dR^T) L (+ 2 d/d log|Sigma| / L_ii on the diagonal)."""
+    q = tau.shape[0]
+    d_tau = np.empty(q)
+    H = np.empty((q, q))
+    for a in range(q):
+        acc = 0.0
+        for c in range(q):
+            acc += d_precision[a, c] * precision[a, c] + d_precision[c, a] * precision[c, a]
+            H[a, c] = d_precision[a, c] / (tau[a] * tau[c])
+        d_tau[a] = -acc / tau[a] + 2.0 * d_log_det / tau[a]
+    d_R = -(R_inv @ H @ R_inv)
+    d_L = (d_R + d_R.T) @ L
+    for a in range(q):
+        d_L[a, a] += 2.0 * d_log_det / L[a, a]
+    return d_tau, d_L
+
+
+@_njit
+def _population(y, sizes, priors, fixed, jacobian, gradient):
+    """The population block: priors (and, with ``jacobian``, the log-Jacobians) added into ``gradient``;
+    returns (log density, x, dx/dy, mu, tau, L, dL/dy, eta) with ``L`` the identity when uncorrelated."""
+    C, q, partial, correlated = sizes[0], sizes[1], sizes[2], sizes[3]
+    P = priors.shape[0]
     x = np.empty(P)
     dx_dy = np.empty(P)
-    gradient = np.empty(P)
     total = 0.0
     for i in range(P):
         code = int(priors[i, 0])
@@ -167,30 +255,73 @@ def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
         if jacobian:
             total += log_jac
             gradient[i] += dlog_jac
-    beta = x[:C].copy()
     if partial:
         mu = x[C:C + q].copy()
         tau = x[C + q:C + 2 * q].copy()
     else:
         mu = fixed[:q].copy()
         tau = fixed[q:2 * q].copy()
-    precision = np.zeros((q, q))
-    log_det = 0.0
-    for a in range(q):
-        precision[a, a] = 1.0 / (tau[a] * tau[a])
-        log_det += 2.0 * math.log(tau[a])
-    sigma = x[P - 1:P].copy()
+    m = q * (q - 1) // 2 if correlated else 0
+    if correlated:
+        eta = fixed[0]
+        L, dL, log_jac, d_log_jac = _cholesky_corr(y[P:P + m], q)
+        # LKJ(eta) as a density of L's free entries (Stan's lkj_corr_cholesky):
+        # sum_{i >= 1} (q - i - 1 + 2 eta - 2) log L_ii.
+        for i in range(1, q):
+            weight = q - i - 1 + 2.0 * eta - 2.0
+            total += weight * math.log(L[i, i])
+            for t in range(m):
+                gradient[P + t] += weight * dL[t, i, i] / L[i, i]
+        if jacobian:
+            total += log_jac
+            for t in range(m):
+                gradient[P + t] += d_log_jac[t]
+    else:
+        L = np.eye(q)
+        dL = np.zeros((0, q, q))
+    return total, x, dx_dy, mu, tau, L, dL
+
+
+@_njit
+def _add_covariance_gradient(gradient, P, C, q, partial, d_precision, d_log_det, tau, L, dL, precision, R_inv,
+                             dx_dy):
+    d_tau, d_L = _covariance_gradient(d_precision, d_log_det, tau, L, precision, R_inv)
+    if partial:
+        for a in range(q):
+            gradient[C + q + a] += d_tau[a] * dx_dy[C + q + a]
+    for t in range(dL.shape[0]):
+        acc = 0.0
+        for i in range(q):
+            for j in range(i + 1):
+                acc += d_L[i, j] * dL[t, i, j]
+        gradient[P + t] += acc
+
+
+@_njit
+def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
+    """(log p(y), gradient) of the module docstring; ``jacobian=False`` leaves out log|dx/dy|.
+
+    ``sizes`` = (C, q, partial, correlated): the numbers of common and of varying terms; 1 when ``mu`` and
+    ``tau`` are parameters (partial pooling), 0 when they are fixed at ``fixed`` = (means, sds) (no pooling);
+    1 when the group effects are correlated (then ``fixed`` = (eta,), the LKJ shape). ``priors`` (P, 4) one row
+    per scalar parameter; ``columns`` the design columns of the common, then the varying, terms; ``n``,
+    ``DtD``, ``Dty``, ``yty`` the group sums (:class:`hiermodels.gaussian.GroupSums`).
+    """
+    C, q, partial = sizes[0], sizes[1], sizes[2]
+    P = priors.shape[0]
+    gradient = np.zeros(y.shape[0])
+    total, x, dx_dy, mu, tau, L, dL = _population(y, sizes, priors, fixed, jacobian, gradient)
+    precision, R_inv, log_det = _covariance(tau, L)
     loglik, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
-        n, DtD, Dty, yty, beta, columns[:C], mu, columns[C:C + q], precision, log_det, sigma)
+        n, DtD, Dty, yty, x[:C].copy(), columns[:C], mu, columns[C:C + q], precision, log_det, x[P - 1:P].copy())
     total += loglik
     for i in range(C):
         gradient[i] += d_beta[i] * dx_dy[i]
     if partial:
         for a in range(q):
             gradient[C + a] += d_mu[a] * dx_dy[C + a]
-            # precision_aa = tau_a^-2 and log|Sigma| = 2 sum log tau.
-            d_tau = d_precision[a, a] * (-2.0 / (tau[a] ** 3)) + d_log_det * 2.0 / tau[a]
-            gradient[C + q + a] += d_tau * dx_dy[C + q + a]
+    _add_covariance_gradient(gradient, P, C, q, partial, d_precision, d_log_det, tau, L, dL, precision, R_inv,
+                             dx_dy)
     gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
     return total, gradient
 
@@ -199,55 +330,48 @@ def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
 def mode_log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty):
     """(log density, gradient) of the *centred* model, without the Jacobian: the function whose maximum is the
     joint mode (``models.model_for_mode``). ``y`` is the population block of :func:`log_density` followed by
-    the group coefficients ``b`` (J x q, row by row), with b_j ~ N(mu, diag(tau^2)) (or the fixed no-pooling
-    prior) and the likelihood on the group sums given every b_j."""
-    C, q, partial = sizes[0], sizes[1], sizes[2]
+    the group coefficients ``b`` (J x q, row by row), with b_j ~ N(mu, Sigma) (or the fixed no-pooling prior)
+    and the likelihood on the group sums given every b_j."""
+    C, q, partial, correlated = sizes[0], sizes[1], sizes[2], sizes[3]
     P = priors.shape[0]
     J = n.shape[0]
-    x = np.empty(P)
-    dx_dy = np.empty(P)
+    start = P + (q * (q - 1) // 2 if correlated else 0)  # where b begins
     gradient = np.zeros(y.shape[0])
-    total = 0.0
-    for i in range(P):
-        code = int(priors[i, 0])
-        x[i], _, dx_dy[i], _ = _to_constrained(code, priors[i, 1], priors[i, 2], y[i])
-        value, slope = _prior_logp(code, priors[i, 1], priors[i, 2], priors[i, 3], x[i])
-        total += value
-        gradient[i] = slope * dx_dy[i]
-    beta = x[:C].copy()
-    if partial:
-        mu = x[C:C + q].copy()
-        tau = x[C + q:C + 2 * q].copy()
-    else:
-        mu = fixed[:q].copy()
-        tau = fixed[q:2 * q].copy()
-    sigma = x[P - 1:P].copy()
+    total, x, dx_dy, mu, tau, L, dL = _population(y, sizes, priors, fixed, False, gradient)
+    precision, R_inv, log_det = _covariance(tau, L)
     b = np.empty((J, q) if q > 0 else (1, 0))  # complete pooling: no group coefficients
-    for j in range(J if q > 0 else 0):
-        for a in range(q):
-            b[j, a] = y[P + j * q + a]
+    d_precision = np.zeros((q, q))
     d_mu = np.zeros(q)
-    d_tau = np.zeros(q)
+    u = np.empty(q)
     for j in range(J if q > 0 else 0):
         for a in range(q):
-            z = (b[j, a] - mu[a]) / tau[a]
-            total += -0.5 * z * z - math.log(tau[a]) - 0.5 * _LOG_2PI
-            gradient[P + j * q + a] += -z / tau[a]
-            d_mu[a] += z / tau[a]
-            d_tau[a] += (z * z - 1.0) / tau[a]
-    loglik, d_beta, d_b, d_sigma = _sufficient_kernel(n, DtD, Dty, yty, beta, columns[:C], b, columns[C:C + q],
-                                                      sigma)
+            b[j, a] = y[start + j * q + a]
+            u[a] = b[j, a] - mu[a]
+        # log N(b_j | mu, Sigma) = -q/2 log 2 pi - log|Sigma| / 2 - u' Sigma^{-1} u / 2
+        for a in range(q):
+            Pu = 0.0
+            for c in range(q):
+                Pu += precision[a, c] * u[c]
+                d_precision[a, c] += -0.5 * u[a] * u[c]
+            total += -0.5 * u[a] * Pu
+            gradient[start + j * q + a] += -Pu
+            d_mu[a] += Pu
+    groups = J if q > 0 else 0
+    total += -0.5 * groups * (q * _LOG_2PI + log_det)
+    loglik, d_beta, d_b, d_sigma = _sufficient_kernel(n, DtD, Dty, yty, x[:C].copy(), columns[:C], b,
+                                                      columns[C:C + q], x[P - 1:P].copy())
     total += loglik
     for i in range(C):
         gradient[i] += d_beta[i] * dx_dy[i]
     if partial:
         for a in range(q):
             gradient[C + a] += d_mu[a] * dx_dy[C + a]
-            gradient[C + q + a] += d_tau[a] * dx_dy[C + q + a]
+        _add_covariance_gradient(gradient, P, C, q, partial, d_precision, -0.5 * groups, tau, L, dL, precision,
+                                 R_inv, dx_dy)
     gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
-    for j in range(J if q > 0 else 0):
+    for j in range(groups):
         for a in range(q):
-            gradient[P + j * q + a] += d_b[j, a]
+            gradient[start + j * q + a] += d_b[j, a]
     return total, gradient
 
 
@@ -262,24 +386,42 @@ def _as_pointer(typingctx, address):
     return types.voidptr(address), codegen
 
 
-# The user data (an int64 array; EngineModel.user_data): sizes, then the array addresses.
-_N_HEADER = 7  # n_dim, J, K, C, q, partial, n_expanded
+# The user data (an int64 array; EngineModel.user_data): P (prior rows), J, K, then sizes (C, q, partial,
+# correlated), then the addresses of priors, columns, fixed, n, DtD, Dty, yty.
+_N_HEADER = 7
 
 
 @_njit
 def _unpack(header_pointer):
-    header = numba.carray(header_pointer, (_N_HEADER + 8,), np.int64)
+    header = numba.carray(header_pointer, (_N_HEADER + 7,), np.int64)
     P, J, K, C, q = header[0], header[1], header[2], header[3], header[4]
+    sizes = header[3:7]
     addresses = header[_N_HEADER:]
-    sizes = header[3:6]
     priors = numba.carray(_as_pointer(addresses[0]), (P, 4), np.float64)
     columns = numba.carray(_as_pointer(addresses[1]), (C + q,), np.int64)
-    fixed = numba.carray(_as_pointer(addresses[2]), (2 * q,), np.float64)
+    fixed = numba.carray(_as_pointer(addresses[2]), (2 * q + 1,), np.float64)
     n = numba.carray(_as_pointer(addresses[3]), (J,), np.float64)
     DtD = numba.carray(_as_pointer(addresses[4]), (J, K, K), np.float64)
     Dty = numba.carray(_as_pointer(addresses[5]), (J, K), np.float64)
     yty = numba.carray(_as_pointer(addresses[6]), (J,), np.float64)
     return sizes, priors, columns, fixed, n, DtD, Dty, yty
+
+
+@_njit
+def expanded_values(y, sizes, priors):
+    """What nutpie stores per draw: every scalar parameter on its own scale, then (correlated) the correlation
+    matrix R row by row."""
+    q, correlated = sizes[1], sizes[3]
+    P = priors.shape[0]
+    out = np.empty(P + (q * q if correlated else 0))
+    out[:P] = constrained_values(y[:P], priors)
+    if correlated:
+        L = _cholesky_corr(y[P:P + q * (q - 1) // 2], q)[0]
+        R = L @ L.T
+        for a in range(q):
+            for c in range(q):
+                out[P + a * q + c] = R[a, c]
+    return out
 
 
 _LOGP_SIGNATURE = types.int64(types.uint64, types.CPointer(types.double), types.CPointer(types.double),
@@ -310,10 +452,10 @@ def _logp_callback(dim, x_pointer, gradient_pointer, logp_pointer, user_data):
 
 
 def _expand_callback(dim, n_expanded, x_pointer, out_pointer, user_data):
-    priors = _unpack(user_data)[1]
-    values = constrained_values(numba.carray(x_pointer, (dim,)), priors)
+    sizes, priors = _unpack(user_data)[:2]
+    values = expanded_values(numba.carray(x_pointer, (dim,)), sizes, priors)
     out = numba.carray(out_pointer, (n_expanded,))
-    for i in range(dim):
+    for i in range(n_expanded):
         out[i] = values[i]
     return 0
 
@@ -335,7 +477,7 @@ def supports(spec: ModelSpec, method: str) -> bool:
         return False
     if spec.pooling == "complete":
         return True
-    return method == "marginal" and not (spec.pooling == "partial" and spec.correlated)
+    return method == "marginal"
 
 
 def supports_mode(spec: ModelSpec) -> bool:
@@ -345,9 +487,7 @@ def supports_mode(spec: ModelSpec) -> bool:
 
     if spec.family != "gaussian" or spec.group_noise:
         return False
-    if spec.pooling == "partial":
-        return not spec.correlated
-    return spec.pooling == "complete" or normal_coefficient_priors(spec)
+    return spec.pooling in ("partial", "complete") or normal_coefficient_priors(spec)
 
 
 def prior_row(prior: Prior) -> list[float]:
@@ -383,33 +523,46 @@ class EngineModel:
     """One gaussian model for the engine: its priors (one per parameter, in the order of the module
     docstring), its design columns and its group sums.
 
-    ``names`` and ``shapes`` are the variables nutpie stores, in the order of the parameter vector (``beta``,
-    ``mu``, ``tau``, ``sigma``; named as in ``hiermodels.models``).
+    ``names`` and ``shapes`` are the variables nutpie stores (:func:`expanded_values`): ``beta``, ``mu``,
+    ``tau``, ``sigma`` and, when correlated, ``corr`` (named as in ``hiermodels.models``).
     """
 
     priors: tuple[Prior, ...]
     common_columns: tuple[int, ...]
     varying_columns: tuple[int, ...]
     partial: bool
-    fixed: tuple[float, ...]  # the no-pooling prior's means then sds (empty under partial or complete pooling)
+    correlated: bool
+    # No pooling: the prior's means then sds; correlated partial pooling: (eta,), the LKJ shape.
+    fixed: tuple[float, ...]
     sums: GroupSums
     names: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
     _arrays: dict = field(default_factory=dict, repr=False)
 
     @property
+    def n_correlations(self) -> int:
+        q = len(self.varying_columns)
+        return q * (q - 1) // 2 if self.correlated else 0
+
+    @property
     def n_dim(self) -> int:
-        return len(self.priors)
+        """The length of the parameter vector: one per prior, then the correlations' unconstrained values."""
+        return len(self.priors) + self.n_correlations
+
+    @property
+    def n_expanded(self) -> int:
+        return sum(int(np.prod(shape)) for shape in self.shapes)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's numbers as the contiguous arrays :func:`log_density` takes (made once)."""
         if not self._arrays:
             q = len(self.varying_columns)
             self._arrays.update(
-                sizes=np.array([len(self.common_columns), q, int(self.partial)], dtype=np.int64),
+                sizes=np.array([len(self.common_columns), q, int(self.partial), int(self.correlated)],
+                               dtype=np.int64),
                 priors=np.ascontiguousarray([prior_row(p) for p in self.priors], dtype=np.float64).reshape(-1, 4),
                 columns=np.array([*self.common_columns, *self.varying_columns], dtype=np.int64),
-                fixed=np.array(self.fixed if self.fixed else np.zeros(2 * q), dtype=np.float64),
+                fixed=np.array([*self.fixed, *[0.0] * (2 * q + 1 - len(self.fixed))], dtype=np.float64),
                 n=np.ascontiguousarray(self.sums.n, dtype=np.float64),
                 DtD=np.ascontiguousarray(self.sums.DtD, dtype=np.float64),
                 Dty=np.ascontiguousarray(self.sums.Dty, dtype=np.float64),
@@ -425,7 +578,8 @@ class EngineModel:
 
     def constrained(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """The variables at an unconstrained point ``y``, by name."""
-        values = constrained_values(np.asarray(y, dtype=np.float64), self.arrays()["priors"])
+        a = self.arrays()
+        values = expanded_values(np.asarray(y, dtype=np.float64), a["sizes"], a["priors"])
         out, start = {}, 0
         for name, shape in zip(self.names, self.shapes, strict=True):
             size = int(np.prod(shape))
@@ -436,8 +590,12 @@ class EngineModel:
     def initial_point(self, seed: int) -> np.ndarray:
         """PyMC's start for nutpie: each prior's support point, moved by uniform(-1, 1) jitter on the
         unconstrained scale."""
-        start = np.array([to_unconstrained(p, support_point(p)) for p in self.priors])
-        return start + np.random.default_rng(seed).uniform(-1, 1, len(start))
+        return self._start() + np.random.default_rng(seed).uniform(-1, 1, self.n_dim)
+
+    def _start(self) -> np.ndarray:
+        """Each prior's support point on the unconstrained scale; correlations 0 (R = I, LKJ's support point)."""
+        return np.array([*(to_unconstrained(p, support_point(p)) for p in self.priors),
+                         *[0.0] * self.n_correlations])
 
     def find_mode(self) -> tuple[dict[str, np.ndarray], str]:
         """The joint mode of the centred model (:func:`mode_log_density`) by L-BFGS-B, as ``pm.find_MAP`` finds
@@ -450,7 +608,7 @@ class EngineModel:
 
         a = self.arrays()
         J, q = a["n"].shape[0], len(self.varying_columns)
-        start = np.array([to_unconstrained(p, support_point(p)) for p in self.priors])
+        start = self._start()
         group_start = self.constrained(start).get("mu", np.asarray(self.fixed[:q]))
         x0 = np.concatenate([start, np.tile(group_start, J if q else 0)])
         arguments = (a["sizes"], a["priors"], a["columns"], a["fixed"], a["n"], a["DtD"], a["Dty"], a["yty"])
@@ -472,10 +630,9 @@ class EngineModel:
         """The int64 array the callbacks read (sizes, then addresses); valid while this model lives."""
         a = self.arrays()
         J, K = a["Dty"].shape
-        C, q = len(self.common_columns), len(self.varying_columns)
-        header = [self.n_dim, J, K, C, q, int(self.partial), self.n_dim]
+        header = [len(self.priors), J, K, *a["sizes"]]
         addresses = [a[name].ctypes.data for name in ("priors", "columns", "fixed", "n", "DtD", "Dty", "yty")]
-        return np.array([*header, *addresses, 0], dtype=np.int64)
+        return np.array([*header, *addresses], dtype=np.int64)
 
     def for_nutpie(self, coords: dict[str, Sequence], dims: dict[str, tuple[str, ...]]):
         """A nutpie model sampling this one (nutpie's ``CompiledPyMCModel`` with the engine's callbacks)."""
@@ -500,7 +657,7 @@ class EngineModel:
             shared_data={**self.arrays()},
             shared_var_keys={},
             user_data=user_data,
-            n_expanded=self.n_dim,
+            n_expanded=self.n_expanded,
             shape_info=(list(self.names), slices, [tuple(s) for s in self.shapes]),
             logp_func=None,
             expand_func=None,
@@ -509,7 +666,15 @@ class EngineModel:
 
 def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
     """The :class:`EngineModel` of ``spec`` on ``data`` (:func:`supports` must hold)."""
-    from hiermodels.models import COMMON, GROUP_SD, POPULATION_MEAN, SIGMA, no_pooling_prior, term_split
+    from hiermodels.models import (
+        COMMON,
+        CORRELATION,
+        GROUP_SD,
+        POPULATION_MEAN,
+        SIGMA,
+        no_pooling_prior,
+        term_split,
+    )
     from hiermodels.priors import resolve_priors
 
     priors = resolve_priors(data, spec)
@@ -532,6 +697,11 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
     ordered.append(priors[SIGMA])
     names.append(SIGMA)
     shapes.append(())
+    correlated = partial and spec.correlated
+    if correlated:
+        fixed = (float(priors["corr"].params[0]),)
+        names.append(CORRELATION)
+        shapes.append((len(varying), len(varying)))
     unknown = [p.distribution for p in ordered if p.distribution not in FAMILIES]
     if unknown:  # pragma: no cover - spec validation admits "lkj" for the correlation only
         raise ValueError(f"the gaussian engine has no {unknown[0]!r} prior")
@@ -540,6 +710,7 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
         common_columns=tuple(data.terms.index(t) for t in common),
         varying_columns=tuple(data.terms.index(t) for t in varying),
         partial=partial,
+        correlated=correlated,
         fixed=fixed,
         sums=GroupSums.from_data(data),
         names=tuple(names),
