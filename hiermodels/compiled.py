@@ -184,7 +184,7 @@ def sampler_for(data: PreparedData, spec: ModelSpec, method: Method,
     if gaussian_engine.supports(spec, method):
         model = build_model(data, spec, method)
         with COMPILE_LOCK:
-            gaussian_engine.callbacks()
+            gaussian_engine.callbacks(gaussian_engine.has_correlations(spec))
         dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
         return model, gaussian_engine.engine_model(data, spec).for_nutpie(model.coords, dims)
     if cache is None:
@@ -210,8 +210,8 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
         method = default_method(pooled)
         if gaussian_engine.supports(pooled, method):
             with COMPILE_LOCK:
-                found.append(gaussian_engine.callbacks.cache_info().currsize > 0)
-                gaussian_engine.callbacks()
+                found.append(gaussian_engine.compiled(gaussian_engine.has_correlations(pooled)))
+                gaussian_engine.callbacks(gaussian_engine.has_correlations(pooled))
         else:
             n_groups, key = compile_layout(data, pooled, method)
             _, hit = cache.get_or_compile(

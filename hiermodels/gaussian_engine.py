@@ -40,7 +40,6 @@ the trace are exactly those of a PyMC model.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -172,7 +171,8 @@ def _cholesky_corr(y_corr, q):
     k = 0
     for i in range(1, q):
         total_sq = 0.0
-        d_sum[:] = 0.0
+        for t in range(m):
+            d_sum[t] = 0.0
         for j in range(i):
             if j == 0:
                 L[i, 0] = z[k]
@@ -196,6 +196,17 @@ def _cholesky_corr(y_corr, q):
 
 
 @_njit
+def _product(A, B):
+    """A B for small matrices, as a loop: numba's matrix product goes through BLAS and costs seconds to compile."""
+    out = np.zeros((A.shape[0], B.shape[1]))
+    for i in range(A.shape[0]):
+        for k in range(A.shape[1]):
+            for j in range(B.shape[1]):
+                out[i, j] += A[i, k] * B[k, j]
+    return out
+
+
+@_njit
 def _covariance(tau, L):
     """Sigma^{-1} = diag(1/tau) R^{-1} diag(1/tau) with R = L L^T, R^{-1} itself, and log|Sigma|."""
     q = tau.shape[0]
@@ -206,7 +217,11 @@ def _covariance(tau, L):
             for k in range(c, i):
                 acc -= L[i, k] * L_inv[k, c]
             L_inv[i, c] = acc / L[i, i]
-    R_inv = L_inv.T @ L_inv
+    R_inv = np.zeros((q, q))
+    for a in range(q):
+        for c in range(q):
+            for k in range(q):
+                R_inv[a, c] += L_inv[k, a] * L_inv[k, c]
     precision = np.empty((q, q))
     log_det = 0.0
     for a in range(q):
@@ -230,18 +245,21 @@ def _covariance_gradient(d_precision, d_log_det, tau, L, precision, R_inv):
             acc += d_precision[a, c] * precision[a, c] + d_precision[c, a] * precision[c, a]
             H[a, c] = d_precision[a, c] / (tau[a] * tau[c])
         d_tau[a] = -acc / tau[a] + 2.0 * d_log_det / tau[a]
-    d_R = -(R_inv @ H @ R_inv)
-    d_L = (d_R + d_R.T) @ L
-    for a in range(q):
-        d_L[a, a] += 2.0 * d_log_det / L[a, a]
+    d_R = _product(_product(R_inv, H), R_inv)  # minus d/dR
+    d_L = np.zeros((q, q))
+    for i in range(q):
+        for j in range(q):
+            for k in range(q):
+                d_L[i, j] -= (d_R[i, k] + d_R[k, i]) * L[k, j]
+        d_L[i, i] += 2.0 * d_log_det / L[i, i]
     return d_tau, d_L
 
 
 @_njit
 def _population(y, sizes, priors, fixed, jacobian, gradient):
-    """The population block: priors (and, with ``jacobian``, the log-Jacobians) added into ``gradient``;
-    returns (log density, x, dx/dy, mu, tau, L, dL/dy, eta) with ``L`` the identity when uncorrelated."""
-    C, q, partial, correlated = sizes[0], sizes[1], sizes[2], sizes[3]
+    """The priors of the scalar parameters (and, with ``jacobian``, their log-Jacobians), their gradient written
+    into ``gradient``; returns (log density, x, dx/dy, mu, tau)."""
+    C, q, partial = sizes[0], sizes[1], sizes[2]
     P = priors.shape[0]
     x = np.empty(P)
     dx_dy = np.empty(P)
@@ -261,25 +279,27 @@ def _population(y, sizes, priors, fixed, jacobian, gradient):
     else:
         mu = fixed[:q].copy()
         tau = fixed[q:2 * q].copy()
-    m = q * (q - 1) // 2 if correlated else 0
-    if correlated:
-        eta = fixed[0]
-        L, dL, log_jac, d_log_jac = _cholesky_corr(y[P:P + m], q)
-        # LKJ(eta) as a density of L's free entries (Stan's lkj_corr_cholesky):
-        # sum_{i >= 1} (q - i - 1 + 2 eta - 2) log L_ii.
-        for i in range(1, q):
-            weight = q - i - 1 + 2.0 * eta - 2.0
-            total += weight * math.log(L[i, i])
-            for t in range(m):
-                gradient[P + t] += weight * dL[t, i, i] / L[i, i]
-        if jacobian:
-            total += log_jac
-            for t in range(m):
-                gradient[P + t] += d_log_jac[t]
-    else:
-        L = np.eye(q)
-        dL = np.zeros((0, q, q))
-    return total, x, dx_dy, mu, tau, L, dL
+    return total, x, dx_dy, mu, tau
+
+
+@_njit
+def _correlation_prior(y, P, q, eta, jacobian, gradient):
+    """The correlation block y[P:P+m]: LKJ(eta) as a density of L's free entries (Stan's lkj_corr_cholesky,
+    sum_{i >= 1} (q - i - 1 + 2 eta - 2) log L_ii) and, with ``jacobian``, the log-Jacobian of y -> L; the
+    gradient is added into ``gradient``. Returns (log density, L, dL/dy)."""
+    m = q * (q - 1) // 2
+    L, dL, log_jac, d_log_jac = _cholesky_corr(y[P:P + m], q)
+    total = 0.0
+    for i in range(1, q):
+        weight = q - i - 1 + 2.0 * eta - 2.0
+        total += weight * math.log(L[i, i])
+        for t in range(m):
+            gradient[P + t] += weight * dL[t, i, i] / L[i, i]
+    if jacobian:
+        total += log_jac
+        for t in range(m):
+            gradient[P + t] += d_log_jac[t]
+    return total, L, dL
 
 
 @_njit
@@ -298,20 +318,27 @@ def _add_covariance_gradient(gradient, P, C, q, partial, d_precision, d_log_det,
 
 
 @_njit
-def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
-    """(log p(y), gradient) of the module docstring; ``jacobian=False`` leaves out log|dx/dy|.
+def log_density_independent(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
+    """(log p(y), gradient) of the module docstring, for uncorrelated group effects; ``jacobian=False`` leaves
+    out log|dx/dy|.
 
     ``sizes`` = (C, q, partial, correlated): the numbers of common and of varying terms; 1 when ``mu`` and
     ``tau`` are parameters (partial pooling), 0 when they are fixed at ``fixed`` = (means, sds) (no pooling);
-    1 when the group effects are correlated (then ``fixed`` = (eta,), the LKJ shape). ``priors`` (P, 4) one row
-    per scalar parameter; ``columns`` the design columns of the common, then the varying, terms; ``n``,
-    ``DtD``, ``Dty``, ``yty`` the group sums (:class:`hiermodels.gaussian.GroupSums`).
+    1 when the group effects are correlated (:func:`log_density_correlated`, ``fixed`` = (eta,), the LKJ
+    shape). ``priors`` (P, 4) one row per scalar parameter; ``columns`` the design columns of the common, then
+    the varying, terms; ``n``, ``DtD``, ``Dty``, ``yty`` the group sums
+    (:class:`hiermodels.gaussian.GroupSums`). Kept apart from the correlated density, and written flat, so
+    that the common case compiles in a few seconds.
     """
     C, q, partial = sizes[0], sizes[1], sizes[2]
     P = priors.shape[0]
-    gradient = np.zeros(y.shape[0])
-    total, x, dx_dy, mu, tau, L, dL = _population(y, sizes, priors, fixed, jacobian, gradient)
-    precision, R_inv, log_det = _covariance(tau, L)
+    gradient = np.zeros(P)
+    total, x, dx_dy, mu, tau = _population(y, sizes, priors, fixed, jacobian, gradient)
+    precision = np.zeros((q, q))
+    log_det = 0.0
+    for a in range(q):
+        precision[a, a] = 1.0 / (tau[a] * tau[a])
+        log_det += 2.0 * math.log(tau[a])
     loglik, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
         n, DtD, Dty, yty, x[:C].copy(), columns[:C], mu, columns[C:C + q], precision, log_det, x[P - 1:P].copy())
     total += loglik
@@ -320,59 +347,111 @@ def log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
     if partial:
         for a in range(q):
             gradient[C + a] += d_mu[a] * dx_dy[C + a]
-    _add_covariance_gradient(gradient, P, C, q, partial, d_precision, d_log_det, tau, L, dL, precision, R_inv,
-                             dx_dy)
+            # precision_aa = tau_a^-2 and log|Sigma| = 2 sum log tau.
+            d_tau = d_precision[a, a] * (-2.0 / (tau[a] ** 3)) + d_log_det * 2.0 / tau[a]
+            gradient[C + q + a] += d_tau * dx_dy[C + q + a]
     gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
     return total, gradient
 
 
 @_njit
-def mode_log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty):
-    """(log density, gradient) of the *centred* model, without the Jacobian: the function whose maximum is the
-    joint mode (``models.model_for_mode``). ``y`` is the population block of :func:`log_density` followed by
-    the group coefficients ``b`` (J x q, row by row), with b_j ~ N(mu, Sigma) (or the fixed no-pooling prior)
-    and the likelihood on the group sums given every b_j."""
-    C, q, partial, correlated = sizes[0], sizes[1], sizes[2], sizes[3]
+def log_density_correlated(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, jacobian):
+    """:func:`log_density_independent` for correlated group effects (partial pooling): the correlation block
+    y[P:] follows the scalar parameters, LKJ(``fixed[0]``) (:func:`_correlation_prior`), and
+    Sigma = diag(tau) L L' diag(tau)."""
+    C, q = sizes[0], sizes[1]
     P = priors.shape[0]
-    J = n.shape[0]
-    start = P + (q * (q - 1) // 2 if correlated else 0)  # where b begins
     gradient = np.zeros(y.shape[0])
-    total, x, dx_dy, mu, tau, L, dL = _population(y, sizes, priors, fixed, False, gradient)
+    total, x, dx_dy, mu, tau = _population(y, sizes, priors, fixed, jacobian, gradient)
+    lkj, L, dL = _correlation_prior(y, P, q, fixed[0], jacobian, gradient)
     precision, R_inv, log_det = _covariance(tau, L)
+    loglik, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
+        n, DtD, Dty, yty, x[:C].copy(), columns[:C], mu, columns[C:C + q], precision, log_det, x[P - 1:P].copy())
+    total += lkj + loglik
+    for i in range(C):
+        gradient[i] += d_beta[i] * dx_dy[i]
+    for a in range(q):
+        gradient[C + a] += d_mu[a] * dx_dy[C + a]
+    _add_covariance_gradient(gradient, P, C, q, True, d_precision, d_log_det, tau, L, dL, precision, R_inv, dx_dy)
+    gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
+    return total, gradient
+
+
+@_njit
+def mode_log_density_independent(y, sizes, priors, columns, fixed, n, DtD, Dty, yty):
+    """(log density, gradient) of the *centred* model, without the Jacobian: the function whose maximum is the
+    joint mode (``models.model_for_mode``). ``y`` is the population block of :func:`log_density_independent`
+    followed by the group coefficients ``b`` (J x q, row by row), with b_j ~ N(mu, diag(tau^2)) (or the fixed
+    no-pooling prior) and the likelihood on the group sums given every b_j."""
+    C, q, partial = sizes[0], sizes[1], sizes[2]
+    P = priors.shape[0]
+    gradient = np.zeros(y.shape[0])
+    total, x, dx_dy, mu, tau = _population(y, sizes, priors, fixed, False, gradient)
+    precision = np.zeros((q, q))
+    log_det = 0.0
+    for a in range(q):
+        precision[a, a] = 1.0 / (tau[a] * tau[a])
+        log_det += 2.0 * math.log(tau[a])
+    value, d_precision, groups = _mode_core(y, sizes, columns, n, DtD, Dty, yty, P, x, dx_dy, mu, precision,
+                                            log_det, gradient)
+    if partial:
+        for a in range(q):
+            d_tau = d_precision[a, a] * (-2.0 / (tau[a] ** 3)) - groups / tau[a]
+            gradient[C + q + a] += d_tau * dx_dy[C + q + a]
+    return total + value, gradient
+
+
+@_njit
+def mode_log_density_correlated(y, sizes, priors, columns, fixed, n, DtD, Dty, yty):
+    """:func:`mode_log_density_independent` with b_j ~ N(mu, Sigma), Sigma = diag(tau) L L' diag(tau), and
+    the correlation block (before ``b``) under LKJ(``fixed[0]``) as a density of L."""
+    C, q = sizes[0], sizes[1]
+    P = priors.shape[0]
+    gradient = np.zeros(y.shape[0])
+    total, x, dx_dy, mu, tau = _population(y, sizes, priors, fixed, False, gradient)
+    lkj, L, dL = _correlation_prior(y, P, q, fixed[0], False, gradient)
+    precision, R_inv, log_det = _covariance(tau, L)
+    value, d_precision, groups = _mode_core(y, sizes, columns, n, DtD, Dty, yty, P + dL.shape[0], x, dx_dy, mu,
+                                            precision, log_det, gradient)
+    _add_covariance_gradient(gradient, P, C, q, True, d_precision, -0.5 * groups, tau, L, dL, precision, R_inv,
+                             dx_dy)
+    return total + lkj + value, gradient
+
+
+@_njit
+def _mode_core(y, sizes, columns, n, DtD, Dty, yty, start, x, dx_dy, mu, precision, log_det, gradient):
+    """The group coefficients' prior and the likelihood given them, for the mode densities: b = y[start:]
+    (J x q). Adds every gradient but the covariance's into ``gradient``; returns (log density,
+    d/d Sigma^{-1}, the number of groups with coefficients)."""
+    C, q, partial = sizes[0], sizes[1], sizes[2]
+    P = x.shape[0]
+    J = n.shape[0]
+    groups = J if q > 0 else 0
     b = np.empty((J, q) if q > 0 else (1, 0))  # complete pooling: no group coefficients
     d_precision = np.zeros((q, q))
-    d_mu = np.zeros(q)
-    u = np.empty(q)
-    for j in range(J if q > 0 else 0):
+    total = -0.5 * groups * (q * _LOG_2PI + log_det)
+    for j in range(groups):
         for a in range(q):
             b[j, a] = y[start + j * q + a]
-            u[a] = b[j, a] - mu[a]
-        # log N(b_j | mu, Sigma) = -q/2 log 2 pi - log|Sigma| / 2 - u' Sigma^{-1} u / 2
+        # log N(b_j | mu, Sigma) = -q/2 log 2 pi - log|Sigma| / 2 - u' Sigma^{-1} u / 2, u = b_j - mu
         for a in range(q):
             Pu = 0.0
             for c in range(q):
-                Pu += precision[a, c] * u[c]
-                d_precision[a, c] += -0.5 * u[a] * u[c]
-            total += -0.5 * u[a] * Pu
+                Pu += precision[a, c] * (b[j, c] - mu[c])
+                d_precision[a, c] += -0.5 * (b[j, a] - mu[a]) * (b[j, c] - mu[c])
+            total += -0.5 * (b[j, a] - mu[a]) * Pu
             gradient[start + j * q + a] += -Pu
-            d_mu[a] += Pu
-    groups = J if q > 0 else 0
-    total += -0.5 * groups * (q * _LOG_2PI + log_det)
+            if partial:
+                gradient[C + a] += Pu * dx_dy[C + a]
     loglik, d_beta, d_b, d_sigma = _sufficient_kernel(n, DtD, Dty, yty, x[:C].copy(), columns[:C], b,
                                                       columns[C:C + q], x[P - 1:P].copy())
-    total += loglik
     for i in range(C):
         gradient[i] += d_beta[i] * dx_dy[i]
-    if partial:
-        for a in range(q):
-            gradient[C + a] += d_mu[a] * dx_dy[C + a]
-        _add_covariance_gradient(gradient, P, C, q, partial, d_precision, -0.5 * groups, tau, L, dL, precision,
-                                 R_inv, dx_dy)
     gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
     for j in range(groups):
         for a in range(q):
             gradient[start + j * q + a] += d_b[j, a]
-    return total, gradient
+    return total + loglik, d_precision, groups
 
 
 # ------------------------------------------------------------------------------------------------ nutpie's callbacks
@@ -414,13 +493,16 @@ def expanded_values(y, sizes, priors):
     q, correlated = sizes[1], sizes[3]
     P = priors.shape[0]
     out = np.empty(P + (q * q if correlated else 0))
-    out[:P] = constrained_values(y[:P], priors)
+    for i in range(P):
+        out[i] = _to_constrained(int(priors[i, 0]), priors[i, 1], priors[i, 2], y[i])[0]
     if correlated:
         L = _cholesky_corr(y[P:P + q * (q - 1) // 2], q)[0]
-        R = L @ L.T
         for a in range(q):
             for c in range(q):
-                out[P + a * q + c] = R[a, c]
+                acc = 0.0
+                for k in range(q):
+                    acc += L[a, k] * L[c, k]
+                out[P + a * q + c] = acc
     return out
 
 
@@ -430,14 +512,13 @@ _EXPAND_SIGNATURE = types.int64(types.uint64, types.uint64, types.CPointer(types
                                 types.CPointer(types.double), types.voidptr)
 
 
-def _logp_callback(dim, x_pointer, gradient_pointer, logp_pointer, user_data):
-    # The return codes are nutpie's own (compile_pymc._make_c_logp_func): 3 a non-finite gradient, 4 a
-    # non-finite log-density (both end the trajectory as a divergence).
-    sizes, priors, columns, fixed, n, DtD, Dty, yty = _unpack(user_data)
-    y = numba.carray(x_pointer, (dim,))
+@_njit
+def _write_logp(value, grad, dim, gradient_pointer, logp_pointer):
+    """Store the log-density and its gradient where nutpie asked; the return codes are nutpie's own
+    (compile_pymc._make_c_logp_func): 3 a non-finite gradient, 4 a non-finite log-density (both end the
+    trajectory as a divergence)."""
     gradient = numba.carray(gradient_pointer, (dim,))
     logp = numba.carray(logp_pointer, (1,))
-    value, grad = log_density(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, True)
     logp[0] = value
     finite = True
     for i in range(dim):
@@ -451,22 +532,60 @@ def _logp_callback(dim, x_pointer, gradient_pointer, logp_pointer, user_data):
     return 0
 
 
-def _expand_callback(dim, n_expanded, x_pointer, out_pointer, user_data):
-    sizes, priors = _unpack(user_data)[:2]
-    values = expanded_values(numba.carray(x_pointer, (dim,)), sizes, priors)
+@_njit
+def _write_expanded(values, n_expanded, out_pointer):
     out = numba.carray(out_pointer, (n_expanded,))
     for i in range(n_expanded):
         out[i] = values[i]
     return 0
 
 
-@functools.cache
-def callbacks():
-    """The two C callbacks, compiled on first use (and then loaded from numba's disk cache in a new process).
+# Two pairs of module-level callbacks (numba caches each under its own name): a model without correlations
+# never compiles their code.
+def _logp_independent(dim, x_pointer, gradient_pointer, logp_pointer, user_data):
+    sizes, priors, columns, fixed, n, DtD, Dty, yty = _unpack(user_data)
+    value, grad = log_density_independent(numba.carray(x_pointer, (dim,)), sizes, priors, columns, fixed, n, DtD,
+                                          Dty, yty, True)
+    return _write_logp(value, grad, dim, gradient_pointer, logp_pointer)
 
-    Callers hold ``compiled.COMPILE_LOCK`` (numba's compiler is not thread-safe)."""
-    return (numba.cfunc(_LOGP_SIGNATURE, cache=True)(_logp_callback),
-            numba.cfunc(_EXPAND_SIGNATURE, cache=True)(_expand_callback))
+
+def _logp_correlated(dim, x_pointer, gradient_pointer, logp_pointer, user_data):
+    sizes, priors, columns, fixed, n, DtD, Dty, yty = _unpack(user_data)
+    value, grad = log_density_correlated(numba.carray(x_pointer, (dim,)), sizes, priors, columns, fixed, n, DtD,
+                                         Dty, yty, True)
+    return _write_logp(value, grad, dim, gradient_pointer, logp_pointer)
+
+
+def _expand_independent(dim, n_expanded, x_pointer, out_pointer, user_data):
+    priors = _unpack(user_data)[1]
+    return _write_expanded(constrained_values(numba.carray(x_pointer, (dim,)), priors), n_expanded, out_pointer)
+
+
+def _expand_correlated(dim, n_expanded, x_pointer, out_pointer, user_data):
+    sizes, priors = _unpack(user_data)[:2]
+    return _write_expanded(expanded_values(numba.carray(x_pointer, (dim,)), sizes, priors), n_expanded,
+                           out_pointer)
+
+
+_CALLBACKS: dict[bool, tuple] = {}  # correlated -> (log-density callback, expand callback)
+
+
+def compiled(correlated: bool = False) -> bool:
+    """Whether this process has the callbacks for models with (or without) correlations already."""
+    return bool(correlated) in _CALLBACKS
+
+
+def callbacks(correlated: bool = False):
+    """The two C callbacks (log-density, expand) for models with or without correlated group effects, compiled
+    on first use (and loaded from numba's disk cache in a new process). Callers hold ``compiled.COMPILE_LOCK``
+    (numba's compiler is not thread-safe)."""
+    correlated = bool(correlated)
+    if correlated not in _CALLBACKS:
+        logp, expand = ((_logp_correlated, _expand_correlated) if correlated
+                        else (_logp_independent, _expand_independent))
+        _CALLBACKS[correlated] = (numba.cfunc(_LOGP_SIGNATURE, cache=True)(logp),
+                                  numba.cfunc(_EXPAND_SIGNATURE, cache=True)(expand))
+    return _CALLBACKS[correlated]
 
 
 # ------------------------------------------------------------------------------------------------ the model
@@ -478,6 +597,11 @@ def supports(spec: ModelSpec, method: str) -> bool:
     if spec.pooling == "complete":
         return True
     return method == "marginal"
+
+
+def has_correlations(spec: ModelSpec) -> bool:
+    """Whether the engine samples this model with correlated group effects (partial pooling only)."""
+    return spec.pooling == "partial" and spec.correlated
 
 
 def supports_mode(spec: ModelSpec) -> bool:
@@ -554,7 +678,7 @@ class EngineModel:
         return sum(int(np.prod(shape)) for shape in self.shapes)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The model's numbers as the contiguous arrays :func:`log_density` takes (made once)."""
+        """The model's numbers as the contiguous arrays :func:`_log_density` takes (made once)."""
         if not self._arrays:
             q = len(self.varying_columns)
             self._arrays.update(
@@ -573,8 +697,9 @@ class EngineModel:
     def log_density(self, y: np.ndarray, jacobian: bool = True) -> tuple[float, np.ndarray]:
         """(log p(y), gradient) at an unconstrained point ``y`` (module docstring)."""
         a = self.arrays()
-        return log_density(np.asarray(y, dtype=np.float64), a["sizes"], a["priors"], a["columns"], a["fixed"],
-                           a["n"], a["DtD"], a["Dty"], a["yty"], jacobian)
+        density = log_density_correlated if self.correlated else log_density_independent
+        return density(np.asarray(y, dtype=np.float64), a["sizes"], a["priors"], a["columns"], a["fixed"],
+                       a["n"], a["DtD"], a["Dty"], a["yty"], jacobian)
 
     def constrained(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """The variables at an unconstrained point ``y``, by name."""
@@ -598,7 +723,7 @@ class EngineModel:
                          *[0.0] * self.n_correlations])
 
     def find_mode(self) -> tuple[dict[str, np.ndarray], str]:
-        """The joint mode of the centred model (:func:`mode_log_density`) by L-BFGS-B, as ``pm.find_MAP`` finds
+        """The joint mode of the centred model (:func:`_mode_log_density`) by L-BFGS-B, as ``pm.find_MAP`` finds
         it: from the support points without jitter, in the unconstrained space, without the Jacobian. Returns
         the point (the variables of :meth:`constrained` and ``b``) and a message, empty when the optimiser
         converged."""
@@ -612,9 +737,10 @@ class EngineModel:
         group_start = self.constrained(start).get("mu", np.asarray(self.fixed[:q]))
         x0 = np.concatenate([start, np.tile(group_start, J if q else 0)])
         arguments = (a["sizes"], a["priors"], a["columns"], a["fixed"], a["n"], a["DtD"], a["Dty"], a["yty"])
+        density = mode_log_density_correlated if self.correlated else mode_log_density_independent
 
         def negative(y):
-            value, gradient = mode_log_density(y, *arguments)
+            value, gradient = density(y, *arguments)
             # A probe where the density is 0 or undefined: reject it (as CompiledModeFinder does).
             return (-value if np.isfinite(value) else 1e300), -np.nan_to_num(gradient)
 
@@ -638,7 +764,7 @@ class EngineModel:
         """A nutpie model sampling this one (nutpie's ``CompiledPyMCModel`` with the engine's callbacks)."""
         from nutpie.compile_pymc import CompiledPyMCModel
 
-        logp, expand = callbacks()
+        logp, expand = callbacks(self.correlated)
         slices, start = [], 0
         for shape in self.shapes:
             size = int(np.prod(shape))
@@ -697,8 +823,7 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
     ordered.append(priors[SIGMA])
     names.append(SIGMA)
     shapes.append(())
-    correlated = partial and spec.correlated
-    if correlated:
+    if has_correlations(spec):
         fixed = (float(priors["corr"].params[0]),)
         names.append(CORRELATION)
         shapes.append((len(varying), len(varying)))
@@ -710,7 +835,7 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
         common_columns=tuple(data.terms.index(t) for t in common),
         varying_columns=tuple(data.terms.index(t) for t in varying),
         partial=partial,
-        correlated=correlated,
+        correlated=has_correlations(spec),
         fixed=fixed,
         sums=GroupSums.from_data(data),
         names=tuple(names),

@@ -156,7 +156,7 @@ def test_mode_density_equals_the_centred_pymc_models(radon, pooling):
     for _ in range(3):
         y = rng.normal(0, 0.7, size)
         point = {name: np.reshape(y[w], np.shape(initial[name])) for name, w in where}
-        value, gradient = engine.mode_log_density(y, *(arrays[k] for k in (
+        value, gradient = engine.mode_log_density_independent(y, *(arrays[k] for k in (
             "sizes", "priors", "columns", "fixed", "n", "DtD", "Dty", "yty")))
         assert value == pytest.approx(float(logp(point)), rel=1e-11)
         expected = np.empty(size)
@@ -266,6 +266,6 @@ def test_correlated_gradients_with_three_varying_terms(radon):
     expected = central_difference(lambda v: engine_model.log_density(v)[0], y)
     np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-4)
     full = np.concatenate([y, rng.normal(0, 0.5, len(engine_model.sums.n) * 3)])
-    _, gradient = engine.mode_log_density(full, *arguments)
-    expected = central_difference(lambda v: engine.mode_log_density(v, *arguments)[0], full)
+    _, gradient = engine.mode_log_density_correlated(full, *arguments)
+    expected = central_difference(lambda v: engine.mode_log_density_correlated(v, *arguments)[0], full)
     np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-4)
