@@ -1,5 +1,8 @@
 """Compile once per model *structure*, sample many data sets: a bounded cache of compiled nutpie models.
 
+(Gaussian models whose group effects integrate out skip all of this: :mod:`hiermodels.gaussian_engine`
+samples them with one program compiled once per machine; :func:`sampler_for` picks the route.)
+
 Compiling a model (PyTensor graph -> numba) takes seconds; sampling a gaussian model on sufficient statistics
 takes a fraction of a second. Everything that varies between data sets of the same structure is a ``pm.Data``
 container (the sufficient statistics or rows, and the prior parameters, which are scaled to the data), so a

@@ -1,41 +1,48 @@
 r"""Gaussian models whose group effects integrate out, sampled by one numba program compiled once per machine.
 
 Why: nutpie compiles every PyMC model afresh (PyTensor graph -> numba), and numba's type inference made that
-15-18 s for the radon model on an empty cache, against 9-10 s for the PyMC primer's own model. Yet every
-gaussian model of this app whose group effects integrate out has the same shape: priors on a handful of
-scalars, and :mod:`hiermodels.gaussian`'s marginal likelihood. So the whole log-density is written once here,
-with the structure (which terms, which prior families) read from arrays at run time rather than baked into
-the compiled code. numba compiles it once per machine (``cache=True`` keeps the machine code on disk), and
-then any data set, any priors and any pooling below start sampling at once.
+15-18 s for the radon model on an empty cache (60 s with correlated group effects), against 9-10 s for the
+PyMC primer's own model. Yet every gaussian model of this app whose group effects integrate out has the same
+shape: priors on a handful of scalars, and :mod:`hiermodels.gaussian`'s marginal likelihood. So the whole
+log-density is written once here, with the structure (which terms, which prior families) read from arrays at
+run time rather than baked into the compiled code. numba compiles it once per machine (``cache=True`` keeps
+the machine code on disk), and then any data set, any priors and any pooling below start sampling at once.
 
 Models covered (:func:`supports`): the gaussian family with one residual scale, and
 
-- partial pooling, non-centred, uncorrelated group effects: :math:`b_j = \mu + u_j`,
-  :math:`u_j \sim \mathcal N(0, \mathrm{diag}(\tau^2))`, integrated out;
+- partial pooling, non-centred: :math:`b_j = \mu + u_j`, :math:`u_j \sim \mathcal N(0, \Sigma)`,
+  :math:`\Sigma = \mathrm{diag}(\tau)\,R\,\mathrm{diag}(\tau)` with :math:`R = I` or, correlated,
+  :math:`R \sim \mathrm{LKJ}(\eta)`; integrated out;
 - no pooling with normal coefficient priors: the same with :math:`\mu` and :math:`\tau` fixed at each term's
   prior mean and sd (``models.build_no_pooling_marginal``);
 - complete pooling: no varying terms (:math:`q = 0`), the likelihood on the group sums.
 
-The parameter vector :math:`x` that NUTS moves in is unconstrained; in this order,
+The parameter vector :math:`y` that NUTS moves in is unconstrained; in this order,
 
-    ``beta`` (the C common coefficients) | ``mu`` (q) | ``tau`` (q) | ``sigma``
+    ``beta`` (the C common coefficients) | ``mu`` (q) | ``tau`` (q) | ``sigma`` | correlations (q(q-1)/2)
 
-(``mu`` and ``tau`` only under partial pooling). Each element has a prior, given as a row
-``(family code, p1, p2, p3)`` of :data:`FAMILIES` with PyMC's parameters in PyMC's order (``spec.PRIOR_PARAMETERS``),
-and the transform PyMC gives that family: ``uniform(l, u)`` the interval transform
-:math:`x = l + (u - l)\,\mathrm{logistic}(y)`, the families on the positive line the log transform
-:math:`x = e^y`, the others none. The log-density is
+(``mu``, ``tau`` and the correlations only under partial pooling, the correlations only when correlated).
+Each scalar has a prior, given as a row ``(family code, p1, p2, p3)`` of :data:`FAMILIES` with PyMC's
+parameters in PyMC's order (``spec.PRIOR_PARAMETERS``), and the transform PyMC gives that family:
+``uniform(l, u)`` the interval transform :math:`x = l + (u - l)\,\mathrm{logistic}(y)`, the families on the
+positive line the log transform :math:`x = e^y`, the others none. The correlations are Stan's: canonical
+partial correlations :math:`z = \tanh(y)` build the Cholesky factor :math:`L` of :math:`R` row by row
+(:func:`_cholesky_corr`), and LKJ(:math:`\eta`) is the density of :math:`L`,
+:math:`\sum_{i\ge1}(q - i - 1 + 2\eta - 2)\log L_{ii}` (PyMC's ``LKJCorr`` up to its normalising constant). The
+log-density is
 
-.. math:: \log p(y) = \sum_i \big[\log \pi_i(x_i(y_i)) + \log|dx_i/dy_i|\big] + \ell(\beta, \mu, \tau, \sigma)
+.. math:: \log p(y) = \sum_i \big[\log \pi_i(x_i(y_i)) + \log|dx_i/dy_i|\big] + \log p(L) + \log|dL/dy|
+          + \ell(\beta, \mu, \Sigma, \sigma)
 
-with :math:`\ell` the marginal log-likelihood (``gaussian_ops._marginal_kernel``, with
-:math:`\Sigma^{-1} = \mathrm{diag}(\tau^{-2})` and :math:`\log|\Sigma| = 2\sum\log\tau`), the same value as
-the PyMC model's ``logp()`` (tested on every family) and its exact gradient by the chain rule.
+with :math:`\ell` the marginal log-likelihood (``gaussian_ops._marginal_kernel``), equal to the PyMC model's
+``logp()`` (tested on every family) with its exact gradient by the chain rule. The joint mode (the MAP) is
+the maximum of the *centred* model's density without the Jacobian terms, over the same block followed by
+every group's :math:`b_j` (:func:`mode_log_density_independent`), found by L-BFGS-B as ``pm.find_MAP`` does.
 
 nutpie calls the log-density through a C callback (a numba ``cfunc``) with one pointer of user data: an int64
-array holding the sizes and the addresses of the arrays (:class:`EngineModel`). The sampler object is nutpie's
-own ``CompiledPyMCModel`` (pinned to nutpie 0.16 in ``pyproject.toml``), so sampling, progress, cancelling and
-the trace are exactly those of a PyMC model.
+array holding the sizes and the addresses of the arrays (:meth:`EngineModel.user_data`). The sampler object is
+nutpie's own ``CompiledPyMCModel`` (so ``pyproject.toml`` pins nutpie's minor version), and sampling,
+progress, cancelling and the trace are exactly those of a PyMC model.
 """
 
 from __future__ import annotations
