@@ -208,10 +208,10 @@ def find_mode(data: PreparedData, spec: ModelSpec,
     optimiser converged and otherwise says what happened; a failed optimisation gives an empty point. With a
     ``compiled_cache`` the optimiser's functions are compiled once per structure and data set size.
     """
-    if gaussian_engine.supports_mode(spec):
-        return gaussian_engine.engine_model(data, spec).find_mode()
-    model = model_for_mode(data, spec)
     try:
+        if gaussian_engine.supports_mode(spec):  # no compile per structure (hiermodels.gaussian_engine)
+            return gaussian_engine.engine_model(data, spec).find_mode()
+        model = model_for_mode(data, spec)
         if compiled_cache is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -310,12 +310,11 @@ def _correlation_prior(y, P, q, eta, jacobian, gradient):
 
 
 @_njit
-def _add_covariance_gradient(gradient, P, C, q, partial, d_precision, d_log_det, tau, L, dL, precision, R_inv,
-                             dx_dy):
+def _add_covariance_gradient(gradient, P, C, q, d_precision, d_log_det, tau, L, dL, precision, R_inv, dx_dy):
+    """Add the gradient that reaches tau (y[C+q:C+2q]) and the correlations (y[P:]) through the covariance."""
     d_tau, d_L = _covariance_gradient(d_precision, d_log_det, tau, L, precision, R_inv)
-    if partial:
-        for a in range(q):
-            gradient[C + q + a] += d_tau[a] * dx_dy[C + q + a]
+    for a in range(q):
+        gradient[C + q + a] += d_tau[a] * dx_dy[C + q + a]
     for t in range(dL.shape[0]):
         acc = 0.0
         for i in range(q):
@@ -379,7 +378,7 @@ def log_density_correlated(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, j
         gradient[i] += d_beta[i] * dx_dy[i]
     for a in range(q):
         gradient[C + a] += d_mu[a] * dx_dy[C + a]
-    _add_covariance_gradient(gradient, P, C, q, True, d_precision, d_log_det, tau, L, dL, precision, R_inv, dx_dy)
+    _add_covariance_gradient(gradient, P, C, q, d_precision, d_log_det, tau, L, dL, precision, R_inv, dx_dy)
     gradient[P - 1] += d_sigma[0] * dx_dy[P - 1]
     return total, gradient
 
@@ -420,7 +419,7 @@ def mode_log_density_correlated(y, sizes, priors, columns, fixed, n, DtD, Dty, y
     precision, R_inv, log_det = _covariance(tau, L)
     value, d_precision, groups = _mode_core(y, sizes, columns, n, DtD, Dty, yty, P + dL.shape[0], x, dx_dy, mu,
                                             precision, log_det, gradient)
-    _add_covariance_gradient(gradient, P, C, q, True, d_precision, -0.5 * groups, tau, L, dL, precision, R_inv,
+    _add_covariance_gradient(gradient, P, C, q, d_precision, -0.5 * groups, tau, L, dL, precision, R_inv,
                              dx_dy)
     return total + lkj + value, gradient
 
