@@ -38,6 +38,7 @@ re-exported here): written as graphs they compiled three times slower than the w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hiermodels.data import PreparedData
-from hiermodels.gaussian_ops import marginal_loglik, sufficient_loglik
+from hiermodels.gaussian_ops import _njit, marginal_loglik, sufficient_loglik
 
 __all__ = ["GroupSums", "add_sums_data", "draw_group_effects", "marginal_loglik", "sufficient_loglik"]
 
@@ -85,32 +86,89 @@ def draw_group_effects(
     sigma_cov: np.ndarray,
     sigma: np.ndarray,
     rng: np.random.Generator,
-    chunk: int = 500,
 ) -> np.ndarray:
     """Draw u_j from its exact conditional for every posterior draw (module docstring).
 
     ``theta`` (S, K), ``sigma_cov`` (S, q, q) the covariance Σ of the group effects, ``sigma`` (S,) or (S, J).
-    Returns u with shape (S, J, q). Draws are processed in chunks to bound memory.
+    Returns u with shape (S, J, q).
     """
-    S = theta.shape[0]
-    J = sums.n.shape[0]
+    S, J = theta.shape[0], sums.n.shape[0]
     q = len(varying_columns)
-    V = np.asarray(varying_columns)
-    ZtZ = sums.DtD[:, V][:, :, V]  # (J, q, q)
-    ZtD = sums.DtD[:, V, :]  # (J, q, K)
-    Zty = sums.Dty[:, V]  # (J, q)
-    out = np.empty((S, J, q))
     sigma = np.broadcast_to(sigma.reshape(S, -1), (S, J)) if sigma.ndim == 1 else sigma
-    for start in range(0, S, chunk):
-        stop = min(S, start + chunk)
-        variance = sigma[start:stop] ** 2  # (s, J)
-        precision = np.linalg.inv(sigma_cov[start:stop])  # (s, q, q)
-        M = variance[:, :, None, None] * precision[:, None] + ZtZ[None]  # (s, J, q, q)
-        z_residual = Zty[None] - np.einsum("jqk,sk->sjq", ZtD, theta[start:stop])  # (s, J, q)
-        L = np.linalg.cholesky(M)
-        mean = np.linalg.solve(M, z_residual[..., None])[..., 0]
-        noise = rng.standard_normal((stop - start, J, q))
-        # cov = sigma^2 M^{-1} = sigma^2 L^{-T} L^{-1}: draw L^{-T} e, scaled by sigma.
-        Lt = np.swapaxes(L, -1, -2)
-        out[start:stop] = mean + np.sqrt(variance)[..., None] * np.linalg.solve(Lt, noise[..., None])[..., 0]
+    noise = rng.standard_normal((S, J, q))
+    return _conditional_draws(np.ascontiguousarray(sums.DtD, dtype=float), np.ascontiguousarray(sums.Dty, dtype=float),
+                              np.asarray(varying_columns, dtype=np.int64), np.ascontiguousarray(theta, dtype=float),
+                              np.ascontiguousarray(sigma_cov, dtype=float), np.ascontiguousarray(sigma, dtype=float),
+                              noise)
+
+
+@_njit
+def _conditional_draws(DtD, Dty, cols, theta, sigma_cov, sigma, noise):
+    """One loop over draws and groups (a million small q x q problems took 3.5 s as batched numpy linear
+    algebra). With M = L L^T, the draw is M^{-1} z + sigma L^{-T} e = L^{-T} (L^{-1} z + sigma e)."""
+    S, J, q = noise.shape
+    K = theta.shape[1]
+    out = np.empty((S, J, q))
+    precision = np.empty((q, q))
+    M = np.empty((q, q))
+    L = np.zeros((q, q))
+    z = np.empty(q)
+    r = np.empty(q)
+    for s in range(S):
+        _cholesky(sigma_cov[s], L)
+        _inverse_from_cholesky(L, precision)
+        for j in range(J):
+            variance = sigma[s, j] * sigma[s, j]
+            for a in range(q):
+                acc = Dty[j, cols[a]]
+                for k in range(K):
+                    acc -= DtD[j, cols[a], k] * theta[s, k]
+                z[a] = acc
+                for c in range(q):
+                    M[a, c] = variance * precision[a, c] + DtD[j, cols[a], cols[c]]
+            _cholesky(M, L)
+            sd = math.sqrt(variance)
+            for i in range(q):  # r = L^{-1} z + sigma e
+                acc = z[i]
+                for m in range(i):
+                    acc -= L[i, m] * (r[m] - sd * noise[s, j, m])
+                r[i] = acc / L[i, i] + sd * noise[s, j, i]
+            for i in range(q - 1, -1, -1):  # out = L^{-T} r
+                acc = r[i]
+                for m in range(i + 1, q):
+                    acc -= L[m, i] * out[s, j, m]
+                out[s, j, i] = acc / L[i, i]
     return out
+
+
+@_njit
+def _cholesky(A, L):
+    """The lower Cholesky factor of the small symmetric positive definite A, into L."""
+    q = A.shape[0]
+    for i in range(q):
+        for k in range(i + 1):
+            acc = A[i, k]
+            for m in range(k):
+                acc -= L[i, m] * L[k, m]
+            L[i, k] = math.sqrt(acc) if i == k else acc / L[k, k]
+        for k in range(i + 1, q):
+            L[i, k] = 0.0
+
+
+@_njit
+def _inverse_from_cholesky(L, out):
+    """A^{-1} = L^{-T} L^{-1} for A = L L^T, into out."""
+    q = L.shape[0]
+    L_inv = np.zeros((q, q))
+    for c in range(q):
+        for i in range(c, q):
+            acc = 1.0 if i == c else 0.0
+            for m in range(c, i):
+                acc -= L[i, m] * L_inv[m, c]
+            L_inv[i, c] = acc / L[i, i]
+    for a in range(q):
+        for c in range(q):
+            acc = 0.0
+            for m in range(q):
+                acc += L_inv[m, a] * L_inv[m, c]
+            out[a, c] = acc
