@@ -21,7 +21,8 @@ large  1,000,000 rows x 1,000 groups, gaussian, varying intercept and slope, fro
        shrinkage table (all three poolings; no MAP), wall clock and peak RSS (target 4: < 15 s, < 2 GB), in a
        process with empty compile caches; then a second file of the same structure in the same process (the
        structure compiled, as in a server that has fitted it before).
-pages  Streamlit script run time (AppTest) when switching pages and pooling with fits cached (target 5: < 300 ms).
+pages  Streamlit script run time (AppTest) when switching pages and pooling with fits cached, the median of 5 runs
+       per page (target 5: < 300 ms).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DRAWS, TUNE, CHAINS, SEED = 1000, 1000, 4, 20261121
+VISITS = 5  # script runs per page (after the first) in the pages scenario
 POPULATION = {  # hiermodels name -> primer variable
     "intercept": "mu_a", "floor": "mu_b", "sd(intercept)": "sigma_a", "sd(floor)": "sigma_b", "sigma": "sigma_y",
 }
@@ -249,19 +251,26 @@ def scenario_pages() -> dict:
     at.session_state["hm_fit_key"] = key
     timings: dict[str, list[float]] = {}
     pages = ["pages/3_shrinkage.py", "pages/4_map_vs_mean.py", "pages/5_population.py", "pages/6_diagnostics.py"]
-    for _ in range(2):  # the first visit fills the per-fit table caches; the second is what a user feels
+    # The first visit fills the per-fit table caches; the later ones are what a user feels. One script run
+    # varies by 2-3x on this shared machine (garbage collection, other tenants), so the median of 5 is reported
+    # and the slowest alongside.
+    for _ in range(1 + VISITS):
         for page in pages:
             started = time.perf_counter()
             at.switch_page(page).run()
             timings.setdefault(page, []).append(time.perf_counter() - started)
             assert not at.exception, at.exception
     at.switch_page("pages/4_map_vs_mean.py").run()
-    started = time.perf_counter()
-    at.radio[0].set_value("none").run()
-    switch = time.perf_counter() - started
+    switches = []
+    for pooling in ["none", "partial"] * ((VISITS + 1) // 2):
+        started = time.perf_counter()
+        at.radio[0].set_value(pooling).run()
+        switches.append(time.perf_counter() - started)
     return {"pages_first_ms": {p: round(t[0] * 1000) for p, t in timings.items()},
-            "pages_cached_ms": {p: round(t[1] * 1000) for p, t in timings.items()},
-            "pooling_switch_ms": round(switch * 1000)}
+            "pages_cached_ms": {p: round(float(np.median(t[1:])) * 1000) for p, t in timings.items()},
+            "pages_slowest_ms": round(max(max(t[1:]) for t in timings.values()) * 1000),
+            "pooling_switch_ms": round(float(np.median(switches)) * 1000),
+            "pooling_switch_slowest_ms": round(max(switches) * 1000)}
 
 
 SCENARIOS = {
@@ -320,8 +329,9 @@ def report(results: dict) -> str:
     if "pages_cached_ms" in results:
         r = results
         worst = max(max(r["pages_cached_ms"].values()), r["pooling_switch_ms"])
-        row("5. page or pooling switch with fits cached (script run)", f"pages {r['pages_cached_ms']} ms; pooling "
-            f"switch {r['pooling_switch_ms']} ms (first visits {r['pages_first_ms']} ms)", "< 300 ms", worst < 300)
+        row("5. page or pooling switch with fits cached (script run, median of 5)", f"pages {r['pages_cached_ms']}"
+            f" ms; pooling switch {r['pooling_switch_ms']} ms (slowest single runs {r['pages_slowest_ms']} and "
+            f"{r['pooling_switch_slowest_ms']} ms; first visits {r['pages_first_ms']} ms)", "< 300 ms", worst < 300)
     return "\n".join(lines)
 
 
