@@ -46,7 +46,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hiermodels.data import PreparedData
-from hiermodels.gaussian_ops import _njit, marginal_loglik, sufficient_loglik
+from hiermodels.gaussian_ops import _inverse_from_cholesky, _njit, marginal_loglik, sufficient_loglik
 
 __all__ = ["GroupSums", "add_sums_data", "draw_group_effects", "marginal_loglik", "sufficient_loglik"]
 
@@ -153,22 +153,3 @@ def _cholesky(A, L):
             L[i, k] = math.sqrt(acc) if i == k else acc / L[k, k]
         for k in range(i + 1, q):
             L[i, k] = 0.0
-
-
-@_njit
-def _inverse_from_cholesky(L, out):
-    """A^{-1} = L^{-T} L^{-1} for A = L L^T, into out."""
-    q = L.shape[0]
-    L_inv = np.zeros((q, q))
-    for c in range(q):
-        for i in range(c, q):
-            acc = 1.0 if i == c else 0.0
-            for m in range(c, i):
-                acc -= L[i, m] * L_inv[m, c]
-            L_inv[i, c] = acc / L[i, i]
-    for a in range(q):
-        for c in range(q):
-            acc = 0.0
-            for m in range(q):
-                acc += L_inv[m, a] * L_inv[m, c]
-            out[a, c] = acc

@@ -59,7 +59,7 @@ from numba.extending import intrinsic
 
 from hiermodels.data import PreparedData
 from hiermodels.gaussian import GroupSums
-from hiermodels.gaussian_ops import _marginal_kernel, _sufficient_kernel
+from hiermodels.gaussian_ops import _inverse_from_cholesky, _marginal_kernel, _sufficient_kernel
 from hiermodels.spec import ModelSpec, Prior
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -214,21 +214,23 @@ def _product(A, B):
 
 
 @_njit
+def _diagonal_covariance(tau):
+    """Sigma^{-1} = diag(1/tau^2) and log|Sigma| = 2 sum log tau (uncorrelated group effects)."""
+    q = tau.shape[0]
+    precision = np.zeros((q, q))
+    log_det = 0.0
+    for a in range(q):
+        precision[a, a] = 1.0 / (tau[a] * tau[a])
+        log_det += 2.0 * math.log(tau[a])
+    return precision, log_det
+
+
+@_njit
 def _covariance(tau, L):
     """Sigma^{-1} = diag(1/tau) R^{-1} diag(1/tau) with R = L L^T, R^{-1} itself, and log|Sigma|."""
     q = tau.shape[0]
-    L_inv = np.zeros((q, q))
-    for c in range(q):  # forward substitution on the unit vectors
-        for i in range(c, q):
-            acc = 1.0 if i == c else 0.0
-            for k in range(c, i):
-                acc -= L[i, k] * L_inv[k, c]
-            L_inv[i, c] = acc / L[i, i]
-    R_inv = np.zeros((q, q))
-    for a in range(q):
-        for c in range(q):
-            for k in range(q):
-                R_inv[a, c] += L_inv[k, a] * L_inv[k, c]
+    R_inv = np.empty((q, q))
+    _inverse_from_cholesky(L, R_inv)
     precision = np.empty((q, q))
     log_det = 0.0
     for a in range(q):
@@ -340,11 +342,7 @@ def log_density_independent(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, 
     P = priors.shape[0]
     gradient = np.zeros(P)
     total, x, dx_dy, mu, tau = _population(y, sizes, priors, fixed, jacobian, gradient)
-    precision = np.zeros((q, q))
-    log_det = 0.0
-    for a in range(q):
-        precision[a, a] = 1.0 / (tau[a] * tau[a])
-        log_det += 2.0 * math.log(tau[a])
+    precision, log_det = _diagonal_covariance(tau)
     loglik, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
         n, DtD, Dty, yty, x[:C].copy(), columns[:C], mu, columns[C:C + q], precision, log_det, x[P - 1:P].copy())
     total += loglik
@@ -393,11 +391,7 @@ def mode_log_density_independent(y, sizes, priors, columns, fixed, n, DtD, Dty, 
     P = priors.shape[0]
     gradient = np.zeros(y.shape[0])
     total, x, dx_dy, mu, tau = _population(y, sizes, priors, fixed, False, gradient)
-    precision = np.zeros((q, q))
-    log_det = 0.0
-    for a in range(q):
-        precision[a, a] = 1.0 / (tau[a] * tau[a])
-        log_det += 2.0 * math.log(tau[a])
+    precision, log_det = _diagonal_covariance(tau)
     value, d_precision, groups = _mode_core(y, sizes, columns, n, DtD, Dty, yty, P, x, dx_dy, mu, precision,
                                             log_det, gradient)
     if partial:

@@ -70,6 +70,25 @@ def _assemble(beta, common_cols, per_term, varying_cols, out):
 
 
 @_njit
+def _inverse_from_cholesky(L, out):
+    """A^{-1} = L^{-T} L^{-1} for A = L L^T, into out."""
+    q = L.shape[0]
+    L_inv = np.zeros((q, q))
+    for c in range(q):
+        for i in range(c, q):
+            acc = 1.0 if i == c else 0.0
+            for m in range(c, i):
+                acc -= L[i, m] * L_inv[m, c]
+            L_inv[i, c] = acc / L[i, i]
+    for a in range(q):
+        for c in range(q):
+            acc = 0.0
+            for m in range(q):
+                acc += L_inv[m, a] * L_inv[m, c]
+            out[a, c] = acc
+
+
+@_njit
 def _sufficient_kernel(n, DtD, Dty, yty, beta, common_cols, b, varying_cols, sigma):
     J, K = Dty.shape
     total = 0.0
