@@ -112,11 +112,12 @@ def _conditional_draws(DtD, Dty, cols, theta, sigma_cov, sigma, noise):
     precision = np.empty((q, q))
     M = np.empty((q, q))
     L = np.zeros((q, q))
+    L_inv = np.empty((q, q))
     z = np.empty(q)
     r = np.empty(q)
     for s in range(S):
         _cholesky(sigma_cov[s], L)
-        _inverse_from_cholesky(L, precision)
+        _inverse_from_cholesky(L, L_inv, precision)
         for j in range(J):
             variance = sigma[s, j] * sigma[s, j]
             for a in range(q):

@@ -230,7 +230,7 @@ def _covariance(tau, L):
     """Sigma^{-1} = diag(1/tau) R^{-1} diag(1/tau) with R = L L^T, R^{-1} itself, and log|Sigma|."""
     q = tau.shape[0]
     R_inv = np.empty((q, q))
-    _inverse_from_cholesky(L, R_inv)
+    _inverse_from_cholesky(L, np.empty((q, q)), R_inv)
     precision = np.empty((q, q))
     log_det = 0.0
     for a in range(q):

@@ -70,12 +70,15 @@ def _assemble(beta, common_cols, per_term, varying_cols, out):
 
 
 @_njit
-def _inverse_from_cholesky(L, out):
-    """A^{-1} = L^{-T} L^{-1} for A = L L^T, into out."""
+def _inverse_from_cholesky(L, L_inv, out):
+    """A^{-1} = L^{-T} L^{-1} for A = L L^T, into out; ``L_inv`` (q x q) is scratch space for L^{-1}, passed in
+    so that the loops over groups allocate nothing."""
     q = L.shape[0]
-    L_inv = np.zeros((q, q))
-    for c in range(q):
-        for i in range(c, q):
+    for c in range(q):  # column c of L^{-1}: forward substitution on the unit vector e_c
+        for i in range(q):
+            if i < c:
+                L_inv[i, c] = 0.0
+                continue
             acc = 1.0 if i == c else 0.0
             for m in range(c, i):
                 acc -= L[i, m] * L_inv[m, c]
@@ -167,7 +170,7 @@ def _marginal_kernel(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision, l
                     log_det_M += 2.0 * math.log(L[i, i])
                 else:
                     L[i, k] = acc / L[k, k]
-        # w = L^{-1} z, v = L^{-T} w = M^{-1} z, and L^{-1} (for M^{-1} = L^{-T} L^{-1}).
+        # w = L^{-1} z, v = L^{-T} w = M^{-1} z, and M^{-1} = L^{-T} L^{-1}.
         quadratic = 0.0
         for i in range(q):
             acc = z[i]
@@ -180,24 +183,12 @@ def _marginal_kernel(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision, l
             for m in range(i + 1, q):
                 acc -= L[m, i] * v[m]
             v[i] = acc / L[i, i]
-        for c in range(q):
-            for i in range(q):
-                if i < c:
-                    L_inv[i, c] = 0.0
-                    continue
-                acc = 1.0 if i == c else 0.0
-                for m in range(c, i):
-                    acc -= L[i, m] * L_inv[m, c]
-                L_inv[i, c] = acc / L[i, i]
+        _inverse_from_cholesky(L, L_inv, M_inv)
         trace_M_inv_P = 0.0
         v_P_v = 0.0
         for a in range(q):
             for c in range(q):
-                acc = 0.0
-                for m in range(q):
-                    acc += L_inv[m, a] * L_inv[m, c]
-                M_inv[a, c] = acc
-                trace_M_inv_P += acc * precision[c, a]
+                trace_M_inv_P += M_inv[a, c] * precision[c, a]
                 v_P_v += v[a] * precision[a, c] * v[c]
         remainder = rss - quadratic
         total += -0.5 * (n[j] * _LOG_2PI + (n[j] - q) * math.log(s) + log_det + log_det_M + remainder / s)
