@@ -48,6 +48,7 @@ import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
@@ -59,7 +60,7 @@ import pyarrow.parquet as pq
 from openpyxl.utils import get_column_letter
 
 from hiermodels import limits
-from hiermodels.errors import DataError, FileReadError
+from hiermodels.errors import DataError, FileReadError, SpecError
 from hiermodels.spec import INTERCEPT, ModelSpec
 
 # Cells that mean "missing" in a numeric column (R writes NA, pandas NaN, databases NULL).
@@ -462,11 +463,21 @@ def _name_columns(frame: pd.DataFrame, header: Sequence[str], name: str, notes: 
     if named_data:
         listed = ", ".join(_column_label(i, excel) for i in named_data[:_ROWS_SHOWN])
         where = "the first row of the first sheet" if excel else "the header row"
+        numbers = [i for i in named_data if is_row_number_sequence(frame.iloc[:, i])]
+        if numbers:
+            first = int(_numbers(frame.iloc[:3, numbers[0]])[0])
+            row_numbers = (
+                f"; {_column_label(numbers[0], excel)} holds the row numbers {first}, {first + 1}, {first + 2}, … "
+                "that R's write.csv and pandas' to_csv add by default: delete it, or save the table without them "
+                "(row.names = FALSE in R, index=False in pandas)"
+            )
+        else:
+            row_numbers = "; a column of row numbers can be deleted"
         raise FileReadError(
             f"{_shown(name)}: {listed} {'has' if len(named_data) == 1 else 'have'} no name in {where} "
             "(it is empty or only spaces) but holds data. Give every column a name"
             + (" (merged header cells count as empty: unmerge them)" if excel else "")
-            + "; a column of row numbers can be deleted"
+            + row_numbers
         )
     listed = ", ".join(_column_label(i, excel) for i in empty[:_ROWS_SHOWN])
     notes.append(f"left out {len(empty)} empty column{'s' if len(empty) > 1 else ''} without a name ({listed})")
@@ -593,6 +604,11 @@ class PreparedData:
     @property
     def rows_dropped(self) -> int:
         return int(sum(self.dropped.values()))
+
+    @cached_property
+    def _group_level(self) -> tuple[str, ...]:
+        # Computed once per prepared table (fit_poolings and each fit ask): see group_level_predictors.
+        return _group_level_predictors(self)
 
     def terms_of(self, varying: Sequence[str]) -> tuple[str, ...]:
         """The design-matrix terms behind a list of varying terms (``intercept`` and predictor names)."""
@@ -947,18 +963,288 @@ def numeric_columns(frame: pd.DataFrame) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------------------------------- guessing the roles
+# Headers that row names get when a table is saved with them: Rdatasets' CSVs ("rownames"), R's write.table
+# ("row.names"), pandas' read_csv of a file with an unnamed first column ("Unnamed: 0"), readr's ("...1"). An empty
+# header (R's write.csv, pandas' to_csv) is an index too when a frame is passed in from Python; read_table refuses it.
+_INDEX_HEADER = re.compile(r"(|rownames|row\.names|row_names|unnamed: ?\d+|\.\.\.\d+|index)", re.IGNORECASE)
+# R's read.csv names an empty header "X"; only the first column, and only with row-name-like values, is one.
+_R_INDEX_HEADER = "X"
+# A column named like this is the outcome a person would pick first (lme4's InstEval calls its rating y).
+OUTCOME_NAMES = frozenset({"y", "outcome", "response", "target", "dv"})
+# A row-number sequence must be at least this long to be recognised by its values alone.
+_MIN_SEQUENCE = 3
+
+
+def _numbers(series: pd.Series) -> np.ndarray | None:
+    """The column as floats (NaN where a cell is missing), or None when a cell is text or infinite."""
+    values, problems = _to_numbers(series, str(series.name))
+    return None if problems else values.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _all_whole(values: np.ndarray) -> bool:
+    """Every value present is a whole number (and at least one is present)."""
+    present = values[~np.isnan(values)]
+    return bool(present.size) and bool(np.all(present == np.round(present)))
+
+
+def is_row_number_sequence(series: pd.Series) -> bool:
+    """Whether a column holds 1, 2, ..., n or 0, 1, ..., n-1 in row order (row numbers, saved as a column).
+
+    The first cells are looked at before the whole column is parsed, so other columns cost almost nothing."""
+    n = len(series)
+    if n < _MIN_SEQUENCE:
+        return False
+    head = _numbers(series.iloc[:_MIN_SEQUENCE])
+    if head is None or head[0] not in (0.0, 1.0) or not np.array_equal(head, head[0] + np.arange(_MIN_SEQUENCE)):
+        return False
+    values = _numbers(series)
+    return values is not None and np.array_equal(values, values[0] + np.arange(n))
+
+
+def _unique_per_row(series: pd.Series) -> bool:
+    return bool(series.notna().all()) and series.nunique(dropna=False) == len(series)
+
+
+def index_columns(frame: pd.DataFrame) -> tuple[str, ...]:
+    """Columns that hold row names or row numbers rather than data (an R or pandas export's index).
+
+    A column is an index when its header is one that row names get when a table is saved with them (``rownames``,
+    ``row.names``, ``Unnamed: 0``, ``...1``, ``index``, an empty header; ``X``, R's name for an empty header, as
+    the first column only) and its values differ in every row (and, for ``X``, are whole numbers or text); or when
+    it is the first column (where R and pandas write the index) and holds the row numbers 1, 2, ..., n or
+    0, 1, ..., n-1 in row order, whatever its name (but ``y``: a column named like an outcome is data). Such a
+    column is never guessed for a role and the Data page leaves it out of the choices; the table is not changed."""
+    out = []
+    for position, column in enumerate(frame.columns):
+        series = frame[column]
+        name = str(column).strip()
+        if _INDEX_HEADER.fullmatch(name) and _unique_per_row(series):
+            out.append(str(column))
+        elif (name == _R_INDEX_HEADER and position == 0 and _unique_per_row(series)
+              and (_numbers(series) is None or _all_whole(_numbers(series)))):
+            out.append(str(column))
+        elif position == 0 and name.lower() not in OUTCOME_NAMES and is_row_number_sequence(series):
+            out.append(str(column))
+    return tuple(out)
+
+
+def index_column_note(frame: pd.DataFrame, column: str) -> str:
+    """One sentence for the Data page: which column looks like a row index, with its first values."""
+    first = ", ".join(_short(v) for v in frame[column].head(3).tolist())
+    more = ", …" if len(frame) > 3 else ""
+    return (f"{_shown(column)} looks like a row index ({first}{more}): left out of the roles (the table keeps it; "
+            "it is not used)")
+
+
+@dataclass(frozen=True, eq=False)
+class _Profile:
+    """What role-guessing needs to know about one column (missing cells left aside)."""
+
+    name: str
+    position: int
+    numeric: bool
+    whole: bool  # numeric, and every value a whole number
+    distinct: int
+    present: int  # rows with a value
+    median_size: float  # median number of rows per distinct value
+    contiguous: bool  # the rows of each value form one block (long tables are usually sorted by group)
+    id_like: bool  # whole numbers, different in every row, and increasing or a renumbering 1..n: an identifier
+    codes: np.ndarray  # each row's value as an integer code (-1 where missing)
+
+    @property
+    def repeats(self) -> bool:
+        """At least two groups, and fewer groups than rows."""
+        return 2 <= self.distinct < self.present
+
+
+def _profile(frame: pd.DataFrame, column: str, position: int, numeric: bool) -> _Profile:
+    series = frame[column]
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    present = codes[codes >= 0]
+    sizes = np.bincount(present, minlength=len(uniques))
+    changes = int(np.count_nonzero(present[1:] != present[:-1]))
+    values = _numbers(series) if numeric else None
+    whole = values is not None and _all_whole(values)
+    id_like = False
+    if whole and len(uniques) == present.size >= _MIN_SEQUENCE:
+        kept = values[~np.isnan(values)]
+        id_like = bool(kept.max() - kept.min() + 1 == kept.size or np.all(np.diff(kept) > 0))
+    return _Profile(
+        name=column, position=position, numeric=numeric, whole=whole, distinct=len(uniques),
+        present=int(present.size), median_size=float(np.median(sizes)) if sizes.size else 0.0,
+        contiguous=changes == max(len(uniques) - 1, 0), id_like=id_like, codes=codes,
+    )
+
+
+def _constant_within(values: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether ``values`` is the same in every row of each group (``codes``; -1 = no group) that has 2+ rows,
+    with at least one such group. Groups of one row say nothing either way."""
+    keep = (codes >= 0) & ~pd.isna(values)
+    if not keep.any():
+        return False
+    frame = pd.DataFrame({"g": codes[keep], "v": values[keep]})
+    stats = frame.groupby("g")["v"].agg(["size", "nunique"])
+    informative = stats[stats["size"] >= 2]
+    return bool(len(informative)) and bool((informative["nunique"] == 1).all())
+
+
+def guess_group(profiles: Sequence[_Profile]) -> str | None:
+    """The column a person would group by: one whose values repeat (at least two groups, fewer than the rows)
+    in groups of two or more rows (the median group), preferring at least three groups, the rows of a group next
+    to each other (long tables are usually sorted by group), text over numbers, and then the leftmost. Numbers
+    with decimals are measurements, never groups. When no column has such groups (one row per group, as in a
+    meta-analysis), the first text column, else a column with some repeats, else the first column."""
+    labels = [p for p in profiles if p.repeats and (not p.numeric or p.whole)]
+    grouped = [p for p in labels if p.median_size >= 2]
+    text = [p for p in profiles if not p.numeric]
+
+    def preference(p: _Profile) -> tuple:
+        return p.distinct < 3, not p.contiguous, p.numeric, p.position
+
+    if grouped:
+        return min(grouped, key=preference).name
+    if text:
+        return text[0].name
+    if labels:
+        return min(labels, key=preference).name
+    return profiles[0].name if profiles else None
+
+
+def guess_outcome(frame: pd.DataFrame, profiles: Sequence[_Profile], group: str | None) -> str | None:
+    """The column a person would model: numbers that vary (not an identifier, not the group), preferring a column
+    named like an outcome (``y``, ``outcome``, ``response``), then measurements with decimals over whole numbers
+    (counts, codes, ages in years), then columns that vary within groups over properties of the group, then the
+    leftmost. None when no column holds numbers."""
+    group_codes = next((p.codes for p in profiles if p.name == group), None)
+    candidates = [p for p in profiles if p.numeric and p.name != group and p.distinct >= 2 and not p.id_like]
+    if not candidates:
+        return None
+
+    def group_level(p: _Profile) -> bool:
+        if group_codes is None:
+            return False
+        values = _numbers(frame[p.name])
+        return values is not None and _constant_within(values, group_codes)
+
+    best = min(candidates, key=lambda p: (p.name.strip().lower() not in OUTCOME_NAMES, p.whole, group_level(p),
+                                          p.position))
+    return best.name
+
+
 def suggest_spec(frame: pd.DataFrame) -> ModelSpec | None:
-    """A starting point for an uploaded table: the first text column as the group, the last numeric column as
-    the outcome (None when the table has fewer than two columns). The user confirms or changes the roles.
+    """A starting point for an uploaded table: the roles a person would guess (the user confirms or changes them).
+
+    Index columns (:func:`index_columns`) are never guessed for a role. The group is a column whose values repeat
+    (:func:`guess_group`); the outcome, numbers that are not an identifier nor the group, measurements first
+    (:func:`guess_outcome`). None when the table has fewer than two columns to choose from.
 
     When no column reads as numbers, the last column other than the group is the outcome anyway, so that
     :func:`prepare` can say which cells are not numbers and why (decimal commas, thousands separators, units),
     rather than the table being refused without a reason."""
-    numeric = numeric_columns(frame)
-    columns = [str(c) for c in frame.columns]
-    text = [c for c in columns if c not in numeric]
-    group = text[0] if text else (columns[0] if columns else None)
-    outcomes = [c for c in numeric if c != group] or [c for c in columns if c != group]
-    if group is None or not outcomes:
+    index = set(index_columns(frame))
+    columns = [str(c) for c in frame.columns if str(c) not in index]
+    numeric = set(numeric_columns(frame[columns])) if columns else set()
+    profiles = [_profile(frame, c, i, c in numeric) for i, c in enumerate(columns)]
+    named = [p.name for p in profiles if p.numeric and p.name.strip().lower() in OUTCOME_NAMES]
+    group = guess_group([p for p in profiles if p.name not in named[:1]])
+    outcome = guess_outcome(frame, profiles, group)
+    if outcome is None:
+        others = [c for c in columns if c != group]
+        outcome = others[-1] if others else None
+    if group is None or outcome is None:
         return None
-    return ModelSpec(outcome=outcomes[-1], group=group)
+    return ModelSpec(outcome=outcome, group=group)
+
+
+# ------------------------------------------------------------------------------- predictors of the group itself
+def group_level_predictors(data: PreparedData) -> tuple[str, ...]:
+    """The predictors that are a property of the group: the same in every row of each group.
+
+    A predictor counts when each of its design-matrix columns (one for a number, one dummy per level but the
+    reference for a categorical predictor) is constant within every group of two or more rows, and at least one
+    group has two or more rows; a group of one row says nothing either way. Such a predictor can explain
+    differences *between* groups, but within a group it only shifts the level, exactly as the group's own
+    intercept does (see :func:`identification_problems`).
+    """
+    return data._group_level
+
+
+def _group_level_predictors(data: PreparedData) -> tuple[str, ...]:
+    sizes = data.group_sizes
+    informative = sizes >= 2
+    if not informative.any():
+        return ()
+    # Sort the rows by group once; each term's per-group min and max are then one reduceat each (a column at a
+    # time: a copy of the whole design matrix could be large).
+    order = np.argsort(data.group_index, kind="stable")
+    nonempty = sizes > 0
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[nonempty]
+    informative = informative[nonempty]
+    constant: dict[str, bool] = {}
+    for column, term in enumerate(data.terms):
+        if term == INTERCEPT:
+            continue
+        x = data.X[order, column]
+        spread = np.maximum.reduceat(x, starts) - np.minimum.reduceat(x, starts)
+        constant[term] = bool(np.all(spread[informative] == 0))
+    return tuple(p for p, terms in data.predictor_terms.items() if terms and all(constant[t] for t in terms))
+
+
+def group_level_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
+    """One plain sentence per predictor that is a property of the group, for the Data page."""
+    return [
+        f"{_shown(p)} is a property of {_shown(spec.group)} (the same in every row of a group): it can explain "
+        "differences between groups under complete and partial pooling, but not under no pooling"
+        for p in group_level_predictors(data)
+    ]
+
+
+def identification_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
+    """Why ``spec`` cannot be fitted to ``data`` because a predictor is a property of the group; empty when fine.
+
+    Within a group, a group-level predictor x is a constant x_j, so its term x_j * beta only shifts that group's
+    level, which is what a varying intercept a_j does:
+
+    - under no pooling, with a varying intercept, y_ij = a_j + beta * x_j + ...: only a_j + beta * x_j is
+      informed by the data (each a_j has its own fixed prior and nothing ties the groups together), so beta is
+      not identified: its estimate is whatever the priors make of it;
+    - in any pooling, a slope of x that varies by group beside a varying intercept, a_j + b_j * x_j: within each
+      group the two are one number, so b_j is confounded with a_j (under no pooling neither is identified; under
+      partial pooling only the population distributions tell them apart).
+
+    Under partial pooling a *common* coefficient of x is identified: it says how the group means differ with x,
+    and the intercepts vary around that. Complete pooling has nothing that varies by group.
+    """
+    varying = spec.varying_terms
+    if INTERCEPT not in varying:
+        return []
+    problems = []
+    for predictor in group_level_predictors(data):
+        if predictor not in spec.predictors:
+            continue
+        name = _shown(predictor)
+        constant = f"{name} is constant within each {_shown(spec.group)} (a property of the group)"
+        if predictor in varying:
+            neither = " (under no pooling neither is identified)" if spec.pooling == "none" else ""
+            problems.append(
+                f"{constant}, so a slope of {name} that varies by group is confounded with each group's own "
+                f"intercept: within a group both only shift the level{neither}. Remove {name} from the terms that "
+                "vary by group (as a common term it explains differences between groups under complete and "
+                "partial pooling)"
+            )
+        elif spec.pooling == "none":
+            problems.append(
+                f"{constant}, so under no pooling each group's own intercept absorbs it and its coefficient is not "
+                f"identified: remove {name} from the predictors to fit no pooling, or fit complete or partial "
+                f"pooling instead (where {name} explains differences between groups)"
+            )
+    return problems
+
+
+def check_identified(data: PreparedData, specs: Sequence[ModelSpec]) -> None:
+    """Raise :class:`~hiermodels.errors.SpecError` listing :func:`identification_problems` of every spec (each
+    problem once), before anything is compiled or sampled."""
+    problems = list(dict.fromkeys(m for spec in specs for m in identification_problems(data, spec)))
+    if problems:
+        raise SpecError("; ".join(problems))

@@ -36,7 +36,7 @@ from hiermodels.compiled import (
     sampler_for,
     structure_key,
 )
-from hiermodels.data import PreparedData, prepare
+from hiermodels.data import PreparedData, check_identified, prepare
 from hiermodels.errors import FitCancelled, FitFailed
 from hiermodels.models import (
     COMMON,
@@ -125,6 +125,7 @@ def fit(
     mode wait for a slot (the progress callback hears ``stage="waiting"`` with the queue position).
     """
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
+    check_identified(prepared, [spec])  # a predictor of the group beside its own intercept: refused, not fitted
     method = method or default_method(spec)
     started = time.perf_counter()
 
@@ -191,6 +192,7 @@ def fit_poolings(
 
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
     specs = specs_for_poolings(prepared, spec, poolings)
+    check_identified(prepared, list(specs.values()))  # refuse before the first fit starts
     results = {}
     for index, pooling in enumerate(poolings):
         results[pooling] = fit(

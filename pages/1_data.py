@@ -3,7 +3,7 @@
 import streamlit as st
 
 from hiermodels import charts, interpret
-from hiermodels.data import numeric_columns, suggest_spec
+from hiermodels.data import group_level_notes, index_column_note, index_columns, numeric_columns, suggest_spec
 from hiermodels.datasets import SAMPLES, sample_by_name
 from hiermodels.errors import DataError, FileReadError, SpecError
 from hiermodels.spec import FAMILIES, FAMILY_LABELS, INTERCEPT, ModelSpec
@@ -89,11 +89,17 @@ st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, height=260)
 # ---------------------------------------------------------------------------------------------------- roles
 st.subheader("Roles of the columns")
 current = state.spec()
-columns = [str(c) for c in frame.columns]
+# Row names or numbers saved as a column (an R or pandas export) are not data: left out of the choices, and said.
+index = [c for c in index_columns(frame) if c not in (current.outcome, current.group)]
+columns = [str(c) for c in frame.columns if str(c) not in index]
+if not columns:  # nothing but row names: offer them rather than nothing
+    index, columns = [], [str(c) for c in frame.columns]
+for column in index:
+    st.text(index_column_note(frame, column))
 numeric = numeric_columns(frame)
 role_cols = st.columns(3)
-state.seed("w_outcome", current.outcome, columns)
-state.seed("w_group", current.group, columns)
+state.seed("w_outcome", current.outcome if current.outcome in columns else columns[-1], columns)
+state.seed("w_group", current.group if current.group in columns else columns[0], columns)
 state.seed("w_family", current.family, FAMILIES)
 outcome = role_cols[0].selectbox("Outcome", columns, key="w_outcome")
 group = role_cols[1].selectbox("Group", columns, key="w_group")
@@ -170,6 +176,8 @@ if prepared.rows_dropped:
         f"{n:,} in {column}" for column, n in prepared.dropped.items())
 st.success("The data are ready to fit.", icon=":material/check_circle:")
 st.text(summary)
+for note in group_level_notes(prepared, spec):  # predictors that are properties of the group
+    st.text(note)
 st.page_link("pages/2_model.py", label="Next: choose the model and fit", icon=":material/arrow_forward:")
 
 st.subheader("Group sizes")

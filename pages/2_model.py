@@ -6,6 +6,7 @@ import streamlit as st
 
 from hiermodels import limits
 from hiermodels.compiled import padded_group_count, structure_key
+from hiermodels.data import identification_problems
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.fitting import FitProgress, fit_poolings
 from hiermodels.models import default_method
@@ -166,6 +167,11 @@ for tab, pooling in zip(tabs, shown, strict=True):
 
 # ------------------------------------------------------------------------------------------------ fit
 st.subheader("Fit")
+# A predictor of the group beside the group's own intercept is not identified: say why, and offer no Fit.
+refused = list(dict.fromkeys(m for pooled in pooled_specs.values() for m in identification_problems(prepared, pooled)))
+if refused:
+    widgets.problems("This model cannot be fitted as it stands:", refused)
+    st.stop()
 key = state.FitKey(loaded.fingerprint, spec, poolings)
 store = cache.fit_store()
 # Not greyed out while a fit runs: swapping the button for a disabled one stops Cancel from reaching the running
