@@ -9,8 +9,11 @@ Design rules
 * One palette, Okabe & Ito's colour-blind-safe one, and one colour per pooling (:data:`POOLING_COLORS`), used by
   every chart in which the poolings appear, always labelled ``complete pooling`` / ``no pooling`` /
   ``partial pooling``.
-* A theme for lecture halls (:func:`use_theme`): axis labels 16 px, axis titles 18 px, titles 22 px, black text
-  on white.
+* A theme for lecture halls (:func:`use_theme`): no text under 16 px (axis labels, legends, text marks, subtitles
+  16 px, axis titles 18 px, titles 22 px), black text on white; axis labels thinned rather than run together.
+* Counts (group sizes, draws) get integer axes; every printed number has 4 significant digits
+  (:data:`NUMBER_FORMAT`); group names stand beside the points when there are few groups, and beside the
+  highlighted group always.
 * User strings (group labels, column and term names) travel as *data* (rows, tooltips, facet headers) or as
   plain-text titles; they are never spliced into Vega expressions or used as field names, and nothing here
   produces markdown or HTML. Conditions such as "the highlighted group" are computed into boolean columns.
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
+from hiermodels import interpret
 from hiermodels.errors import SpecError
 from hiermodels.spec import POOLING_LABELS, POOLINGS
 
@@ -54,7 +58,8 @@ POPULATION_COLOR = OKABE_ITO["black"]
 UNIDENTIFIED_COLOR = "#8c8c8c"
 INTERVAL_COLOR = "#4d4d4d"
 COLLAPSED_COLOR = OKABE_ITO["vermillion"]
-DIVERGENT_COLOR = OKABE_ITO["orange"]
+DIVERGENT_COLOR = OKABE_ITO["vermillion"]  # red: a warning, and no pooling colour appears in the funnel
+DIVERGENT_SIZE = 160  # area in px^2 of a divergent draw's dot: about 14 px across, 5x a plain draw's
 # Chains and other unordered categories without a meaning of their own (yellow left out: too pale on white).
 CATEGORY_COLORS: tuple[str, ...] = (
     OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["bluish green"], OKABE_ITO["reddish purple"],
@@ -67,9 +72,14 @@ UNIDENTIFIED_NOTE = (
     "The group's own data cannot identify this coefficient (e.g. a slope from one row, or a predictor that is "
     "constant within the group): its no-pooling estimate comes from the prior."
 )
+# One precision for every number a chart prints (tooltips, labels): 4 significant digits, enough to tell apart
+# heights of 128.9 and 129.1 cm or batting averages of .2654 and .2700. NUMBER_FORMAT is d3's (Vega), _number
+# Python's equivalent.
 NUMBER_FORMAT = ".4~g"
 # Above this many groups, a chart with one row per group hides the labels (tooltips still name the group).
 MAX_LABELLED_GROUPS = 40
+# Up to this many groups, scatter-like charts print every group's name beside its point.
+MAX_TEXT_LABELS = 20
 
 # ------------------------------------------------------------------------------------------------ theme
 THEME_NAME = "hiermodels_lecture"
@@ -94,6 +104,9 @@ def lecture_theme() -> alt.theme.ThemeConfig:
         "titleFontWeight": "bold",
         "labelLimit": 280,
         "titlePadding": 10,
+        # Labels closer than this count as overlapping (and are thinned); Vega's default of 0 lets "305" and
+        # "310" touch and read as "305310".
+        "labelSeparation": 10,
     }
     return {
         "config": {
@@ -174,6 +187,23 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+def _number(value: float) -> str:
+    """A number as the charts print it (:data:`NUMBER_FORMAT`)."""
+    return format(float(value), ".4g")
+
+
+def _value_axis(**options: Any) -> alt.Axis:
+    """A quantitative axis whose labels cannot run into each other ("305310"): about six ticks, and a label
+    dropped whenever it would come closer than 12 px to its neighbour. No explicit format: Vega's own rounds to the
+    tick step ("~g" would print 320 as "3.2e+2")."""
+    return alt.Axis(**{"tickCount": 6, "labelOverlap": True, "labelSeparation": 12, **options})
+
+
+def _count_axis(**options: Any) -> alt.Axis:
+    """An axis of counts: whole-number ticks only, printed as integers."""
+    return alt.Axis(**{"format": "d", "tickMinStep": 1, "labelOverlap": True, "labelSeparation": 12, **options})
+
+
 def _title(text: str, subtitle: str | Sequence[str] | None = None) -> alt.Title:
     return alt.Title(text, subtitle=subtitle) if subtitle else alt.Title(text)
 
@@ -212,24 +242,28 @@ def _check_highlight(groups: pd.Series, highlight: str | None) -> None:
         raise SpecError(f"cannot highlight {highlight!r}: there is no such group in this table")
 
 
-def _log_ticks(low: float, high: float) -> list[float]:
-    """1-2-5 ticks between low and high (every 1..9 when that gives fewer than four), for a readable log axis."""
+def _log_ticks(low: float, high: float, *, integer: bool = False) -> list[float]:
+    """1-2-5 ticks between low and high (every 1..9 when that gives fewer than four), for a readable log axis;
+    with ``integer`` only whole numbers (an axis of counts)."""
     exponents = range(math.floor(math.log10(max(low, 1e-300))) - 1, math.ceil(math.log10(max(high, 1e-300))) + 1)
     for mantissas in ((1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
         ticks = [float(f"{m}e{e}") for e in exponents for m in mantissas if low <= float(f"{m}e{e}") <= high]
+        if integer:
+            ticks = [t for t in ticks if t >= 1 and t == round(t)]
         if len(ticks) >= 4:
             break
     return ticks
 
 
-def _dodge(n: pd.Series, half_width: float = 0.18) -> np.ndarray:
-    """Spread groups of equal size around their n on a log axis, so that their arrows do not overlap."""
-    out = n.to_numpy(dtype=float).copy()
-    for _, index in n.groupby(n).groups.items():
+def _side_by_side(x: pd.Series, step: float = 10.0, half_width: float = 24.0) -> np.ndarray:
+    """Pixel offsets that set groups with the same x side by side (``step`` px apart, within ``half_width`` px
+    of x): drawn with the marks' ``xOffset``, so that the data, the axis and the tooltips keep the true x."""
+    out = np.zeros(len(x))
+    for _, index in x.groupby(x).groups.items():
         k = len(index)
         if k > 1:
-            offsets = np.linspace(-half_width, half_width, k)
-            out[n.index.get_indexer(index)] *= np.exp(offsets)
+            gap = min(step, 2 * half_width / (k - 1))
+            out[x.index.get_indexer(index)] = (np.arange(k) - (k - 1) / 2) * gap
     return out
 
 
@@ -249,9 +283,9 @@ def group_sizes_chart(df: pd.DataFrame) -> alt.Chart:
                                    "Small groups are the ones partial pooling moves the most"))
         .mark_bar(color=OKABE_ITO["blue"])
         .encode(
-            x=alt.X("n:Q", title="rows in the group (n)"),
+            x=alt.X("n:Q", title="rows in the group (n)", axis=_count_axis()),
             y=y,
-            tooltip=[alt.Tooltip("group:N"), alt.Tooltip("n:Q", title="rows")],
+            tooltip=[alt.Tooltip("group:N"), alt.Tooltip("n:Q", title="rows", format="d")],
         )
         .properties(width=WIDTH, height=min(600, 18 * len(df)) if many else alt.Step(24))
     )
@@ -265,40 +299,53 @@ def shrinkage_chart(
     show_intervals: bool = False,
     highlight: str | None = None,
     selectable: bool = False,
+    axis: interpret.ShrinkageAxis | None = None,
 ) -> alt.LayerChart:
-    """Each group's no-pooling estimate, with an arrow to its partial-pooling estimate, against group size.
+    """Each group's no-pooling estimate, with an arrow to its partial-pooling estimate, against what decides how
+    far it moves: group size, or, when every group has the same size, the width of its own interval or its rank
+    (:func:`interpret.shrinkage_axis`, computed here unless ``axis`` is given).
 
     ``shrinkage_df`` is :meth:`PoolingComparison.shrinkage` (needs the ``none`` and ``partial`` columns;
-    ``complete`` and ``population_mean`` are drawn as horizontal lines when present). ``highlight`` names a
-    group to draw bigger (the others are dimmed); ``selectable`` adds the point selection ``group_pick`` on the
-    field ``group`` (click a no-pooling point), for ``st.altair_chart(..., on_select="rerun")``.
+    ``complete`` and ``population_mean`` are drawn as horizontal lines when present). Groups at the same x (the
+    same size) stand side by side, a few pixels apart (the axis value is never moved). With at most
+    :data:`MAX_TEXT_LABELS` groups each is labelled with its name (on the axis when ranked); ``highlight`` names a
+    group to draw bigger and label in bold (the others are dimmed); ``selectable`` adds the point selection
+    ``group_pick`` on the field ``group`` (click a no-pooling point), for ``st.altair_chart(..., on_select=...)``.
     """
     _require_columns(shrinkage_df, ["group", "term", "n", "identified", "none", "partial"], "shrinkage_chart")
-    d = shrinkage_df[shrinkage_df["term"] == term].reset_index(drop=True).copy()
-    if d.empty:
-        raise SpecError(f"the shrinkage table has no rows for the term {term!r}")
+    axis = axis if axis is not None else interpret.shrinkage_axis(shrinkage_df, term)
+    d = axis.frame.copy()
     _check_highlight(d["group"], highlight)
     d["identified"] = d["identified"].astype(bool)
-    d["n_plot"] = _dodge(d["n"])
+    d["dx"] = 0.0 if axis.kind == "rank" else _side_by_side(d["x"])
     d["highlighted"] = d["group"] == highlight
     d["direction"] = np.where(d["partial"] >= d["none"], 0.0, 180.0)
     d["series_none"] = np.where(d["identified"], POOLING_LABELS["none"], UNIDENTIFIED_LABEL)
     d["series_partial"] = POOLING_LABELS["partial"]
     d["note"] = np.where(d["identified"], "", UNIDENTIFIED_NOTE)
 
-    low, high = float(d["n_plot"].min()) / 1.25, float(d["n_plot"].max()) * 1.25
-    x = alt.X("n_plot:Q", title="rows in the group, n (log scale)",
-              scale=alt.Scale(type="log", domain=[low, high], nice=False),
-              axis=alt.Axis(values=_log_ticks(low, high), format="~g", grid=False))
+    many = len(d) > MAX_LABELLED_GROUPS
+    if axis.kind == "group size":
+        low, high = float(d["x"].min()) / 1.25, float(d["x"].max()) * 1.25
+        x = alt.X("x:Q", title=axis.title, scale=alt.Scale(type="log", domain=[low, high], nice=False),
+                  axis=alt.Axis(values=_log_ticks(low, high, integer=True), format="d", grid=False))
+    elif axis.kind == "interval width":
+        x = alt.X("x:Q", title=axis.title, scale=alt.Scale(zero=False, padding=24), axis=_value_axis(grid=False))
+    else:
+        x = alt.X("group:N", title=axis.title + (" (hover for names)" if many else ""),
+                  sort=alt.EncodingSortField("x", op="min"),
+                  axis=alt.Axis(labels=not many, ticks=not many, labelAngle=-40, labelAlign="right", grid=False))
     y_title = f"estimate: {term}"
     colour_scale = _shrinkage_scale(d, d["identified"])
     dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.95)
     tooltip = [
         alt.Tooltip("group:N"),
-        alt.Tooltip("n:Q", title="rows (n)"),
+        alt.Tooltip("n:Q", title="rows (n)", format="d"),
         alt.Tooltip("none:Q", title="no pooling", format=NUMBER_FORMAT),
         alt.Tooltip("partial:Q", title="partial pooling", format=NUMBER_FORMAT),
     ]
+    if axis.kind == "interval width":
+        tooltip.insert(2, alt.Tooltip("x:Q", title="width of own interval", format=NUMBER_FORMAT))
     if "pooling_factor" in d:
         tooltip.append(alt.Tooltip("pooling_factor:Q", title="pooling factor", format=".2f"))
     base = alt.Chart(d)
@@ -307,14 +354,14 @@ def shrinkage_chart(
     reference_rules, reference_labels = _reference_lines(d, colour_scale)
     layers += reference_rules
     if show_intervals:
-        layers += _interval_rules(d, colour_scale)
+        layers += _interval_rules(d, x, colour_scale)
     # Arrow shafts (no pooling -> partial pooling), then heads at the partial-pooling estimate.
-    layers.append(base.mark_rule(strokeWidth=2).encode(
-        x=x, y=alt.Y("none:Q", title=y_title, scale=alt.Scale(zero=False)), y2="partial:Q",
+    layers.append(base.mark_rule(strokeWidth=2, xOffset=alt.ExprRef("datum.dx")).encode(
+        x=x, y=alt.Y("none:Q", title=y_title, scale=alt.Scale(zero=False), axis=_value_axis()), y2="partial:Q",
         color=alt.condition(alt.datum.identified, alt.value(INTERVAL_COLOR), alt.value("#c4c4c4")),
         opacity=dim,
     ))
-    layers.append(base.mark_point(shape="triangle", filled=True).encode(
+    layers.append(base.mark_point(shape="triangle", filled=True, xOffset=alt.ExprRef("datum.dx")).encode(
         x=x, y="partial:Q",
         angle=alt.Angle("direction:Q", scale=None),
         color=alt.Color("series_partial:N", scale=colour_scale, title=None),
@@ -322,7 +369,8 @@ def shrinkage_chart(
         opacity=dim,
         tooltip=tooltip,
     ))
-    points = base.mark_point(filled=False, strokeWidth=2.5, cursor="pointer" if selectable else "default").encode(
+    points = base.mark_point(filled=False, strokeWidth=2.5, cursor="pointer" if selectable else "default",
+                             xOffset=alt.ExprRef("datum.dx")).encode(
         x=x, y="none:Q",
         color=alt.Color("series_none:N", scale=colour_scale, title=None),
         fill=alt.condition(alt.datum.identified, alt.value(POOLING_COLORS["none"]), alt.value("#ffffff")),
@@ -334,15 +382,39 @@ def shrinkage_chart(
     if selectable:
         points = points.add_params(alt.selection_point(name="group_pick", fields=["group"], on="click"))
     layers.append(points)
+    layers += _name_labels(base, x, "none:Q", label_all=len(d) <= MAX_TEXT_LABELS and axis.kind != "rank",
+                           offset="datum.dx")
     layers += reference_labels
     subtitle = [
         f"Term: {term}. Each arrow runs from a group's own estimate (no pooling) to its partial-pooling estimate.",
-        "Small groups move furthest toward the population mean.",
+        SHRINKAGE_HINTS[axis.kind],
     ]
     return alt.layer(*layers).properties(
         title=_title("Shrinkage: how far each group's estimate is pulled", subtitle),
         width=WIDTH, height=HEIGHT + 60,
     )
+
+
+SHRINKAGE_HINTS: Mapping[str, str] = {
+    "group size": "Small groups move furthest toward the population mean.",
+    "interval width": "Every group has the same n; those whose own estimate is least certain move furthest.",
+    "rank": "Every group has the same n; in order of their own estimate, the extremes move furthest.",
+}
+
+
+def _name_labels(base: alt.Chart, x: alt.X, y: str, *, label_all: bool, offset: str = "0") -> list[alt.Chart]:
+    """Group names beside their points (``offset``: a Vega expression for the point's own x offset in px):
+    every group's when ``label_all``, and the highlighted group's in bold always, clear of its bigger point. The
+    names are data (the ``group`` field), never part of an expression."""
+    layers = []
+    if label_all:
+        layers.append(base.transform_filter(~alt.datum.highlighted).mark_text(
+            align="left", baseline="middle", xOffset=alt.ExprRef(f"{offset} + 12"), color="#333333",
+        ).encode(x=x, y=y, text="group:N"))
+    layers.append(base.transform_filter(alt.datum.highlighted).mark_text(
+        align="left", baseline="middle", xOffset=alt.ExprRef(f"{offset} + 18"), fontWeight="bold", color="#000000",
+    ).encode(x=x, y=y, text="group:N"))
+    return layers
 
 
 def _reference_lines(d: pd.DataFrame, colour_scale: alt.Scale) -> tuple[list[alt.Chart], list[alt.Chart]]:
@@ -356,7 +428,7 @@ def _reference_lines(d: pd.DataFrame, colour_scale: alt.Scale) -> tuple[list[alt
     if not rows:
         return [], []
     lines = pd.DataFrame(rows)
-    lines["text"] = lines["series"] + " " + lines["value"].map(lambda v: format(v, ".3g"))
+    lines["text"] = lines["series"] + " " + lines["value"].map(_number)
     rules: list[alt.Chart] = [alt.Chart(lines).mark_rule(strokeWidth=3).encode(
         y="value:Q",
         color=alt.Color("series:N", scale=colour_scale, title=None),
@@ -375,23 +447,23 @@ def _reference_lines(d: pd.DataFrame, colour_scale: alt.Scale) -> tuple[list[alt
     return rules, labels
 
 
-def _interval_rules(d: pd.DataFrame, colour_scale: alt.Scale) -> list[alt.Chart]:
-    """Thin interval rules: no pooling just left of the group's n, partial pooling just right of it."""
+def _interval_rules(d: pd.DataFrame, x: alt.X, colour_scale: alt.Scale) -> list[alt.Chart]:
+    """Thin interval rules: no pooling 5 px left of the group's position, partial pooling 5 px right of it."""
     frames = []
-    for pooling, factor in (("none", 0.96), ("partial", 1.04)):
+    for pooling, shift in (("none", -5.0), ("partial", 5.0)):
         lower, upper = f"{pooling}_lower", f"{pooling}_upper"
         if lower not in d or upper not in d:
             continue
-        part = d[["group", "n", "highlighted", "identified"]].assign(
-            x=d["n_plot"] * factor, lower=d[lower], upper=d[upper], series=POOLING_LABELS[pooling])
+        part = d[["group", "n", "x", "highlighted", "identified"]].assign(
+            dx=d["dx"] + shift, lower=d[lower], upper=d[upper], series=POOLING_LABELS[pooling])
         if pooling == "none":
             part = part[d["identified"]]  # a prior-driven interval would swamp the axis
         frames.append(part)
     if not frames:
         return []
     intervals = pd.concat(frames, ignore_index=True)
-    return [alt.Chart(intervals).mark_rule(strokeWidth=1.5).encode(
-        x="x:Q", y="lower:Q", y2="upper:Q",
+    return [alt.Chart(intervals).mark_rule(strokeWidth=1.5, xOffset=alt.ExprRef("datum.dx")).encode(
+        x=x, y="lower:Q", y2="upper:Q",
         color=alt.Color("series:N", scale=colour_scale, title=None),
         opacity=alt.condition(alt.datum.highlighted, alt.value(0.9), alt.value(0.45)),
     )]
@@ -411,7 +483,8 @@ def shrinkage_2d_chart(
     (:func:`interpret.population_ellipse`).
 
     The arrowheads are rotated with the chart's own scales (a Vega ``scale()`` expression), so they point the
-    right way at any size; keep this chart a single layered view (do not concatenate it).
+    right way at any size; keep this chart a single layered view (do not concatenate it). Group names stand beside
+    the no-pooling points when there are at most :data:`MAX_TEXT_LABELS` groups, the highlighted group's always.
     """
     _require_columns(shrinkage_df, ["group", "term", "n", "identified", "none", "partial"], "shrinkage_2d_chart")
     _require_columns(ellipse_df, ["prob", "order", "x", "y"], "shrinkage_2d_chart")
@@ -423,11 +496,11 @@ def shrinkage_2d_chart(
     wide["note"] = np.where(wide["identified"], "", UNIDENTIFIED_NOTE)
     colour_scale = _shrinkage_scale(shrinkage_df, wide["identified"])
     dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.9)
-    x_axis = alt.X("x_none:Q", title=x_term, scale=alt.Scale(zero=False))
-    y_axis = alt.Y("y_none:Q", title=y_term, scale=alt.Scale(zero=False))
+    x_axis = alt.X("x_none:Q", title=x_term, scale=alt.Scale(zero=False), axis=_value_axis())
+    y_axis = alt.Y("y_none:Q", title=y_term, scale=alt.Scale(zero=False), axis=_value_axis())
     tooltip = [
         alt.Tooltip("group:N"),
-        alt.Tooltip("n:Q", title="rows (n)"),
+        alt.Tooltip("n:Q", title="rows (n)", format="d"),
         alt.Tooltip("x_none:Q", title=f"no pooling: {x_term}", format=NUMBER_FORMAT),
         alt.Tooltip("y_none:Q", title=f"no pooling: {y_term}", format=NUMBER_FORMAT),
         alt.Tooltip("x_partial:Q", title=f"partial pooling: {x_term}", format=NUMBER_FORMAT),
@@ -465,6 +538,7 @@ def shrinkage_2d_chart(
     if selectable:
         points = points.add_params(alt.selection_point(name="group_pick", fields=["group"], on="click"))
     layers.append(points)
+    layers += _name_labels(base, x_axis, "y_none:Q", label_all=len(wide) <= MAX_TEXT_LABELS)
 
     centres = []
     if "complete" in shrinkage_df:
@@ -600,7 +674,7 @@ def scale_posterior_chart(draws_df: pd.DataFrame, map_value: float, mean_value: 
     })
     marks = marks[np.isfinite(marks["value"].astype(float))]
     marks["text"] = marks["estimate"].str.replace(" (joint mode)", "", regex=False) + " = " + \
-        marks["value"].map(lambda v: format(v, ".3g"))
+        marks["value"].map(_number)
     colour = alt.Scale(domain=["MAP (joint mode)", "posterior mean"], range=[MAP_COLOR, MEAN_COLOR])
     histogram = alt.Chart(draws_df).transform_bin(
         ["bin_start", "bin_end"], field="value", bin=alt.Bin(maxbins=40),
@@ -610,10 +684,11 @@ def scale_posterior_chart(draws_df: pd.DataFrame, map_value: float, mean_value: 
         x=alt.X("bin_start:Q", title=f"{name} (group-level sd)", scale=alt.Scale(zero=True),
                 axis=alt.Axis(tickCount=8, labelOverlap=True, format="~g")),
         x2="bin_end:Q",
-        y=alt.Y("count:Q", title="posterior draws", scale=alt.Scale(zero=True)),
+        y=alt.Y("count:Q", title="posterior draws", scale=alt.Scale(zero=True), axis=_count_axis()),
         y2=alt.datum(0),
         tooltip=[alt.Tooltip("bin_start:Q", title="from", format=NUMBER_FORMAT),
-                 alt.Tooltip("bin_end:Q", title="to", format=NUMBER_FORMAT), alt.Tooltip("count:Q", title="draws")],
+                 alt.Tooltip("bin_end:Q", title="to", format=NUMBER_FORMAT),
+                 alt.Tooltip("count:Q", title="draws", format="d")],
     )
     rules = alt.Chart(marks).mark_rule(strokeWidth=4).encode(
         x="value:Q", color=alt.Color("estimate:N", scale=colour, title=None),
@@ -640,7 +715,9 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
     _require_columns(funnel_df, ["sd", "deviation"], "funnel_chart")
     draws = funnel_df.copy()
     draws["divergent"] = draws["divergent"].astype(bool) if "divergent" in draws else False
-    draws["kind"] = np.where(draws["divergent"], "divergent transition", "posterior draw")
+    n_divergent = int(draws["divergent"].sum())
+    divergent_label = f"divergent transition ({n_divergent} of {len(draws)} draws shown)"
+    draws["kind"] = np.where(draws["divergent"], divergent_label, "posterior draw")
     positive = draws.loc[draws["sd"] > 0, "sd"]
     low, high = float(positive.min()) / 1.5, float(positive.max()) * 1.5
     term = str(draws["term"].iloc[0]) if "term" in draws else "the varying term"
@@ -648,26 +725,30 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
     x = alt.X("sd:Q", title="group-level sd (log scale)", scale=alt.Scale(type="log", domain=[low, high], nice=False,
                                                                         clamp=True),
               axis=alt.Axis(values=_log_ticks(low, high), format="~g"))
-    y = alt.Y("deviation:Q", title="deviation from the mean")
-    colour = alt.Scale(domain=["posterior draw", "divergent transition", "MAP (joint mode)"],
+    y = alt.Y("deviation:Q", title="deviation from the mean", axis=_value_axis())
+    # The legend always lists divergent transitions (with their count, 0 too), so that "no red" reads as "none".
+    colour = alt.Scale(domain=["posterior draw", divergent_label, "MAP (joint mode)"],
                        range=["#333333", DIVERGENT_COLOR, MAP_COLOR])
+    tooltip = [alt.Tooltip("kind:N", title="draw"), alt.Tooltip("sd:Q", format=NUMBER_FORMAT),
+               alt.Tooltip("deviation:Q", format=NUMBER_FORMAT)]
     layers = [
-        alt.Chart(draws).mark_circle(size=30).encode(
-            x=x, y=y, color=alt.Color("kind:N", scale=colour, title=None),
-            opacity=alt.condition(alt.datum.divergent, alt.value(1.0), alt.value(0.35)),
-            order=alt.Order("divergent:N"),
-            tooltip=[alt.Tooltip("sd:Q", format=NUMBER_FORMAT), alt.Tooltip("deviation:Q", format=NUMBER_FORMAT)],
+        alt.Chart(draws).mark_circle(size=30, opacity=0.35).encode(
+            x=x, y=y, color=alt.Color("kind:N", scale=colour, title=None), tooltip=tooltip,
         ),
         alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4], color="#000000", strokeWidth=1.5)
         .encode(y="zero:Q"),
+        # Divergent draws on top, large, opaque and outlined, so that they show on a projector.
+        alt.Chart(draws).transform_filter(alt.datum.divergent).mark_point(
+            filled=True, size=DIVERGENT_SIZE, opacity=1.0, stroke="#ffffff", strokeWidth=1,
+        ).encode(x=x, y=y, color=alt.Color("kind:N", scale=colour, title=None), tooltip=tooltip),
     ]
     if map_point is not None and np.isfinite(map_point.get("deviation", np.nan)):
         sd = float(map_point["sd"])
         off = not sd >= low
         mode = pd.DataFrame({
             "sd": [low if off else sd], "deviation": [float(map_point["deviation"])], "kind": ["MAP (joint mode)"],
-            "text": [f"MAP (joint mode): sd = {sd:.2g}, off the chart to the left" if off
-                     else f"MAP (joint mode): sd = {sd:.2g}"],
+            "text": [f"MAP (joint mode): sd = {_number(sd)}, off the chart to the left" if off
+                     else f"MAP (joint mode): sd = {_number(sd)}"],
             "shape": ["triangle-left" if off else "diamond"],
         })
         layers.append(alt.Chart(mode).mark_point(filled=True, size=500, stroke="#000000", strokeWidth=1.5).encode(
@@ -679,10 +760,135 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
         layers.append(alt.Chart(mode).mark_text(align="left", baseline="top", x=8, y=8, fontWeight="bold",
                                                 color=MAP_COLOR).encode(text="text:N"))
     subtitle = [
-        f"sd({term}) against group {group}'s deviation b - mu: the cloud narrows to a neck as the sd shrinks.",
-        "The joint density is highest in the neck, so the MAP sits there; the posterior mass does not.",
+        f"sd({term}) against group {group}'s deviation b - mu, one dot per posterior draw.",
+        "Where the sd's draws reach toward 0, the cloud narrows to a neck; the MAP is the diamond.",
     ]
     return alt.layer(*layers).properties(title=_title("The funnel", subtitle), width=WIDTH, height=HEIGHT)
+
+
+# ------------------------------------------------------------------------------------------------ truth
+TRUTH_COLOR = OKABE_ITO["black"]
+# The three parallel axes sit at x = 0, 1, 2; the room right of the truth axis holds the group names.
+TRUTH_AXES: tuple[tuple[str, int], ...] = ((POOLING_LABELS["none"], 0), (POOLING_LABELS["partial"], 1),
+                                           (interpret.TRUTH_AXIS, 2))
+LABEL_GAP_PX = 19
+
+
+def truth_chart(comparison_df: pd.DataFrame, value_title: str, *, highlight: str | None = None) -> alt.LayerChart:
+    """Raw -> shrunken -> truth on three parallel vertical axes (after Efron & Morris's picture), one line per
+    group, from :func:`interpret.truth_comparison`. Complete pooling, one value for all, is a dashed line across.
+    With at most :data:`MAX_TEXT_LABELS` groups the names stand right of the truth axis, spread apart so that they
+    do not overlap, each with a leader line to its group's truth; the highlighted group's always, in bold.
+    """
+    _require_columns(comparison_df, ["group", "axis", "order", "value"], "truth_chart")
+    d = comparison_df[comparison_df["order"] >= 0].copy()
+    if d.empty or set(d["order"]) != {0, 1, 2}:
+        raise SpecError("the truth chart needs no-pooling and partial-pooling estimates and the truth; fit all "
+                        "three poolings")
+    _check_highlight(d["group"], highlight)
+    d["highlighted"] = d["group"] == highlight
+    complete = comparison_df.loc[comparison_df["order"] < 0, "value"]
+    values = d["value"].astype(float)
+    if complete.size:
+        values = pd.concat([values, complete.astype(float)])
+    low, high = float(values.min()), float(values.max())
+    pad = 0.06 * (high - low) if high > low else 1.0
+
+    truth = d[d["order"] == 2].sort_values("value").reset_index(drop=True)
+    label_all = len(truth) <= MAX_TEXT_LABELS
+    labels = truth if label_all else truth[truth["highlighted"]]
+    labels = labels.assign(label_y=_spread_labels(labels["value"].to_numpy(dtype=float),
+                                                  LABEL_GAP_PX * (high - low + 2 * pad) / HEIGHT))
+    if len(labels):
+        low, high = min(low, float(labels["label_y"].min())), max(high, float(labels["label_y"].max()))
+    domain = [low - pad, high + pad]
+    right = 2.9 if len(labels) else 2.15
+    labels = labels.assign(x_label=2.12, x=2)
+
+    x_scale = alt.Scale(domain=[-0.15, right], nice=False, zero=False)
+    y_scale = alt.Scale(domain=domain, nice=False, zero=False)
+    x = alt.X("order:Q", title=None, scale=x_scale,
+              axis=alt.Axis(values=[0, 1, 2], grid=False, ticks=False, domain=False, labelFontWeight="bold",
+                            labelExpr="['no pooling', 'partial pooling', 'truth'][datum.value]"))
+    y = alt.Y("value:Q", title=value_title, scale=y_scale, axis=_value_axis())
+    present = [label for label, _ in TRUTH_AXES] + ([POOLING_LABELS["complete"]] if complete.size else [])
+    colour = _pooling_scale({interpret.TRUTH_AXIS: TRUTH_COLOR}, present)
+    dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.85)
+    axes = pd.DataFrame({"axis": [a for a, _ in TRUTH_AXES], "order": [o for _, o in TRUTH_AXES]})
+    layers: list[alt.Chart] = [alt.Chart(axes).mark_rule(color="#000000", strokeWidth=1.5).encode(x=x)]
+    if complete.size:
+        line = pd.DataFrame({"axis": [POOLING_LABELS["complete"]], "value": [float(complete.iloc[0])],
+                             "start": [0.0], "end": [2.0]})
+        layers.append(alt.Chart(line).mark_rule(strokeDash=[8, 5], strokeWidth=2.5).encode(
+            x=alt.X("start:Q", scale=x_scale), x2="end:Q", y=alt.Y("value:Q", scale=y_scale),
+            color=alt.Color("axis:N", scale=colour, title=None),
+            tooltip=[alt.Tooltip("axis:N", title="estimate"), alt.Tooltip("value:Q", format=NUMBER_FORMAT)]))
+    base = alt.Chart(d)
+    layers.append(base.mark_line(color=INTERVAL_COLOR).encode(
+        x=x, y=y, detail="group:N", order="order:Q", opacity=dim,
+        strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2)),
+    ))
+    layers.append(base.mark_point(filled=True, stroke="#ffffff", strokeWidth=1).encode(
+        x=x, y=y, color=alt.Color("axis:N", scale=colour, title=None), opacity=dim,
+        size=alt.condition(alt.datum.highlighted, alt.value(320), alt.value(120)),
+        tooltip=[alt.Tooltip("group:N"), alt.Tooltip("axis:N", title="estimate"),
+                 alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
+    ))
+    if len(labels):
+        label_base = alt.Chart(labels)
+        layers.append(label_base.mark_rule(strokeWidth=1, color="#7a7a7a").encode(
+            x=alt.X("x:Q", scale=x_scale), x2="x_label:Q", y=alt.Y("value:Q", scale=y_scale), y2="label_y:Q"))
+        for highlighted in (False, True):
+            layers.append(label_base.transform_filter(
+                alt.datum.highlighted if highlighted else ~alt.datum.highlighted,
+            ).mark_text(align="left", baseline="middle", dx=4, fontWeight="bold" if highlighted else "normal").encode(
+                x=alt.X("x_label:Q", scale=x_scale), y=alt.Y("label_y:Q", scale=y_scale), text="group:N"))
+    subtitle = ["Each line is a group: its own estimate (no pooling), its partial-pooling estimate, and the truth.",
+                "Lines that run toward the truth after shrinking show shrinkage helping."]
+    return alt.layer(*layers).properties(
+        title=_title("Estimates against the truth", subtitle), width=WIDTH, height=HEIGHT)
+
+
+def _spread_labels(values: np.ndarray, gap: float) -> np.ndarray:
+    """Label positions as close as possible (least squares) to the sorted ``values`` with neighbours at least
+    ``gap`` apart: runs of labels that would overlap are merged into blocks centred on their values' mean."""
+    blocks: list[list[float]] = []  # [start, count, sum of (value - offset within the block)]
+    for value in values:
+        blocks.append([value, 1, value])
+        while len(blocks) > 1 and blocks[-2][0] + blocks[-2][1] * gap > blocks[-1][0]:
+            _, count_last, sum_last = blocks.pop()
+            _, count, total = blocks[-1]
+            total += sum_last - count_last * count * gap  # the popped labels sit count * gap further up
+            count += count_last
+            blocks[-1] = [total / count, count, total]
+    out = []
+    for start, count, _ in blocks:
+        out += [start + i * gap for i in range(int(count))]
+    return np.asarray(out, dtype=float)
+
+
+def truth_error_chart(errors_df: pd.DataFrame) -> alt.LayerChart:
+    """Each pooling's total squared error against the truth (:func:`interpret.truth_errors`), as bars with their
+    values printed (and the share of no pooling's error)."""
+    _require_columns(errors_df, ["pooling", "estimate", "sum_squared_error"], "truth_error_chart")
+    d = errors_df.copy()
+    share = d["relative_to_no_pooling"] if "relative_to_no_pooling" in d else pd.Series(np.nan, index=d.index)
+    d["text"] = [_number(v) + ("" if not np.isfinite(r) or p == "none" else f"  ({r:.0%} of no pooling's)")
+                 for v, r, p in zip(d["sum_squared_error"], share.astype(float), d["pooling"], strict=True)]
+    colour = _pooling_scale(present=list(d["estimate"]))
+    y = alt.Y("estimate:N", title=None, sort=[POOLING_LABELS[p] for p in ("none", "partial", "complete")])
+    x = alt.X("sum_squared_error:Q", title="total squared error against the truth (smaller is better)",
+              scale=alt.Scale(zero=True, domainMax=float(d["sum_squared_error"].max()) * 1.45), axis=_value_axis())
+    tooltip = [alt.Tooltip("estimate:N"), alt.Tooltip("sum_squared_error:Q", title="total squared error",
+                                                      format=NUMBER_FORMAT)]
+    if "mean_squared_error" in d:
+        tooltip.append(alt.Tooltip("mean_squared_error:Q", title="mean squared error", format=NUMBER_FORMAT))
+    bars = alt.Chart(d).mark_bar(height=26).encode(x=x, y=y, color=alt.Color("estimate:N", scale=colour, legend=None),
+                                                   tooltip=tooltip)
+    text = alt.Chart(d).mark_text(align="left", dx=6, fontWeight="bold").encode(x=x, y=y, text="text:N")
+    return alt.layer(bars, text).properties(
+        title=_title("Squared error against the truth", "Summed over the groups: how far each pooling's estimates "
+                     "are from the truth"), width=WIDTH, height=alt.Step(44))
 
 
 # ------------------------------------------------------------------------------------------------ population
@@ -761,10 +967,11 @@ def trace_chart(trace_df: pd.DataFrame) -> alt.Chart:
     _require_columns(trace_df, ["chain", "draw", "value"], "trace_chart")
     name = str(trace_df["name"].iloc[0]) if "name" in trace_df else "the parameter"
     return alt.Chart(trace_df).mark_line(strokeWidth=1.5, opacity=0.75).encode(
-        x=alt.X("draw:Q", title="draw"),
+        x=alt.X("draw:Q", title="draw", axis=_count_axis()),
         y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
         color=alt.Color("chain:N", title="chain", scale=alt.Scale(range=list(CATEGORY_COLORS))),
-        tooltip=[alt.Tooltip("chain:N"), alt.Tooltip("draw:Q"), alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
+        tooltip=[alt.Tooltip("chain:N"), alt.Tooltip("draw:Q", format="d"),
+                 alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
     ).properties(title=_title("Trace plot", "Each chain's draws in order; chains should overlap and not drift"),
                  width=WIDTH, height=HEIGHT - 100)
 
@@ -778,8 +985,8 @@ def rank_chart(rank_df: pd.DataFrame) -> alt.FacetChart:
     n_chains = d["chain"].nunique()
     bars = alt.Chart().mark_bar(color=OKABE_ITO["blue"], stroke="#ffffff", strokeWidth=0.5).encode(
         x=alt.X("bin:O", title="rank (binned)", axis=alt.Axis(labels=False, ticks=False)),
-        y=alt.Y("count:Q", title="draws"),
-        tooltip=[alt.Tooltip("chain:N"), alt.Tooltip("bin:O"), alt.Tooltip("count:Q")],
+        y=alt.Y("count:Q", title="draws", axis=_count_axis()),
+        tooltip=[alt.Tooltip("chain:N"), alt.Tooltip("bin:O"), alt.Tooltip("count:Q", format="d")],
     )
     expected = alt.Chart().mark_rule(strokeDash=[8, 4], color="#000000", strokeWidth=2.5).encode(
         y="mean(expected):Q")

@@ -3,6 +3,11 @@
 The files live in ``sample_data/`` at the repository root (``sample_data/README.md`` gives sources and columns).
 Each :class:`SampleDataset` carries a ready-to-fit :class:`~hiermodels.spec.ModelSpec`, so the app and the
 tests can open any of them with one call.
+
+Some samples also carry a held-out **truth** per group (:class:`Truth`): a value of the same quantity that the
+sample's own model estimates for each group (its mean outcome on the natural scale), known from outside the
+data: Efron & Morris's rest-of-season batting averages, the simulated daughters' true family means. The app
+compares every pooling's estimates with it (:func:`hiermodels.interpret.truth_errors`).
 """
 
 from __future__ import annotations
@@ -13,9 +18,27 @@ from pathlib import Path
 import pandas as pd
 
 from hiermodels.data import read_table
+from hiermodels.errors import SpecError
 from hiermodels.spec import INTERCEPT, ModelSpec
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Where a sample keeps each group's true value of the quantity its model estimates per group.
+
+    ``column`` holds the truth, one row per group, in ``filename`` (None: the sample's own file) keyed by ``key``
+    (None: the sample's group column). ``label`` names the quantity for people (an axis title), ``source`` says
+    where the truth comes from (a caption). The value is on the natural scale of the estimate (a probability for
+    a binomial model, the mean outcome for a gamma one), never on the link scale.
+    """
+
+    column: str
+    label: str
+    source: str
+    filename: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -24,6 +47,7 @@ class SampleDataset:
     filename: str
     story: str
     spec: ModelSpec
+    truth: Truth | None = None
 
     @property
     def path(self) -> Path:
@@ -31,6 +55,27 @@ class SampleDataset:
 
     def load(self) -> pd.DataFrame:
         return read_table(self.path)
+
+    def truth_applies(self, spec: ModelSpec) -> bool:
+        """Whether a model fitted with ``spec`` estimates the quantity of :attr:`truth` for each group: the
+        sample's own outcome, group, family, trials and predictors, with a varying intercept (so that each
+        group's intercept, on the natural scale, is its mean)."""
+        own = self.spec
+        return self.truth is not None and INTERCEPT in spec.varying and (
+            spec.outcome, spec.group, spec.family, spec.trials, spec.exposure, spec.predictors,
+        ) == (own.outcome, own.group, own.family, own.trials, own.exposure, own.predictors)
+
+    def load_truth(self) -> pd.DataFrame:
+        """The truth as a tidy frame: columns group (text, as the data spell it) and truth (float)."""
+        if self.truth is None:
+            raise SpecError(f"the sample {self.name!r} has no held-out truth")
+        truth = self.truth
+        key = truth.key or self.spec.group
+        frame = read_table(SAMPLE_DIR / (truth.filename or self.filename))
+        values = pd.to_numeric(frame[truth.column], errors="coerce")
+        if values.isna().any() or frame[key].duplicated().any():
+            raise SpecError(f"the truth column {truth.column!r} of {self.name!r} needs one number per group")
+        return pd.DataFrame({"group": frame[key].astype(str).to_numpy(), "truth": values.to_numpy(dtype=float)})
 
 
 SAMPLES: tuple[SampleDataset, ...] = (
@@ -61,6 +106,8 @@ SAMPLES: tuple[SampleDataset, ...] = (
         "Hits in the first 45 at-bats of 18 players in 1970 (Efron & Morris 1975): shrunken averages predict the "
         "rest of the season better than each player's own.",
         ModelSpec("hits", "player", family="binomial", trials="at_bats"),
+        Truth("remaining_avg", "batting average",
+              "each player's batting average over the rest of the 1970 season (Efron & Morris 1975)"),
     ),
     SampleDataset(
         "Cattle disease (cbpp)",
@@ -82,6 +129,8 @@ SAMPLES: tuple[SampleDataset, ...] = (
         "Simulated heights of 8-year-old daughters in families of 1,000, 50, ... and 1 (gamma outcome): the "
         "family of one is pulled hardest toward the population.",
         ModelSpec("height_cm", "family", family="gamma"),
+        Truth("true_mean_cm", "mean height (cm)", "each family's true mean, known because the data are simulated",
+              filename="daughters_truth.csv", key="family"),
     ),
 )
 

@@ -1,7 +1,8 @@
 """Shrinkage: each group's own estimate (no pooling), and how far partial pooling pulls it toward the population.
 
 Clicking a group in any chart, or choosing it in "Highlight a group", highlights it in every chart (and on the
-other results pages) through ``state.highlight()``.
+other results pages) through ``state.highlight()``. When the loaded sample carries a held-out truth (baseball's
+rest-of-season averages, the simulated daughters' family means), a last section compares each pooling with it.
 """
 
 import streamlit as st
@@ -53,9 +54,10 @@ if not {"none", "partial"} <= set(fit.poolings):
 
 st.markdown(
     "Each **circle** is a group's own estimate, from its rows alone (no pooling); the **arrow** runs to the "
-    "group's partial-pooling estimate. Groups with few rows (left) have noisy estimates of their own and move "
-    "most toward the population mean (dashed line); large groups (right) barely move. The solid line is complete "
-    "pooling, which ignores the groups altogether."
+    "group's partial-pooling estimate. Groups whose own estimate is noisy (few rows, or a large standard error) "
+    "move most toward the population mean (dashed line); well-measured groups barely move. The solid line is "
+    "complete pooling, which ignores the groups altogether. The horizontal axis is group size, or, when every "
+    "group has the same size, what still tells the groups apart; each chart's caption says which."
 )
 
 labels = list(fit["partial"].data.group_labels)
@@ -73,10 +75,11 @@ show_intervals = right.checkbox("Show intervals", key="w_shrinkage_intervals",
 terms = list(dict.fromkeys(table["term"]))
 for index, term in enumerate(terms):
     chart_key = f"w_shrinkage_chart_{index}"
+    axis = interpret.shrinkage_axis(table, term)
     event = widgets.chart(
-        charts.shrinkage_chart(table, term, show_intervals=show_intervals, highlight=highlight, selectable=True),
-        "Look at the left of the chart: the groups with the fewest rows have the longest arrows.",
-        f"shrinkage_{index + 1}", key=chart_key, selectable=True,
+        charts.shrinkage_chart(table, term, show_intervals=show_intervals, highlight=highlight, selectable=True,
+                               axis=axis),
+        axis.caption, f"shrinkage_{index + 1}", key=chart_key, selectable=True,
     )
     _follow_click(event, chart_key, labels)
 
@@ -94,6 +97,31 @@ if len(terms) >= 2:
         "shrinkage_2d", key="w_shrinkage_chart_2d", selectable=True,
     )
     _follow_click(event, "w_shrinkage_chart_2d", labels)
+
+loaded = state.table()
+sample = loaded.sample if loaded is not None else None
+if sample is not None and sample.truth is not None and sample.truth_applies(fit["partial"].spec):
+    st.subheader("Against the truth")
+    st.markdown(
+        "This sample carries each group's true value, which the model never saw. Efron & Morris (1975) made the "
+        "point with baseball: a player's own average after 45 at-bats predicts his average over the rest of the "
+        "season *worse* than the shrunken averages do. Follow each line from the group's own estimate to its "
+        "partial-pooling estimate to the truth, and compare the squared errors below."
+    )
+    st.caption("The truth: " + sample.truth.source + ".")
+    truth = sample.load_truth()
+    errors = interpret.truth_errors(table, truth)
+    widgets.chart(
+        charts.truth_chart(interpret.truth_comparison(table, truth), sample.truth.label, highlight=highlight),
+        "Follow the lines from left to right: a line that comes closer to the truth after the middle axis is a "
+        "group that shrinkage helped.",
+        "truth", key="w_truth_chart",
+    )
+    widgets.chart(charts.truth_error_chart(errors), interpret.truth_summary(errors), "truth_errors",
+                  key="w_truth_error_chart")
+    st.caption("Squared errors summed over the groups (sum_squared_error) and averaged (mean_squared_error), on "
+               "the scale of the truth; relative_to_no_pooling divides by no pooling's sum.")
+    widgets.table(errors, "truth_errors")
 
 st.subheader("The numbers")
 st.caption("One row per group and varying term: the estimate and 95% interval under each pooling, and the pooling "

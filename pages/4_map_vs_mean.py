@@ -27,10 +27,10 @@ def scale_and_funnel(result: FitResult) -> None:
             "See where the MAP falls among the draws: far left of the bulk means the mode has collapsed.",
             f"group_sd_{index + 1}", key=f"w_scale_chart_{index}",
         )
+        draws = interpret.funnel_draws(result, term, group)
         widgets.chart(
-            charts.funnel_chart(interpret.funnel_draws(result, term, group),
-                                interpret.funnel_map_point(result, term, group)),
-            "Follow the cloud to the left: it narrows to a neck as the sd shrinks, and the MAP sits in that neck.",
+            charts.funnel_chart(draws, interpret.funnel_map_point(result, term, group)),
+            interpret.funnel_shape(draws).description,
             f"funnel_{index + 1}", key=f"w_funnel_chart_{index}",
         )
 
@@ -46,8 +46,10 @@ st.markdown(
     "put every group's coefficient on the population mean, and the joint density grows **without bound** as "
     "that sd goes to 0. So the mode says *all groups are identical*, even when the data say they differ.\n\n"
     "The posterior mean averages over the uncertainty in the group-level sd instead. The funnel at the bottom "
-    "shows why the two disagree: the density is highest in the narrow neck, where the MAP sits, but almost all of "
-    "the probability lies in the wide part, where the draws are."
+    "shows why the two can disagree: where the data leave the sd free to approach 0, the draws narrow to a neck, "
+    "the density is highest there and the MAP sits there, but almost all of the probability lies in the wide "
+    "part. Where the data pin the sd away from 0, the draws form a round cloud with no neck: the posterior puts "
+    "almost no mass near 0, even where the optimiser still runs the MAP there."
 )
 
 pooling = widgets.pooling_choice("Pooling", "w_map_pooling", fit)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from scipy import stats
 
 from hiermodels import interpret
 from hiermodels import models as m
+from hiermodels.datasets import sample_by_name
 from hiermodels.errors import SpecError
 from hiermodels.results import population_parameters
 
@@ -362,3 +365,178 @@ def test_group_sizes():
     data = fake_data(sizes=(3, 1, 4))
     frame = interpret.group_sizes(data)
     assert frame.to_dict("list") == {"group": ["g0", "g1", "g2"], "n": [3, 1, 4]}
+
+
+# ------------------------------------------------------------------------------------------------ funnel shape
+def _funnel(low_spread: float, high_spread: float) -> pd.DataFrame:
+    """Eight draws with sd 1..8: the quartiles (2.75, 6.25) put sd 1, 2 in the lowest quarter and 7, 8 in the
+    highest, whose deviations are +-low_spread and +-high_spread, so the rms ratio is low_spread / high_spread."""
+    sd = np.arange(1.0, 9.0)
+    deviation = np.array([low_spread, -low_spread, 0.3, -0.2, 0.1, 0.4, high_spread, -high_spread])
+    return pd.DataFrame({"sd": sd, "log_sd": np.log(sd), "deviation": deviation, "divergent": False})
+
+
+@pytest.mark.parametrize(("low", "high", "kind"), [(1.0, 4.0, "neck"), (0.6, 1.0, "narrows a little"),
+                                                   (2.0, 2.0, "round"), (3.0, 2.0, "round")])
+def test_funnel_shape_compares_the_spread_at_small_and_large_sd(low, high, kind):
+    shape = interpret.funnel_shape(_funnel(low, high))
+    assert shape.ratio == pytest.approx(low / high)
+    assert (shape.low_sd, shape.high_sd, shape.min_sd, shape.max_sd) == (2.75, 6.25, 1.0, 8.0)
+    assert shape.kind == kind
+    text = shape.description
+    if kind == "neck":
+        assert text.startswith("The cloud narrows to a neck") and f"{low / high:.0%} as wide" in text
+    elif kind == "round":
+        assert text.startswith("A round cloud: the data pin the group-level sd away from 0")
+        assert "no neck" in text and "from 1 to 8" in text
+    else:
+        assert "hardly a neck" in text
+
+
+def test_funnel_shape_of_sampled_funnels():
+    """A real funnel (log tau ~ N(0, 1), deviation ~ N(0, tau)) has a neck; a posterior whose tau is pinned at
+    0.3 +- 5% (like radon's county sd) is a round cloud."""
+    rng = np.random.default_rng(7)
+    tau = np.exp(rng.normal(0.0, 1.0, 4000))
+    neck = interpret.funnel_shape(pd.DataFrame({"sd": tau, "deviation": tau * rng.normal(size=tau.size)}))
+    assert neck.kind == "neck" and neck.ratio < 0.3
+    tau = 0.3 * np.exp(rng.normal(0.0, 0.05, 4000))
+    pinned = interpret.funnel_shape(pd.DataFrame({"sd": tau, "deviation": 0.2 + tau * rng.normal(size=tau.size)}))
+    assert pinned.kind == "round" and pinned.ratio > interpret.ROUND_RATIO
+
+
+def test_funnel_shape_needs_draws():
+    with pytest.raises(SpecError, match="at least 8 draws"):
+        interpret.funnel_shape(pd.DataFrame({"sd": [1.0, 0.0, np.nan], "deviation": [0.0, 1.0, 2.0]}))
+    with pytest.raises(ValueError, match="'deviation'"):
+        interpret.funnel_shape(pd.DataFrame({"sd": [1.0]}))
+
+
+# ------------------------------------------------------------------------------------------------ shrinkage axis
+def _shrinkage_table(n, none, se, term="intercept", identified=None) -> pd.DataFrame:
+    none, se = np.asarray(none, float), np.asarray(se, float)
+    return pd.DataFrame({
+        "group": [f"g{i}" for i in range(none.size)], "term": term, "n": n,
+        "identified": True if identified is None else identified,
+        "none": none, "none_lower": none - 1.96 * se, "none_upper": none + 1.96 * se,
+        "partial": none / 2, "partial_lower": none / 2 - se, "partial_upper": none / 2 + se,
+    })
+
+
+def test_shrinkage_axis_is_group_size_when_sizes_differ():
+    table = _shrinkage_table([1, 2, 2, 40], [0.5, -1.0, 2.0, 0.1], [1.0, 0.7, 0.7, 0.16])
+    axis = interpret.shrinkage_axis(table, "intercept")
+    assert axis.kind == "group size" and axis.log
+    assert axis.frame["x"].tolist() == [1, 2, 2, 40]  # the true sizes: nothing jittered
+    assert "log scale" in axis.title and "fewest rows" in axis.caption
+
+
+def test_shrinkage_axis_ranks_equally_certain_groups_of_equal_size():
+    """sleepstudy: every subject has 10 days and the same design, so n and the interval widths say nothing."""
+    none = [251.0, 212.0, 203.0, 290.0, 285.0]
+    table = _shrinkage_table(10, none, [10.0, 10.3, 9.8, 10.1, 10.0])
+    axis = interpret.shrinkage_axis(table, "intercept")
+    assert axis.kind == "rank" and not axis.log
+    assert axis.frame["x"].tolist() == [3, 2, 1, 5, 4]  # 1 = lowest own estimate
+    assert "order of their own" in axis.title
+    assert "n = 10" in axis.caption and "equally certain" in axis.caption
+
+
+def test_shrinkage_axis_uses_interval_width_when_only_that_differs():
+    """Eight schools: one row per school, standard errors 9 to 18."""
+    se = np.array([15, 10, 16, 11, 9, 11, 10, 18.0])
+    table = _shrinkage_table(1, [28, 8, -3, 7, -1, 1, 18, 12], se)
+    axis = interpret.shrinkage_axis(table, "intercept")
+    assert axis.kind == "interval width"
+    np.testing.assert_allclose(axis.frame["x"], 2 * 1.96 * se)
+    assert "n = 1" in axis.caption and "width" in axis.title
+    # Widths within a factor 1.5 of each other: ranks instead.
+    assert interpret.shrinkage_axis(_shrinkage_table(1, [1, 2, 3], [1.0, 1.2, 1.4]), "intercept").kind == "rank"
+
+
+def test_shrinkage_axis_ignores_unidentified_groups_widths():
+    """A prior-driven interval of an unidentified group does not make the widths 'differ'."""
+    table = _shrinkage_table(5, [1.0, 2.0, 0.0], [1.0, 1.1, 50.0], identified=[True, True, False])
+    assert interpret.shrinkage_axis(table, "intercept").kind == "rank"
+
+
+def test_shrinkage_axis_rejects_an_unknown_term():
+    with pytest.raises(SpecError, match="no rows for the term 'slope'"):
+        interpret.shrinkage_axis(_shrinkage_table(1, [1.0], [1.0]), "slope")
+
+
+# ------------------------------------------------------------------------------------------------ truth
+def _truth_case():
+    table = pd.DataFrame({"group": ["a", "b", "c"], "term": "intercept", "n": 4, "identified": True,
+                          "none": [0.1, 0.2, 0.35], "partial": [0.15, 0.2, 0.3], "complete": 0.2})
+    truth = pd.DataFrame({"group": ["c", "b", "a", "extra"], "truth": [0.25, 0.2, 0.2, 0.9]})
+    return table, truth
+
+
+def test_truth_errors_are_sums_of_squares():
+    table, truth = _truth_case()
+    errors = interpret.truth_errors(table, truth).set_index("pooling")
+    assert errors.index.tolist() == ["none", "partial", "complete"]
+    # none: 0.1^2 + 0 + 0.1^2; partial: 0.05^2 + 0 + 0.05^2; complete: 0 + 0 + 0.05^2.
+    np.testing.assert_allclose(errors["sum_squared_error"], [0.02, 0.005, 0.0025])
+    np.testing.assert_allclose(errors["mean_squared_error"], [0.02 / 3, 0.005 / 3, 0.0025 / 3])
+    np.testing.assert_allclose(errors["relative_to_no_pooling"], [1.0, 0.25, 0.125])
+    assert (errors["groups"] == 3).all()
+    assert errors.loc["partial", "estimate"] == "partial pooling"
+    summary = interpret.truth_summary(errors.reset_index())
+    assert "closer to the truth" in summary and "25% of no pooling's" in summary
+
+
+def test_truth_comparison_is_long_with_an_axis_per_estimate():
+    table, truth = _truth_case()
+    long = interpret.truth_comparison(table, truth)
+    assert list(long.columns) == ["group", "axis", "order", "value"]
+    assert len(long) == 3 * 4
+    by_axis = long.groupby("axis")["order"].first().to_dict()
+    assert by_axis == {"no pooling": 0, "partial pooling": 1, "truth": 2, "complete pooling": -1}
+    truth_rows = long[long["axis"] == "truth"].set_index("group")["value"]
+    assert truth_rows.to_dict() == {"a": 0.2, "b": 0.2, "c": 0.25}  # matched by group, not by position
+
+
+def test_truth_needs_every_group():
+    table, truth = _truth_case()
+    with pytest.raises(SpecError, match="no number for the group\\(s\\) 'a'"):
+        interpret.truth_errors(table, truth[truth["group"] != "a"])
+    with pytest.raises(SpecError, match="more than one value"):
+        interpret.truth_comparison(table, pd.concat([truth, truth]))
+    with pytest.raises(ValueError, match="needs the column\\(s\\) truth"):
+        interpret.truth_errors(table, truth.rename(columns={"truth": "value"}))
+
+
+def test_baseball_raw_averages_total_squared_error_is_efron_and_morris():
+    """Efron & Morris (1975), Table 1, as stated in sample_data/README.md: against the rest-of-season averages,
+    the 18 raw averages hits/45 have a total squared error of 0.075, and the James-Stein estimates (shrunk ~79%
+    toward the grand mean 0.265, c = 1 - (k - 3) s^2 / sum (z - zbar)^2 with s^2 = zbar (1 - zbar) / 45) 0.021."""
+    sample = sample_by_name("Baseball batting averages")
+    frame = sample.load()
+    raw = pd.to_numeric(frame["hits"]) / pd.to_numeric(frame["at_bats"])
+    grand = raw.mean()
+    c = 1 - (len(raw) - 3) * grand * (1 - grand) / 45 / ((raw - grand) ** 2).sum()
+    table = pd.DataFrame({"group": frame["player"], "term": "intercept", "n": 1, "identified": True,
+                          "none": raw, "partial": grand + c * (raw - grand)})
+    errors = interpret.truth_errors(table, sample.load_truth()).set_index("pooling")["sum_squared_error"]
+    assert round(errors["none"], 3) == 0.075
+    assert round(grand, 3) == 0.265 and round(1 - c, 2) == 0.79
+    assert round(errors["partial"], 3) == 0.021
+
+
+def test_samples_with_a_truth_load_it_as_group_and_number():
+    baseball = sample_by_name("Baseball batting averages")
+    truth = baseball.load_truth()
+    assert list(truth.columns) == ["group", "truth"] and len(truth) == 18
+    assert truth.set_index("group").loc["Roberto Clemente", "truth"] == 0.346
+    daughters = sample_by_name("Daughters' heights")
+    truth = daughters.load_truth().set_index("group")["truth"]
+    assert truth.index.tolist() == [f"F0{i}" for i in range(1, 9)]
+    assert truth["F01"] == 128.895
+    assert baseball.truth_applies(baseball.spec) and daughters.truth_applies(daughters.spec)
+    assert not baseball.truth_applies(replace(baseball.spec, outcome="remaining_hits", trials="remaining_at_bats"))
+    radon = sample_by_name("Minnesota radon")
+    assert radon.truth is None and not radon.truth_applies(radon.spec)
+    with pytest.raises(SpecError, match="no held-out truth"):
+        radon.load_truth()
