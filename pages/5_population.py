@@ -1,6 +1,7 @@
 """Population & prediction: what the poolings say about groups in general, and predictions for an existing group
 and for a new, unseen one."""
 
+import numpy as np
 import streamlit as st
 
 from hiermodels import charts, interpret
@@ -57,15 +58,23 @@ group = st.selectbox("Existing group", labels, key="w_predict_group")
 terms = [t for t in result.data.terms if t != INTERCEPT]
 values: dict[str, float] = {}
 if terms:
-    st.caption("Predictor values (each starts at its mean in the data; for a category, set its level's term to 1 "
-               "and the others to 0):")
+    st.caption("Predictor values: a numeric predictor starts at its mean in the data; a 0/1 predictor (and each "
+               "level of a category) starts at 0, the reference, where a mean such as 0.17 would describe no real "
+               "case. For a category, set its level's term to 1 and the others to 0.")
     columns = st.columns(min(len(terms), 4))
     for index, term in enumerate(terms):
         column = columns[index % len(columns)]
+        observed = result.data.X[:, result.data.terms.index(term)]
+        binary = bool(np.isin(observed, (0.0, 1.0)).all())
         column.text(term)
-        mean = float(result.data.X[:, result.data.terms.index(term)].mean())
-        values[term] = column.number_input("Predictor value", value=float(f"{mean:.4g}"), format="%g",
-                                           key=f"w_predict_value_{term}", label_visibility="collapsed")
+        start = 0.0 if binary else float(f"{float(observed.mean()):.4g}")
+        values[term] = column.number_input(
+            "Predictor value", value=start, format="%g", key=f"w_predict_value_{term}", label_visibility="collapsed",
+            help="0/1 in the data: starts at 0, the reference; 1 is the other case." if binary else
+            "Starts at the mean of this predictor in the data.",
+        )
+        if binary:
+            column.caption("0/1: starts at 0, the reference")
 else:
     st.caption("The model has no predictors: the predictions are for the intercept alone.")
 

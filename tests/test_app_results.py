@@ -331,8 +331,10 @@ def test_population_compares_the_poolings_and_predicts_an_existing_and_a_new_gro
 
     assert at.radio(key="w_predict_pooling").value == "partial"
     assert at.selectbox(key="w_predict_group").value == "g0"
-    assert at.number_input(key="w_predict_value_x").value == pytest.approx(
-        comp["partial"].data.X[:, 1].mean(), rel=1e-3)
+    # x is 0/1 in the data: it starts at 0, the reference, not at its mean (which describes no real case).
+    assert set(comp["partial"].data.X[:, 1]) == {0.0, 1.0}
+    assert at.number_input(key="w_predict_value_x").value == 0.0
+    assert "0/1: starts at 0, the reference" in texts(at, "caption")
     assert "x" in texts(at, "text")
     draws = frame_with(prediction, "target", "quantity", "value")
     assert set(draws["target"]) == {"existing group", "new group"}
