@@ -36,6 +36,25 @@ column, infinite or too large values, a single group, too many groups or terms, 
 constraint) is collected, and all of them are raised together as one :class:`~hiermodels.errors.DataError`.
 Labels and column names quoted in messages are cut to ``limits.MAX_LABEL_LENGTH`` characters (only in the
 message).
+
+:func:`suggest_spec` guesses the roles of an uploaded table's columns as a person would, for the user to confirm:
+
+- an **index column** (row names or row numbers that R or pandas saved with the table: ``rownames``,
+  ``Unnamed: 0``, ``...1``, a first column holding 1..n) is recognised by :func:`index_columns` and never given a
+  role; the table keeps it (nothing is dropped behind the user's back) and the Data page says it is left out;
+- the **group** repeats: at least two groups and fewer groups than rows, ideally groups of two or more rows and
+  at least three groups, with the rows of a group next to each other, text before numbers; numbers with decimals
+  are measurements, never groups (:func:`guess_group`);
+- the **outcome** holds numbers that vary and are not an identifier (whole numbers, different in every row and
+  increasing or a renumbering 1..n) nor the group; a column named like an outcome (``y``) first, then measurements
+  with decimals, then columns that vary within groups (:func:`guess_outcome`).
+
+A **group-level predictor** is the same in every row of each group (:func:`group_level_predictors`): within
+group j it is a constant x_j, so x_j * beta only shifts the group's level, as its own intercept a_j does. Beside
+a varying intercept it is therefore not identified under no pooling, and a slope of it that varies by group is
+confounded with the intercept under any pooling; :func:`identification_problems` says so, and
+:func:`check_identified` (called by ``fitting.fit``) refuses such a model before anything is compiled. Under
+partial pooling a common coefficient of x is identified: it explains the differences between groups.
 """
 
 from __future__ import annotations
@@ -582,7 +601,7 @@ class PreparedData:
     trials: np.ndarray | None = None
     exposure: np.ndarray | None = None
     se: np.ndarray | None = None
-    # Varying predictor -> the terms it contributes (a categorical predictor contributes one per level).
+    # Predictor -> the terms it contributes (a categorical predictor contributes one per level but the reference).
     predictor_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rows_read: int = 0
     # Column -> number of rows left out because that column was missing there (a row is counted once, under
@@ -1015,18 +1034,20 @@ def index_columns(frame: pd.DataFrame) -> tuple[str, ...]:
     it is the first column (where R and pandas write the index) and holds the row numbers 1, 2, ..., n or
     0, 1, ..., n-1 in row order, whatever its name (but ``y``: a column named like an outcome is data). Such a
     column is never guessed for a role and the Data page leaves it out of the choices; the table is not changed."""
-    out = []
-    for position, column in enumerate(frame.columns):
-        series = frame[column]
-        name = str(column).strip()
-        if _INDEX_HEADER.fullmatch(name) and _unique_per_row(series):
-            out.append(str(column))
-        elif (name == _R_INDEX_HEADER and position == 0 and _unique_per_row(series)
-              and (_numbers(series) is None or _all_whole(_numbers(series)))):
-            out.append(str(column))
-        elif position == 0 and name.lower() not in OUTCOME_NAMES and is_row_number_sequence(series):
-            out.append(str(column))
-    return tuple(out)
+    return tuple(str(column) for position, column in enumerate(frame.columns)
+                 if _is_index(frame[column], str(column).strip(), position))
+
+
+def _is_index(series: pd.Series, name: str, position: int) -> bool:
+    if _INDEX_HEADER.fullmatch(name):
+        # The sequence is the quick test; uniqueness (text row names) hashes every cell.
+        return is_row_number_sequence(series) or _unique_per_row(series)
+    if position != 0:
+        return False
+    if name == _R_INDEX_HEADER and _unique_per_row(series):
+        numbers = _numbers(series)
+        return numbers is None or _all_whole(numbers)  # text row names, or whole numbers (not measurements)
+    return name.lower() not in OUTCOME_NAMES and is_row_number_sequence(series)
 
 
 def index_column_note(frame: pd.DataFrame, column: str) -> str:
@@ -1051,6 +1072,7 @@ class _Profile:
     contiguous: bool  # the rows of each value form one block (long tables are usually sorted by group)
     id_like: bool  # whole numbers, different in every row, and increasing or a renumbering 1..n: an identifier
     codes: np.ndarray  # each row's value as an integer code (-1 where missing)
+    values: np.ndarray | None  # the numbers (NaN where missing); None for a column that is not numbers
 
     @property
     def repeats(self) -> bool:
@@ -1060,11 +1082,12 @@ class _Profile:
 
 def _profile(frame: pd.DataFrame, column: str, position: int, numeric: bool) -> _Profile:
     series = frame[column]
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    values = _numbers(series) if numeric else None
+    # Numbers are grouped by value (hashing floats is several times faster than hashing their text).
+    codes, uniques = pd.factorize(values if values is not None else series, use_na_sentinel=True)
     present = codes[codes >= 0]
     sizes = np.bincount(present, minlength=len(uniques))
     changes = int(np.count_nonzero(present[1:] != present[:-1]))
-    values = _numbers(series) if numeric else None
     whole = values is not None and _all_whole(values)
     id_like = False
     if whole and len(uniques) == present.size >= _MIN_SEQUENCE:
@@ -1073,20 +1096,30 @@ def _profile(frame: pd.DataFrame, column: str, position: int, numeric: bool) -> 
     return _Profile(
         name=column, position=position, numeric=numeric, whole=whole, distinct=len(uniques),
         present=int(present.size), median_size=float(np.median(sizes)) if sizes.size else 0.0,
-        contiguous=changes == max(len(uniques) - 1, 0), id_like=id_like, codes=codes,
+        contiguous=changes == max(len(uniques) - 1, 0), id_like=id_like, codes=codes, values=values,
     )
 
 
-def _constant_within(values: np.ndarray, codes: np.ndarray) -> bool:
-    """Whether ``values`` is the same in every row of each group (``codes``; -1 = no group) that has 2+ rows,
-    with at least one such group. Groups of one row say nothing either way."""
-    keep = (codes >= 0) & ~pd.isna(values)
-    if not keep.any():
-        return False
-    frame = pd.DataFrame({"g": codes[keep], "v": values[keep]})
-    stats = frame.groupby("g")["v"].agg(["size", "nunique"])
-    informative = stats[stats["size"] >= 2]
-    return bool(len(informative)) and bool((informative["nunique"] == 1).all())
+def _constant_within_groups(columns: Sequence[np.ndarray], group_index: np.ndarray) -> list[bool]:
+    """For each column, whether it holds one value in every group (``group_index``, -1 for no group) of two or more
+    rows, with at least one such group; a group of one row says nothing either way, and missing values (NaN) are
+    left aside. The rows are sorted by group once; each column is then one min and one max per group."""
+    grouped = group_index >= 0
+    everything = bool(grouped.all())
+    codes = group_index if everything else group_index[grouped]
+    sizes = np.bincount(codes)
+    sizes = sizes[sizes > 0]
+    informative = sizes >= 2
+    if not informative.any():
+        return [False] * len(columns)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    out = []
+    for values in columns:
+        x = (values if everything else values[grouped])[order]
+        spread = np.fmax.reduceat(x, starts) - np.fmin.reduceat(x, starts)
+        out.append(bool(np.all(spread[informative] == 0)))
+    return out
 
 
 def guess_group(profiles: Sequence[_Profile]) -> str | None:
@@ -1111,25 +1144,21 @@ def guess_group(profiles: Sequence[_Profile]) -> str | None:
     return profiles[0].name if profiles else None
 
 
-def guess_outcome(frame: pd.DataFrame, profiles: Sequence[_Profile], group: str | None) -> str | None:
+def guess_outcome(profiles: Sequence[_Profile], group: str | None) -> str | None:
     """The column a person would model: numbers that vary (not an identifier, not the group), preferring a column
     named like an outcome (``y``, ``outcome``, ``response``), then measurements with decimals over whole numbers
     (counts, codes, ages in years), then columns that vary within groups over properties of the group, then the
     leftmost. None when no column holds numbers."""
-    group_codes = next((p.codes for p in profiles if p.name == group), None)
-    candidates = [p for p in profiles if p.numeric and p.name != group and p.distinct >= 2 and not p.id_like]
+    candidates = [p for p in profiles if p.values is not None and p.name != group and p.distinct >= 2
+                  and not p.id_like]
     if not candidates:
         return None
-
-    def group_level(p: _Profile) -> bool:
-        if group_codes is None:
-            return False
-        values = _numbers(frame[p.name])
-        return values is not None and _constant_within(values, group_codes)
-
-    best = min(candidates, key=lambda p: (p.name.strip().lower() not in OUTCOME_NAMES, p.whole, group_level(p),
-                                          p.position))
-    return best.name
+    group_codes = next((p.codes for p in profiles if p.name == group), None)
+    of_group = (_constant_within_groups([p.values for p in candidates], group_codes) if group_codes is not None
+                else [False] * len(candidates))
+    best = min(zip(candidates, of_group, strict=True), key=lambda pair: (
+        pair[0].name.strip().lower() not in OUTCOME_NAMES, pair[0].whole, pair[1], pair[0].position))
+    return best[0].name
 
 
 def suggest_spec(frame: pd.DataFrame) -> ModelSpec | None:
@@ -1148,7 +1177,7 @@ def suggest_spec(frame: pd.DataFrame) -> ModelSpec | None:
     profiles = [_profile(frame, c, i, c in numeric) for i, c in enumerate(columns)]
     named = [p.name for p in profiles if p.numeric and p.name.strip().lower() in OUTCOME_NAMES]
     group = guess_group([p for p in profiles if p.name not in named[:1]])
-    outcome = guess_outcome(frame, profiles, group)
+    outcome = guess_outcome(profiles, group)
     if outcome is None:
         others = [c for c in columns if c != group]
         outcome = others[-1] if others else None
@@ -1171,24 +1200,10 @@ def group_level_predictors(data: PreparedData) -> tuple[str, ...]:
 
 
 def _group_level_predictors(data: PreparedData) -> tuple[str, ...]:
-    sizes = data.group_sizes
-    informative = sizes >= 2
-    if not informative.any():
-        return ()
-    # Sort the rows by group once; each term's per-group min and max are then one reduceat each (a column at a
-    # time: a copy of the whole design matrix could be large).
-    order = np.argsort(data.group_index, kind="stable")
-    nonempty = sizes > 0
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))[nonempty]
-    informative = informative[nonempty]
-    constant: dict[str, bool] = {}
-    for column, term in enumerate(data.terms):
-        if term == INTERCEPT:
-            continue
-        x = data.X[order, column]
-        spread = np.maximum.reduceat(x, starts) - np.minimum.reduceat(x, starts)
-        constant[term] = bool(np.all(spread[informative] == 0))
-    return tuple(p for p, terms in data.predictor_terms.items() if terms and all(constant[t] for t in terms))
+    terms = [t for t in data.terms if t != INTERCEPT]
+    constant = dict(zip(terms, _constant_within_groups([data.X[:, data.terms.index(t)] for t in terms],
+                                                       data.group_index), strict=True))
+    return tuple(p for p, names in data.predictor_terms.items() if names and all(constant[t] for t in names))
 
 
 def group_level_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
