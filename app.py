@@ -25,12 +25,15 @@ if os.environ.get("HIERMODELS_WARM_START", "1") != "0":
     cache.warm_start()
 
 if state.table() is None:
-    # A new session opens on the radon sample, ready to fit.
-    state.set_table(
-        state.LoadedTable(cache.sample_table(DEFAULT_SAMPLE.name), DEFAULT_SAMPLE.name,
-                          f"sample:{DEFAULT_SAMPLE.name}", DEFAULT_SAMPLE),
-        DEFAULT_SAMPLE.spec,
-    )
+    # A new session opens what its link says (a reload, or a link from a colleague), else the radon sample, ready
+    # to fit. Links are read once per session; from then on the session writes them (state.sync_query).
+    link = state.read_query(st.query_params)
+    sample, notes = state.sample_from_query(link)
+    sample = sample or DEFAULT_SAMPLE
+    state.set_table(state.LoadedTable(cache.sample_table(sample.name), sample.name, f"sample:{sample.name}", sample),
+                    sample.spec)
+    state.add_link_notes(notes)
+    state.apply_query(link)
 
 pages = [
     st.Page("pages/1_data.py", title="Data", icon=":material/table:", default=True),
@@ -46,8 +49,27 @@ with st.sidebar:
     loaded = state.table()
     st.caption("Data")
     st.text(f"{loaded.name}\n{len(loaded.frame):,} rows")
-    fitted = cache.fit_store().get(state.fit_key())
+    if loaded.sample is None:
+        st.caption("An uploaded table cannot travel in a link: a colleague opening this link gets the model choices "
+                   "but must upload the file.")
+    last_key = state.fit_key()
+    fitted = cache.fit_store().get(last_key)
     st.caption("Last fit")
-    st.text("none yet" if fitted is None else ", ".join(fitted.poolings) + " pooling")
+    if fitted is None:
+        st.text("none yet")
+    else:
+        st.text(", ".join(fitted.poolings) + " pooling"
+                + ("" if state.fits_loaded(last_key) else f"\nof {state.fitted_table_name(last_key)}, not the data "
+                   "or roles loaded now"))
 
+if state.link_pending():
+    st.info(state.UPLOAD_LINK, icon=":material/link:")
+link_notes = state.pop_link_notes()
+if link_notes:
+    st.info("Some of this link could not be used:", icon=":material/link_off:")
+    st.text("\n".join(f"• {note}" for note in link_notes))  # the notes quote the link: plain text
+
+# Written before the page runs (the page may stop early) and after it (its widgets may have changed the view).
+state.sync_query()
 page.run()
+state.sync_query()

@@ -113,17 +113,42 @@ def require_frame() -> None:
     """Pages need ``app.py`` to have run (theme, default data). On a fresh server Streamlit may run a deep-linked
     page on its own first; send the browser through the frame instead."""
     if state.table() is None:
-        st.switch_page("app.py")
+        # A page switch clears the query parameters: pass the link on to the frame, which reads it.
+        st.switch_page("app.py", query_params=[(key, st.query_params.get_all(key)) for key in st.query_params])
 
 
 def current_fit() -> tuple[state.FitKey, PoolingComparison]:
-    """The fit the results pages show; without one, say so (:func:`need_fit`) and stop the page."""
+    """The fit the results pages show: only a fit of the table and roles loaded now.
+
+    The session's last fit if it is one; otherwise a stored fit of the choices now in the session (another
+    session's, or this one's before a reload or a change of data and back). Without either, say why (nothing
+    fitted, or the data changed since the last fit) and stop the page.
+    """
     key = state.fit_key()
     fit = cache.fit_store().get(key)
-    if key is None or fit is None:
+    if fit is not None and state.fits_loaded(key):
+        return key, fit
+    choices = state.key_for_choices()
+    stored = cache.fit_store().get(choices)
+    if stored is not None:
+        state.set_fit_key(choices)
+        return choices, stored
+    if fit is None:
         need_fit()
-        st.stop()
-    return key, fit
+    else:
+        data_changed(key)
+    st.stop()
+
+
+def data_changed(key: state.FitKey) -> None:
+    """What a results page says when the last fit is of other data or other roles than those loaded now."""
+    loaded, spec = state.table(), state.spec()
+    st.info("The data or the roles of the columns changed since the last fit, so its results are not shown. Fit "
+            "the model to the data loaded now on the **Model & fit** page.", icon=":material/info:")
+    # Names and formulas quote user strings: plain text.
+    st.text(f"Fitted:      {state.fitted_table_name(key)}: {notation.formula(key.spec)}\n"
+            f"Loaded now:  {loaded.name}: {notation.formula(spec)}")
+    st.page_link("pages/2_model.py", label="Fit on Model & fit", icon=":material/play_arrow:")
 
 
 def fitted_model(fit: PoolingComparison) -> None:

@@ -14,11 +14,9 @@ from hiermodels.notation import describe, formula, latex
 from hiermodels.preview import reml_preview
 from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
 from hiermodels.spec import (
-    CAREFUL_SAMPLER,
     INTERCEPT,
     POOLING_LABELS,
     POOLINGS,
-    QUICK_SAMPLER,
     Prior,
     SamplerSettings,
 )
@@ -28,7 +26,7 @@ widgets.require_frame()
 
 POOLING_OPTIONS = {"all": "All three", "partial": "Partial pooling", "none": "No pooling",
                    "complete": "Complete pooling"}
-PRESETS = {"Quick": QUICK_SAMPLER, "Careful": CAREFUL_SAMPLER}
+PRESETS = state.SAMPLER_PRESETS
 CANCELLED = "hm_cancelled"
 
 
@@ -126,7 +124,7 @@ with st.expander("Priors (weakly informative defaults, scaled to the data)"):
             prior_problems.append(f"{name}: {error}")
 
 # ------------------------------------------------------------------------------------------------ sampler
-state.seed("w_preset", "Quick", [*PRESETS, "Custom"])
+state.seed("w_preset", state.preset_of(spec.sampler) or "Quick", [*PRESETS, "Custom"])  # a link may say Careful
 preset = st.radio("Sampler preset", [*PRESETS, "Custom"], key="w_preset", horizontal=True,
                   help="Quick: 2 chains × 500 draws, for a first look. Careful: 4 chains × 2,000 draws.")
 if preset == "Custom":

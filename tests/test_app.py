@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from fakes import fake_fit_poolings
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.runtime import pages_manager
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -147,3 +148,136 @@ def test_a_bad_prior_is_reported_by_name(app):
     assert not app.exception
     assert any("could not be used" in e for e in texts(app, "error"))
     assert any("sigma" in t and "positive" in t for t in texts(app, "text"))
+
+
+# ------------------------------------------------------------------------------------------------ a new sample
+def test_a_new_sample_opens_with_its_own_model_defaults(app):
+    """Eight schools fitted with partial pooling only and the careful sampler must not pass that on to baseball."""
+    app.selectbox(key="sample_choice").select("Eight schools").run()
+    app.switch_page("pages/2_model.py").run()
+    app.radio(key="w_pooling").set_value("partial").run()
+    app.radio(key="w_preset").set_value("Careful").run()
+    assert app.session_state["hm_pooling_option"] == "partial"
+    app.switch_page("pages/1_data.py").run()
+    app.selectbox(key="sample_choice").select("Baseball batting averages").run()
+    assert app.session_state["hm_pooling_option"] == "all"
+    app.switch_page("pages/2_model.py").run()
+    assert not app.exception
+    assert app.radio(key="w_pooling").value == "all"
+    assert app.radio(key="w_preset").value == "Quick"
+    assert len(app.latex) == 3  # all three poolings offered again
+    spec = app.session_state["hm_spec"]
+    assert (spec.outcome, spec.family, spec.trials) == ("hits", "binomial", "at_bats")
+
+
+# ------------------------------------------------------------------------------------------------ the link
+class _NoPagesDirectory(type(Path())):
+    def exists(self, *args, **kwargs) -> bool:
+        return False if self.name == "pages" else super().exists(*args, **kwargs)
+
+
+@pytest.fixture
+def every_run_through_app():
+    """Run app.py on every AppTest run, as the server does.
+
+    With a ``pages/`` folder next to the main script, Streamlit starts in its old multipage mode until the first
+    ``st.navigation`` call switches it off for the process (``PagesManager.uses_pages_directory``). AppTest resets
+    that flag before each run, so from the second run on it runs the page on its own and app.py (which writes the
+    link) not at all. Hiding the folder from that one check keeps the flag off (private API: if a Streamlit
+    upgrade moves it, this fixture needs updating, not the app).
+    """
+    with mock.patch.object(pages_manager, "Path", _NoPagesDirectory):
+        yield
+
+
+def link(at: AppTest) -> dict[str, list[str]]:
+    """The app's query parameters, every value as a list (AppTest gives a lone value as a string)."""
+    return {key: value if isinstance(value, list) else [value] for key, value in at.query_params.items()}
+
+
+def test_the_link_follows_the_chosen_sample_and_model(every_run_through_app, app):
+    assert link(app)["sample"] == ["radon"]
+    assert (link(app)["outcome"], link(app)["group"], link(app)["predictor"]) == (["log_radon"], ["county"], ["floor"])
+    app.selectbox(key="sample_choice").select("Eight schools").run()
+    assert link(app)["sample"] == ["eight_schools"]
+    assert (link(app)["family"], link(app)["se"], link(app)["pooling"]) == (["known_se"], ["se"], ["all"])
+    assert "predictor" not in link(app)
+    app.switch_page("pages/2_model.py").run()
+    app.radio(key="w_pooling").set_value("partial").run()
+    app.radio(key="w_parameterization").set_value("centered").run()
+    assert (link(app)["pooling"], link(app)["parameterization"]) == (["partial"], ["centered"])
+    assert link(app)["preset"] == ["quick"]
+
+
+def test_a_link_opens_its_sample_roles_and_model_choices(every_run_through_app):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({
+        "sample": "sleepstudy", "outcome": "Reaction", "group": "Subject", "predictor": "Days", "family": "gaussian",
+        "pooling": "partial", "vary": ["intercept", "Days"], "correlated": "false", "parameterization": "centered",
+        "group_noise": "false", "preset": "careful",
+    })
+    at.run()
+    assert not at.exception
+    assert not at.info  # nothing was left out
+    assert at.selectbox(key="sample_choice").value == "Sleep deprivation"
+    assert at.multiselect(key="w_predictors").value == ["Days"]
+    at.switch_page("pages/2_model.py").run()
+    assert not at.exception
+    assert at.radio(key="w_pooling").value == "partial"
+    assert at.multiselect(key="w_varying").value == ["intercept", "Days"]
+    assert at.checkbox(key="w_correlated").value is False
+    assert at.radio(key="w_parameterization").value == "centered"
+    assert at.radio(key="w_preset").value == "Careful"
+    assert "Reaction ~ 1 + Days + (1 + Days || Subject)" in [c.value for c in at.code]
+    # Written back as it was read.
+    assert link(at)["sample"] == ["sleepstudy"] and link(at)["vary"] == ["intercept", "Days"]
+    assert link(at)["preset"] == ["careful"] and link(at)["correlated"] == ["false"]
+
+
+def test_a_link_with_roles_the_table_lacks_keeps_the_samples_roles_and_says_so(every_run_through_app):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"sample": "radon", "outcome": "no_such_column", "group": "county",
+                            "pooling": "sideways", "vary": ["intercept", "floor"]})
+    at.run()
+    assert not at.exception
+    assert any("could not be used" in i for i in texts(at, "info"))
+    notes = "\n".join(texts(at, "text"))
+    assert "'no_such_column' is not in this table" in notes and "'sideways' is not one of" in notes
+    assert at.selectbox(key="w_outcome").value == "log_radon"  # the sample's roles
+    spec = at.session_state["hm_spec"]
+    assert spec.varying == ("intercept", "floor")  # a model choice that fits is still taken
+    assert at.session_state["hm_pooling_option"] == "all"
+    # Said once: the next run has no note, and the link now says what is shown.
+    at.run()
+    assert not any("could not be used" in i for i in texts(at, "info"))
+    assert link(at)["outcome"] == ["log_radon"] and link(at)["pooling"] == ["all"]
+
+
+def test_an_unknown_or_hostile_sample_in_a_link_opens_radon_and_stays_plain_text(every_run_through_app):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    hostile = "**x** <script>alert(1)</script>"
+    at.query_params["sample"] = hostile
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="sample_choice").value == "Minnesota radon"
+    assert any(hostile in t and "does not exist" in t for t in texts(at, "text"))
+    assert hostile not in markdown_like(at) and "<script>" not in markdown_like(at)
+    assert link(at)["sample"] == ["radon"]
+
+
+def test_a_link_made_with_an_upload_waits_for_the_upload(every_run_through_app):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"outcome": "y", "group": "grp", "predictor": "x", "pooling": "complete"})
+    at.run()
+    assert not at.exception
+    assert any("cannot travel in a link" in i for i in texts(at, "info"))
+    assert "sample" not in link(at) and link(at)["outcome"] == ["y"]  # the link is kept for the upload
+    rows = "\n".join(f"{'ab'[i % 2]},{i * 0.37 % 2:.2f},{i % 3}" for i in range(12))
+    upload(at, "mine.csv", f"y,grp,x\n{rows}\n".encode())
+    assert not at.exception
+    spec = at.session_state["hm_spec"]
+    assert (spec.outcome, spec.group, spec.predictors) == ("y", "grp", ("x",))
+    assert at.session_state["hm_pooling_option"] == "complete"
+    assert not any("cannot travel in a link" in i for i in texts(at, "info"))
+    assert any(c.startswith("An uploaded table cannot travel in a link") for c in texts(at, "caption"))
+    assert "sample" not in link(at) and link(at)["pooling"] == ["complete"]

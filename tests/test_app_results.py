@@ -16,6 +16,7 @@ import json
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from fakes import comparison, fake_data, fake_fit, fake_fit_poolings
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
+from test_app import every_run_through_app  # noqa: F401 (a fixture, used by name)
 
 from hiermodels import models as m
 from hiermodels.comparison import PoolingComparison
@@ -55,12 +57,18 @@ def subset(comp: PoolingComparison, *poolings: str) -> PoolingComparison:
 
 
 def open_page(page: str, fit: PoolingComparison | None, **session) -> AppTest:
-    """The app after one run, with ``fit`` in the store (under a fresh key) and on ``page``."""
+    """The app after one run, with ``fit`` in the store (under a fresh key) and on ``page``.
+
+    The results pages show only a fit of the table and roles loaded now, so the session's table is one with the
+    fit's fingerprint and its spec the fit's (the fake fits are of no real file).
+    """
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     if fit is not None:
         key = state.FitKey(f"test-{uuid.uuid4().hex}", fit[fit.poolings[-1]].spec, fit.poolings)
         cache.fit_store().put(key, fit)
+        at.session_state["hm_table"] = state.LoadedTable(pd.DataFrame(), "fake fit data", key.fingerprint)
+        at.session_state["hm_spec"] = key.spec
         at.session_state["hm_fit_key"] = key
     for name, value in session.items():
         at.session_state[name] = value
@@ -401,3 +409,75 @@ def test_divergences_are_a_problem_with_advice(comp):
     assert row["value"] == "40" and row["status"] == "problem"
     assert ":red-badge[:material/error: divergent transitions: 40]" in markdown_like(at)
     assert any("40 divergent transition(s)" in text for text in texts(at, "warning"))
+
+
+# ------------------------------------------------------------------------------------------------ which fit
+def fit_in_the_app(at: AppTest) -> None:
+    """Click Fit on the Model & fit page, the sampler replaced by fake draws (fakes.fake_fit_poolings)."""
+    at.switch_page("pages/2_model.py").run()
+    with mock.patch("hiermodels.fitting.fit_poolings", fake_fit_poolings):
+        at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(text.startswith("Fitted") for text in texts(at, "success"))
+
+
+@pytest.mark.usefixtures("every_run_through_app")
+def test_results_show_only_a_fit_of_the_data_and_roles_loaded_now():
+    """The radon fit must not be shown as if it were cbpp's (issue 10, item 2)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    fit_in_the_app(at)
+    at.switch_page(SHRINKAGE).run()
+    assert "AITKIN" in set(at.dataframe[0].value["group"])
+
+    at.switch_page("pages/1_data.py").run()
+    at.selectbox(key="sample_choice").select("Cattle disease (cbpp)").run()
+    for page in RESULT_PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert any("changed since the last fit" in text for text in texts(at, "info")), page
+        assert not charts(at) and not at.dataframe, page
+        shown = "\n".join(texts(at, "text"))
+        assert "Fitted:      Minnesota radon: log_radon ~ 1 + floor + (1 | county)" in shown
+        assert ("Loaded now:  Cattle disease (cbpp): incidence | trials(size) ~ 1 + period + (1 | herd), "
+                "family = binomial") in shown
+        assert [link.proto.page for link in at.get("page_link")] == ["model"]  # the Model & fit page's URL path
+    assert "of Minnesota radon, not the data or roles loaded now" in "\n".join(t.value for t in at.sidebar.text)
+
+    # Back to radon: the fit is of these data and roles again.
+    at.switch_page("pages/1_data.py").run()
+    at.selectbox(key="sample_choice").select("Minnesota radon").run()
+    at.switch_page(SHRINKAGE).run()
+    assert charts(at) and "AITKIN" in set(at.dataframe[0].value["group"])
+    # Other roles of the same table: not this fit either.
+    at.switch_page("pages/1_data.py").run()
+    at.multiselect(key="w_predictors").set_value([]).run()
+    at.switch_page(SHRINKAGE).run()
+    assert any("changed since the last fit" in text for text in texts(at, "info"))
+    assert "Loaded now:  Minnesota radon: log_radon ~ 1 + (1 | county)" in "\n".join(texts(at, "text"))
+
+
+@pytest.mark.usefixtures("every_run_through_app")
+def test_a_reload_or_a_shared_link_finds_the_stored_fit():
+    """A new session opened on the link of a fitted view shows the fit from the store; another model does not."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.selectbox(key="sample_choice").select("Sleep deprivation").run()
+    fit_in_the_app(at)
+    fitted = at.session_state["hm_fit_key"]
+
+    reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    reloaded.query_params.update(at.query_params)
+    reloaded.run()
+    reloaded.switch_page(SHRINKAGE).run()
+    assert not reloaded.exception
+    assert len(charts(reloaded)) == 3  # intercept, Days, and both together
+    assert "308" in set(reloaded.dataframe[0].value["group"])  # sleepstudy's first subject
+    assert reloaded.session_state["hm_fit_key"] == fitted
+
+    other = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    other.query_params.update({**at.query_params, "parameterization": "centered"})
+    other.run()
+    other.switch_page(SHRINKAGE).run()
+    assert any(text.startswith("Nothing fitted yet") for text in texts(other, "info"))
+    assert not charts(other)
