@@ -731,9 +731,11 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
                        range=["#333333", DIVERGENT_COLOR, MAP_COLOR])
     tooltip = [alt.Tooltip("kind:N", title="draw"), alt.Tooltip("sd:Q", format=NUMBER_FORMAT),
                alt.Tooltip("deviation:Q", format=NUMBER_FORMAT)]
+    # Opaque legend symbols: the plain draws' transparency would make the red entry pale.
+    legend = alt.Legend(symbolOpacity=1.0)
     layers = [
         alt.Chart(draws).mark_circle(size=30, opacity=0.35).encode(
-            x=x, y=y, color=alt.Color("kind:N", scale=colour, title=None), tooltip=tooltip,
+            x=x, y=y, color=alt.Color("kind:N", scale=colour, title=None, legend=legend), tooltip=tooltip,
         ),
         alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(strokeDash=[4, 4], color="#000000", strokeWidth=1.5)
         .encode(y="zero:Q"),

@@ -295,3 +295,189 @@ def test_to_png_and_to_svg_render_offline_with_the_theme(comp, shrinkage):
     svg = charts.to_svg(chart)
     assert svg.lstrip().startswith("<svg")
     assert 'font-size="22px"' in svg or "font-size: 22px" in svg  # the theme's title size
+
+
+# ------------------------------------------------------------------------------------------------ lecture hall
+def _font_sizes(node) -> list[tuple[str, float]]:
+    return [(key, value) for d in _walk(node) for key, value in d.items()
+            if key.lower().endswith("fontsize") and isinstance(value, (int, float))]
+
+
+def _truth_frames():
+    table = pd.DataFrame({"group": [f"player {i}" for i in range(6)], "term": "intercept", "n": 45,
+                          "identified": True, "none": [0.16, 0.2, 0.24, 0.27, 0.31, 0.4],
+                          "partial": [0.24, 0.25, 0.26, 0.265, 0.27, 0.29], "complete": 0.265})
+    truth = pd.DataFrame({"group": table["group"], "truth": [0.2, 0.26, 0.26, 0.261, 0.262, 0.35]})
+    return interpret.truth_comparison(table, truth), interpret.truth_errors(table, truth)
+
+
+def test_no_text_under_16_px_anywhere(comp, shrinkage):
+    """The theme's every font size, and any size a chart sets itself, is at least 16 px (readable at the back of a
+    lecture hall from a 1400 px-wide page)."""
+    config = charts.lecture_theme()["config"]
+    sizes = _font_sizes(config)
+    assert {"labelFontSize", "titleFontSize", "subtitleFontSize", "fontSize"} <= {k for k, _ in sizes}
+    assert all(size >= 16 for _, size in sizes), sizes
+    assert config["text"]["fontSize"] >= 16 and config["legend"]["labelFontSize"] >= 16
+    comparison, errors = _truth_frames()
+    every = {**_all_charts(comp, shrinkage), "truth": charts.truth_chart(comparison, "batting average"),
+             "truth_errors": charts.truth_error_chart(errors)}
+    for name, chart in every.items():
+        spec = _spec(chart)
+        assert all(size >= 16 for _, size in _font_sizes(spec)), name
+
+
+def test_divergent_draws_are_large_red_and_in_the_legend(comp):
+    draws = interpret.funnel_draws(comp["partial"], "intercept", "g1")
+    draws["divergent"] = np.arange(len(draws)) % 50 == 0
+    spec = _spec(charts.funnel_chart(draws))
+    label = f"divergent transition ({int(draws['divergent'].sum())} of {len(draws)} draws shown)"
+    mapping = {k: v for s in _colour_scales(spec) for k, v in zip(s["domain"], s["range"], strict=True)}
+    assert mapping[label] == charts.DIVERGENT_COLOR == charts.OKABE_ITO["vermillion"]
+    layers = [layer for layer in spec["layer"] if {"filter": "datum.divergent"} in layer.get("transform", [])]
+    assert len(layers) == 1 and spec["layer"].index(layers[0]) == len(spec["layer"]) - 1  # drawn on top
+    mark = layers[0]["mark"]
+    plain = next(layer["mark"] for layer in spec["layer"] if layer["mark"]["type"] == "circle")
+    assert mark["size"] >= 5 * plain["size"] and mark["opacity"] == 1.0 and mark["filled"]
+    # With no divergences the legend still names them, with their count (0).
+    none = _spec(charts.funnel_chart(draws.assign(divergent=False)))
+    assert any(f"divergent transition (0 of {len(draws)}" in d for s in _colour_scales(none) for d in s["domain"])
+
+
+def test_quantitative_axes_cannot_print_labels_into_each_other(comp, shrinkage):
+    """sleepstudy's 2-D shrinkage printed "305310": labels are thinned with a gap, about six per axis."""
+    assert charts.lecture_theme()["config"]["axis"]["labelSeparation"] >= 8
+    spec = _spec(charts.shrinkage_2d_chart(shrinkage, "intercept", "x",
+                                           interpret.population_ellipse(comp["partial"], "intercept", "x")))
+    for channel in ("x", "y"):
+        axes = [d[channel]["axis"] for d in _walk(spec)
+                if isinstance(d.get(channel), dict) and isinstance(d[channel].get("axis"), dict)]
+        assert axes, channel
+        for axis in axes:
+            assert axis["labelOverlap"] is True and axis["labelSeparation"] >= 8 and axis["tickCount"] <= 6
+            assert "format" not in axis  # "~g" would print 320 as "3.2e+2"
+    png = charts.to_png(charts.shrinkage_2d_chart(shrinkage.assign(none=shrinkage["none"] * 100 + 300),
+                                                  "intercept", "x",
+                                                  interpret.population_ellipse(comp["partial"], "intercept", "x")),
+                        scale=1)
+    assert png[:4] == b"\x89PNG"
+
+
+def test_counts_have_integer_axes(comp, shrinkage):
+    sizes = _spec(charts.group_sizes_chart(interpret.group_sizes(comp["partial"].data)))
+    assert sizes["encoding"]["x"]["axis"]["format"] == "d" and sizes["encoding"]["x"]["axis"]["tickMinStep"] == 1
+    spec = _spec(charts.shrinkage_chart(shrinkage, "intercept"))
+    n_axes = [d["x"]["axis"] for d in _walk(spec) if isinstance(d.get("x"), dict) and "axis" in d["x"]]
+    assert n_axes and all(a["format"] == "d" for a in n_axes)
+    assert all(v == int(v) and v >= 1 for a in n_axes for v in a["values"])
+    scale = _spec(charts.scale_posterior_chart(interpret.scale_draws(comp["partial"], "intercept"), 0.5, 0.6,
+                                               "sd(intercept)"))
+    counts = [d["y"]["axis"] for d in _walk(scale) if isinstance(d.get("y"), dict) and d["y"].get("field") == "count"]
+    assert counts and counts[0]["format"] == "d"
+    assert charts._log_ticks(0.8, 2.5, integer=True) == [1.0, 2.0]
+    assert 0.8 in charts._log_ticks(0.8, 2.5)
+
+
+def test_printed_numbers_share_one_precision(comp, shrinkage):
+    """Every quantitative tooltip prints 4 significant digits (counts as integers, the pooling factor as a
+    proportion), and the labels drawn on the charts use the same precision."""
+    allowed = {charts.NUMBER_FORMAT, "d", ".2f"}
+    comparison, errors = _truth_frames()
+    every = {**_all_charts(comp, shrinkage), "truth": charts.truth_chart(comparison, "batting average"),
+             "truth_errors": charts.truth_error_chart(errors)}
+    for name, chart in every.items():
+        spec = _spec(chart)
+        tooltips = [t for d in _walk(spec) for t in (d.get("tooltip") if isinstance(d.get("tooltip"), list) else [])
+                    if isinstance(t, dict) and t.get("type") == "quantitative"]
+        for tooltip in tooltips:
+            assert tooltip.get("format") in allowed, (name, tooltip)
+    lines = _spec(charts.shrinkage_chart(shrinkage, "intercept"))
+    texts = [row["text"] for rows in _datasets(lines).values() for row in rows if "text" in row]
+    assert texts and all(t.split()[-1] == format(float(t.split()[-1]), ".4g") for t in texts)
+    assert charts._number(128.8953) == "128.9" and charts._number(0.26543) == "0.2654"
+
+
+def test_group_names_stand_beside_points_when_there_is_room(shrinkage, comp):
+    def label_layers(spec):
+        return [layer for layer in spec["layer"] if isinstance(layer.get("mark"), dict)
+                and layer["mark"]["type"] == "text" and layer.get("encoding", {}).get("text", {}).get("field")
+                == "group"]
+
+    few = _spec(charts.shrinkage_chart(shrinkage, "intercept", highlight="g2"))  # 8 groups
+    filters = [layer["transform"][0]["filter"] for layer in label_layers(few)]
+    assert filters == ["(!datum.highlighted)", "datum.highlighted"]
+    assert next(lyr for lyr in label_layers(few) if lyr["transform"][0]["filter"] == "datum.highlighted")[
+        "mark"]["fontWeight"] == "bold"
+    many_groups = pd.concat([shrinkage.assign(group=shrinkage["group"] + f"_{k}") for k in range(3)])
+    many = _spec(charts.shrinkage_chart(many_groups, "intercept", highlight="g2_1"))  # 24 groups
+    assert [layer["transform"][0]["filter"] for layer in label_layers(many)] == ["datum.highlighted"]
+    ellipse = interpret.population_ellipse(comp["partial"], "intercept", "x")
+    two = _spec(charts.shrinkage_2d_chart(shrinkage, "intercept", "x", ellipse))
+    assert len(label_layers(two)) == 2
+
+
+def test_shrinkage_chart_never_jitters_and_ranks_groups_of_equal_size(shrinkage):
+    unequal = _spec(charts.shrinkage_chart(shrinkage, "intercept"))
+    rows = [row for rows in _datasets(unequal).values() for row in rows if row.get("term") == "intercept"]
+    assert all(row["x"] == row["n"] for row in rows)  # the true n; ties only offset in pixels
+    equal = shrinkage[shrinkage["term"] == "intercept"].assign(n=10)
+    equal["none_upper"] = equal["none_lower"] + 1.0  # equally certain: ranks
+    spec = _spec(charts.shrinkage_chart(equal, "intercept", highlight="g3"))
+    x = spec["layer"][-3]["encoding"]["x"]
+    assert x["field"] == "group" and x["type"] == "nominal" and x["sort"] == {"field": "x", "op": "min"}
+    assert "order of their own estimate" in x["title"]
+    rows = [row for rows in _datasets(spec).values() for row in rows if "dx" in row]
+    assert rows and all(row["dx"] == 0 for row in rows)
+    assert sorted(row["x"] for row in rows) == list(range(1, 9))
+    assert "same n" in " ".join(spec["title"]["subtitle"])
+    tied = charts._side_by_side(pd.Series([1, 1, 1, 5, 2, 2]))
+    np.testing.assert_allclose(tied, [-10, 0, 10, 0, -5, 5])
+    crowd = charts._side_by_side(pd.Series(np.ones(11)))
+    assert np.abs(crowd).max() <= 24 and np.diff(crowd).min() > 0
+
+
+# ------------------------------------------------------------------------------------------------ truth
+def test_truth_chart_draws_parallel_axes_with_a_line_per_group():
+    comparison, _ = _truth_frames()
+    spec = _spec(charts.truth_chart(comparison, "batting average", highlight="player 5"))
+    assert "truth" in _title_text(spec).lower()
+    axes = [d["x"]["axis"] for d in _walk(spec) if isinstance(d.get("x"), dict)
+            and isinstance(d["x"].get("axis"), dict) and "values" in d["x"]["axis"]]
+    assert axes[0]["values"] == [0, 1, 2]
+    lines = [layer for layer in spec["layer"] if layer["mark"]["type"] == "line"]
+    assert lines[0]["encoding"]["detail"]["field"] == "group" and lines[0]["encoding"]["order"]["field"] == "order"
+    mapping = {k: v for s in _colour_scales(spec) for k, v in zip(s["domain"], s["range"], strict=True)}
+    assert mapping["no pooling"] == charts.POOLING_COLORS["none"] and mapping["truth"] == charts.TRUTH_COLOR
+    assert mapping["complete pooling"] == charts.POOLING_COLORS["complete"]
+    labels = [row for rows in _datasets(spec).values() for row in rows if "label_y" in row]
+    assert sorted(row["group"] for row in labels) == sorted(set(comparison["group"]))
+    positions = sorted(row["label_y"] for row in labels)
+    domain = next(d["y"]["scale"]["domain"] for d in _walk(spec) if isinstance(d.get("y"), dict)
+                  and isinstance(d["y"].get("scale"), dict) and "domain" in d["y"]["scale"])
+    min_gap = charts.LABEL_GAP_PX * (domain[1] - domain[0]) / charts.HEIGHT
+    assert np.diff(positions).min() >= 0.9 * min_gap  # four truths within 0.002 do not overlap
+    bold = [layer for layer in spec["layer"] if layer["mark"].get("fontWeight") == "bold"]
+    assert bold and bold[0]["transform"] == [{"filter": "datum.highlighted"}]
+    with pytest.raises(SpecError, match="no-pooling and partial-pooling"):
+        charts.truth_chart(comparison[comparison["axis"] != "no pooling"], "batting average")
+
+
+def test_spread_labels_is_least_squares_with_a_minimum_gap():
+    np.testing.assert_allclose(charts._spread_labels(np.array([0.0, 0.0, 0.0]), 1.0), [-1.0, 0.0, 1.0])
+    np.testing.assert_allclose(charts._spread_labels(np.array([0.0, 5.0]), 1.0), [0.0, 5.0])
+    np.testing.assert_allclose(charts._spread_labels(np.array([0.0, 0.5, 4.0]), 1.0), [-0.25, 0.75, 4.0])
+    # A block that grows into the next label merges with it.
+    np.testing.assert_allclose(charts._spread_labels(np.array([0.0, 0.0, 1.0]), 1.0), [-2 / 3, 1 / 3, 4 / 3])
+
+
+def test_truth_error_chart_prints_each_poolings_error():
+    _, errors = _truth_frames()
+    spec = _spec(charts.truth_error_chart(errors))
+    rows = spec["datasets"][spec["layer"][0]["data"]["name"]] if "data" in spec["layer"][0] else next(
+        iter(_datasets(spec).values()))
+    assert {row["estimate"] for row in rows} == {"no pooling", "partial pooling", "complete pooling"}
+    texts = {row["pooling"]: row["text"] for row in rows}
+    assert texts["none"] == format(errors.set_index("pooling").loc["none", "sum_squared_error"], ".4g")
+    assert "of no pooling's" in texts["partial"]
+    mapping = {k: v for s in _colour_scales(spec) for k, v in zip(s["domain"], s["range"], strict=True)}
+    assert mapping["partial pooling"] == charts.POOLING_COLORS["partial"]

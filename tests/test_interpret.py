@@ -377,7 +377,7 @@ def _funnel(low_spread: float, high_spread: float) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(("low", "high", "kind"), [(1.0, 4.0, "neck"), (0.6, 1.0, "narrows a little"),
-                                                   (2.0, 2.0, "round"), (3.0, 2.0, "round")])
+                                                   (0.76, 1.0, "round"), (2.0, 2.0, "round"), (3.0, 2.0, "round")])
 def test_funnel_shape_compares_the_spread_at_small_and_large_sd(low, high, kind):
     shape = interpret.funnel_shape(_funnel(low, high))
     assert shape.ratio == pytest.approx(low / high)
