@@ -17,6 +17,7 @@ Query parameters (repeated keys give lists)::
     categorical=COL... reference=LEVEL... (pairwise)  trials=COL  exposure=COL  se=COL
     pooling=all|complete|none|partial  vary=intercept|COL...  correlated=true|false
     parameterization=noncentered|centered  group_noise=true|false  preset=quick|careful
+    prior=NAME=DIST(NUMBERS)...  (as on the command line; read by the prior parser, never evaluated)
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from hiermodels.spec import (
     ModelSpec,
     Pooling,
     SamplerSettings,
+    parse_prior_assignment,
 )
 
 _TABLE = "hm_table"
@@ -193,7 +195,7 @@ def _allowed(value: Any, allowed: list | tuple) -> bool:
 
 # ------------------------------------------------------------------------------------------------ the link
 QUERY_KEYS = ("sample", "outcome", "group", "predictor", "family", "categorical", "reference", "trials", "exposure",
-              "se", "pooling", "vary", "correlated", "parameterization", "group_noise", "preset")
+              "se", "pooling", "vary", "correlated", "parameterization", "group_noise", "preset", "prior")
 _MAX_VALUE_CHARS = 500  # longer values are cut, so a crafted link cannot make the checks slow
 _MAX_VALUES = 200
 _BOOLEANS = {"true": True, "false": False}
@@ -242,6 +244,10 @@ def to_query(loaded: LoadedTable, spec: ModelSpec, pooling_option: str) -> Query
     preset = preset_of(spec.sampler)
     if preset is not None:
         query["preset"] = [preset.lower()]
+    if spec.priors:
+        # repr, not str(prior): the shortest text that reads back as the same number, so the fit key matches.
+        query["prior"] = [f"{name}={prior.distribution}({', '.join(repr(v) for v in prior.params)})"
+                          for name, prior in spec.priors]
     return query
 
 
@@ -313,6 +319,13 @@ def choices_from_query(query: Query, frame: pd.DataFrame, base: ModelSpec) -> Li
         spec = replace(spec, **model)
     except SpecError as error:
         notes.append(f"The link's model choices do not make a model ({error}): the table's own are used.")
+    # Each prior on its own: one that cannot be read or used is left out, not the rest.
+    for text in query.get("prior", []):
+        try:
+            name, prior = parse_prior_assignment(text)
+            spec = replace(spec, priors=(*((n, p) for n, p in spec.priors if n != name), (name, prior)))
+        except SpecError as error:
+            notes.append(f"The link's prior could not be used ({error}): left out.")
     return LinkChoices(spec, option, tuple(notes))
 
 

@@ -206,7 +206,10 @@ def test_the_link_follows_the_chosen_sample_and_model(every_run_through_app, app
     app.radio(key="w_pooling").set_value("partial").run()
     app.radio(key="w_parameterization").set_value("centered").run()
     assert (link(app)["pooling"], link(app)["parameterization"]) == (["partial"], ["centered"])
-    assert link(app)["preset"] == ["quick"]
+    assert link(app)["preset"] == ["quick"] and "prior" not in link(app)
+    tau = next(t for t in app.text_input if t.key.endswith("_sd(intercept)"))
+    tau.set_value("halfnormal(2.5)").run()
+    assert link(app)["prior"] == ["sd(intercept)=halfnormal(2.5)"]
 
 
 def test_a_link_opens_its_sample_roles_and_model_choices(every_run_through_app):
@@ -214,7 +217,7 @@ def test_a_link_opens_its_sample_roles_and_model_choices(every_run_through_app):
     at.query_params.update({
         "sample": "sleepstudy", "outcome": "Reaction", "group": "Subject", "predictor": "Days", "family": "gaussian",
         "pooling": "partial", "vary": ["intercept", "Days"], "correlated": "false", "parameterization": "centered",
-        "group_noise": "false", "preset": "careful",
+        "group_noise": "false", "preset": "careful", "prior": ["sd(intercept)=halfcauchy(5)", "sigma=halfnormal(50)"],
     })
     at.run()
     assert not at.exception
@@ -229,6 +232,8 @@ def test_a_link_opens_its_sample_roles_and_model_choices(every_run_through_app):
     assert at.radio(key="w_parameterization").value == "centered"
     assert at.radio(key="w_preset").value == "Careful"
     assert "Reaction ~ 1 + Days + (1 + Days || Subject)" in [c.value for c in at.code]
+    priors = {t.key.split("_", 3)[-1]: t.value for t in at.text_input if t.key.startswith("w_prior_")}
+    assert (priors["sd(intercept)"], priors["sigma"]) == ("halfcauchy(5)", "halfnormal(50)")
     # Written back as it was read.
     assert link(at)["sample"] == ["sleepstudy"] and link(at)["vary"] == ["intercept", "Days"]
     assert link(at)["preset"] == ["careful"] and link(at)["correlated"] == ["false"]
@@ -237,14 +242,17 @@ def test_a_link_opens_its_sample_roles_and_model_choices(every_run_through_app):
 def test_a_link_with_roles_the_table_lacks_keeps_the_samples_roles_and_says_so(every_run_through_app):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"sample": "radon", "outcome": "no_such_column", "group": "county",
-                            "pooling": "sideways", "vary": ["intercept", "floor"]})
+                            "pooling": "sideways", "vary": ["intercept", "floor"],
+                            "prior": ["sigma=__import__(0)", "sigma=normal(0, 1)"]})
     at.run()
     assert not at.exception
     assert any("could not be used" in i for i in texts(at, "info"))
     notes = "\n".join(texts(at, "text"))
     assert "'no_such_column' is not in this table" in notes and "'sideways' is not one of" in notes
+    assert "prior could not be used" in notes and "'__import__'" in notes and "needs a prior on positive" in notes
     assert at.selectbox(key="w_outcome").value == "log_radon"  # the sample's roles
     spec = at.session_state["hm_spec"]
+    assert spec.priors == ()
     assert spec.varying == ("intercept", "floor")  # a model choice that fits is still taken
     assert at.session_state["hm_pooling_option"] == "all"
     # Said once: the next run has no note, and the link now says what is shown.

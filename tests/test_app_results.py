@@ -463,8 +463,12 @@ def test_a_reload_or_a_shared_link_finds_the_stored_fit():
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at.selectbox(key="sample_choice").select("Sleep deprivation").run()
+    at.switch_page("pages/2_model.py").run()
+    # A prior whose number "%g" would round (1.23457e+06): the link must carry it exactly for the key to match.
+    next(t for t in at.text_input if t.key.endswith("_sd(Days)")).set_value("halfnormal(1234567)").run()
     fit_in_the_app(at)
     fitted = at.session_state["hm_fit_key"]
+    assert dict(fitted.spec.priors)["sd(Days)"].params == (1234567.0,)
 
     reloaded = AppTest.from_file(APP, default_timeout=TIMEOUT)
     reloaded.query_params.update(at.query_params)
