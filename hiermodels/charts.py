@@ -255,16 +255,26 @@ def _log_ticks(low: float, high: float, *, integer: bool = False) -> list[float]
     return ticks
 
 
-def _side_by_side(x: pd.Series, step: float = 10.0, half_width: float = 24.0) -> np.ndarray:
-    """Pixel offsets that set groups with the same x side by side (``step`` px apart, within ``half_width`` px
-    of x): drawn with the marks' ``xOffset``, so that the data, the axis and the tooltips keep the true x."""
+def _side_by_side(x: pd.Series, step: float = 10.0, half_width: Mapping[float, float] | float = 24.0) -> np.ndarray:
+    """Pixel offsets that set groups with the same x side by side (``step`` px apart, within ``half_width`` px of
+    x, a number or one per x value): drawn with the marks' ``xOffset``, so that the data, the axis and the
+    tooltips keep the true x."""
     out = np.zeros(len(x))
-    for _, index in x.groupby(x).groups.items():
+    for value, index in x.groupby(x).groups.items():
         k = len(index)
         if k > 1:
-            gap = min(step, 2 * half_width / (k - 1))
+            half = half_width[value] if isinstance(half_width, Mapping) else half_width
+            gap = min(step, 2 * half / (k - 1))
             out[x.index.get_indexer(index)] = (np.arange(k) - (k - 1) / 2) * gap
     return out
+
+
+def _size_lanes(sizes: pd.Series, low: float, high: float) -> dict[float, float]:
+    """For each group size n on a log axis from low to high, WIDTH px wide: the half width in px of its lane, 40%
+    of the way to n + 1 (the nearer neighbour on a log axis), at most 24 px. Groups of size n stand side by side
+    inside it, so that none of them can be read as n - 1 or n + 1."""
+    px_per_log = WIDTH / math.log(high / low)
+    return {n: min(24.0, 0.4 * px_per_log * math.log((n + 1) / n)) for n in sizes.unique()}
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -317,7 +327,6 @@ def shrinkage_chart(
     d = axis.frame.copy()
     _check_highlight(d["group"], highlight)
     d["identified"] = d["identified"].astype(bool)
-    d["dx"] = 0.0 if axis.kind == "rank" else _side_by_side(d["x"])
     d["highlighted"] = d["group"] == highlight
     d["direction"] = np.where(d["partial"] >= d["none"], 0.0, 180.0)
     d["series_none"] = np.where(d["identified"], POOLING_LABELS["none"], UNIDENTIFIED_LABEL)
@@ -325,11 +334,14 @@ def shrinkage_chart(
     d["note"] = np.where(d["identified"], "", UNIDENTIFIED_NOTE)
 
     many = len(d) > MAX_LABELLED_GROUPS
+    d["dx"] = 0.0
     if axis.kind == "group size":
         low, high = float(d["x"].min()) / 1.25, float(d["x"].max()) * 1.25
+        d["dx"] = _side_by_side(d["x"], half_width=_size_lanes(d["x"], low, high))
         x = alt.X("x:Q", title=axis.title, scale=alt.Scale(type="log", domain=[low, high], nice=False),
                   axis=alt.Axis(values=_log_ticks(low, high, integer=True), format="d", grid=False))
     elif axis.kind == "interval width":
+        d["dx"] = _side_by_side(d["x"], step=6.0, half_width=6.0)  # equal widths (the same known se): barely apart
         x = alt.X("x:Q", title=axis.title, scale=alt.Scale(zero=False, padding=24), axis=_value_axis(grid=False))
     else:
         x = alt.X("group:N", title=axis.title + (" (hover for names)" if many else ""),

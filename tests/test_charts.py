@@ -434,6 +434,15 @@ def test_shrinkage_chart_never_jitters_and_ranks_groups_of_equal_size(shrinkage)
     np.testing.assert_allclose(tied, [-10, 0, 10, 0, -5, 5])
     crowd = charts._side_by_side(pd.Series(np.ones(11)))
     assert np.abs(crowd).max() <= 24 and np.diff(crowd).min() > 0
+    # On a log axis the lane of size n stays under half the way to n + 1, so no group reads as another size.
+    sizes = pd.Series([1, 2, 4, 10, 100])
+    lanes = charts._size_lanes(sizes, 0.8, 125.0)
+    px_per_log = charts.WIDTH / np.log(125.0 / 0.8)
+    for n, half in lanes.items():
+        assert 0 < half <= 24 and half < 0.5 * px_per_log * np.log((n + 1) / n)
+    assert lanes[100] < lanes[10] < lanes[2]
+    offsets = charts._side_by_side(pd.Series([100] * 5), half_width=lanes)
+    assert np.abs(offsets).max() <= lanes[100] + 1e-12
 
 
 # ------------------------------------------------------------------------------------------------ truth
