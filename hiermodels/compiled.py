@@ -159,8 +159,14 @@ class CompiledSampler:
         self._lock = threading.Lock()
 
     def for_data(self, model: pm.Model):
-        """The compiled model with ``model``'s data (a model of the same structure)."""
+        """The compiled model with ``model``'s data (a model of the same structure).
+
+        Only the containers the compiled log-density reads are swapped in: a container that no sampled quantity
+        depends on (a complete-pooling model's ``group_index``) is pruned from the compiled function, and nutpie
+        refuses to set it. It still feeds the initial point, which reads every container of the model.
+        """
         values = data_values(model)
+        inputs = {variable.name for variable in self.compiled.shared_var_keys}
         initial_point = self.compiled.initial_point_func
 
         def initial_point_for_these_data(seed):
@@ -169,7 +175,8 @@ class CompiledSampler:
                     variable.set_value(values[variable.name])
                 return initial_point(seed)
 
-        return dataclasses.replace(self.compiled.with_data(**values), initial_point_func=initial_point_for_these_data)
+        swapped = self.compiled.with_data(**{name: value for name, value in values.items() if name in inputs})
+        return dataclasses.replace(swapped, initial_point_func=initial_point_for_these_data)
 
 
 def sampler_for(data: PreparedData, spec: ModelSpec, method: Method,
