@@ -27,10 +27,11 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 from test_app import every_run_through_app  # noqa: F401 (a fixture, used by name)
 
+from hiermodels import interpret
 from hiermodels import models as m
 from hiermodels.comparison import PoolingComparison
 from hiermodels.data import prepare
-from hiermodels.datasets import SAMPLES
+from hiermodels.datasets import SAMPLES, sample_by_name
 from hiermodels.spec import POOLINGS
 from hiermodels_ui import cache, state
 
@@ -207,6 +208,29 @@ def test_every_page_works_without_partial_pooling(poolings):
 
 
 # ------------------------------------------------------------------------------------------------ shrinkage
+@pytest.mark.parametrize("name", ["Baseball batting averages", "Daughters' heights"])
+def test_shrinkage_compares_with_the_truth_when_the_sample_has_one(name):
+    """A sample with a held-out truth, loaded as itself, gets the raw -> shrunken -> truth chart and each
+    pooling's squared error (the numbers of interpret.truth_errors on the page's own shrinkage table)."""
+    sample = sample_by_name(name)
+    fit = sample_fit(sample)
+    at = open_page(SHRINKAGE, fit)
+    assert "Against the truth" not in texts(at, "subheader")  # a table that is not the sample: no truth
+    key = at.session_state["hm_fit_key"]
+    at.session_state["hm_table"] = state.LoadedTable(sample.load(), sample.name, key.fingerprint, sample)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Against the truth" in texts(at, "subheader")
+    assert any(text.startswith("Horizontal axis:") for text in texts(at, "caption"))  # which axis, said
+    assert [title_of(c) for c in charts(at)][-2:] == ["Estimates against the truth", "Squared error against the truth"]
+    shown = next(frame.value for frame in at.dataframe if "sum_squared_error" in frame.value)
+    expected = interpret.truth_errors(fit.shrinkage(), sample.load_truth())
+    np.testing.assert_allclose(shown["sum_squared_error"], expected["sum_squared_error"])
+    assert interpret.truth_summary(expected) in texts(at, "caption")
+    truth_rows = frame_with(charts(at)[-2], "group", "axis", "value")
+    assert set(truth_rows["group"]) == set(fit["partial"].data.group_labels)
+
+
 def test_shrinkage_draws_each_varying_term_and_both_together(comp):
     at = open_page(SHRINKAGE, comp)
     found = charts(at)
