@@ -90,10 +90,13 @@ if len(terms) >= 2:
         x_term = left.selectbox("Horizontal axis", terms, key="w_shrinkage_x")
         y_term = right.selectbox("Vertical axis", [t for t in terms if t != x_term], key="w_shrinkage_y")
     ellipse = interpret.population_ellipse(fit["partial"], x_term, y_term)
+    sizes_differ = interpret.shrinkage_axis(table, x_term).kind == "group size"
     event = widgets.chart(
         charts.shrinkage_2d_chart(table, x_term, y_term, ellipse, highlight=highlight, selectable=True),
-        "Follow the arrows toward the population mean (the cross): groups with few rows travel furthest, and both "
-        "of a group's coefficients move together.",
+        "Follow the arrows toward the population mean (the cross): "
+        + ("groups with few rows travel furthest" if sizes_differ else
+           "every group has the same number of rows, so the groups furthest out travel furthest")
+        + ", and both of a group's coefficients move together.",
         "shrinkage_2d", key="w_shrinkage_chart_2d", selectable=True,
     )
     _follow_click(event, "w_shrinkage_chart_2d", labels)
