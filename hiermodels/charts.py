@@ -713,7 +713,7 @@ def scale_posterior_chart(draws_df: pd.DataFrame, map_value: float, mean_value: 
     )
     collapsed = np.isfinite(map_value) and map_value < 0.01 * mean_value
     subtitle = (["The MAP has collapsed to ~0, where the posterior has almost no mass:",
-                 "the joint mode sits at the neck of the funnel, not where the draws are."]
+                 "the joint mode says every group is the same; the draws say they differ."]
                 if collapsed else ["Where the joint mode (MAP) and the posterior mean fall among the draws."])
     return alt.layer(histogram, rules, labels).properties(
         title=_title("Posterior of the group-level scale", subtitle), width=WIDTH, height=HEIGHT)
