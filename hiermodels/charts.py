@@ -201,7 +201,8 @@ def _value_axis(**options: Any) -> alt.Axis:
 
 def _count_axis(**options: Any) -> alt.Axis:
     """An axis of counts: whole-number ticks only, printed as integers."""
-    return alt.Axis(**{"format": "d", "tickMinStep": 1, "labelOverlap": True, "labelSeparation": 12, **options})
+    return alt.Axis(**{"format": "d", "tickMinStep": 1, "tickCount": 8, "labelOverlap": True, "labelSeparation": 12,
+                       **options})
 
 
 def _title(text: str, subtitle: str | Sequence[str] | None = None) -> alt.Title:
@@ -694,7 +695,7 @@ def scale_posterior_chart(draws_df: pd.DataFrame, map_value: float, mean_value: 
         color=OKABE_ITO["sky blue"], stroke="#ffffff", strokeWidth=0.5,
     ).encode(
         x=alt.X("bin_start:Q", title=f"{name} (group-level sd)", scale=alt.Scale(zero=True),
-                axis=alt.Axis(tickCount=8, labelOverlap=True, format="~g")),
+                axis=_value_axis(tickCount=8)),
         x2="bin_end:Q",
         y=alt.Y("count:Q", title="posterior draws", scale=alt.Scale(zero=True), axis=_count_axis()),
         y2=alt.datum(0),

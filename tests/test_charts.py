@@ -490,3 +490,15 @@ def test_truth_error_chart_prints_each_poolings_error():
     assert "of no pooling's" in texts["partial"]
     mapping = {k: v for s in _colour_scales(spec) for k, v in zip(s["domain"], s["range"], strict=True)}
     assert mapping["partial pooling"] == charts.POOLING_COLORS["partial"]
+
+
+def test_no_linear_axis_prints_in_exponent_notation(comp, shrinkage):
+    """Vega rounds an explicit "~g" to the tick step, so a linear axis of 20, 40, 60 would read 2e+1, 4e+1, 6e+1:
+    "~g" is only for log axes with explicit tick values."""
+    for name, chart in _all_charts(comp, shrinkage).items():
+        for d in _walk(_spec(chart)):
+            for channel in ("x", "y"):
+                encoding = d.get(channel)
+                if isinstance(encoding, dict) and isinstance(encoding.get("axis"), dict) \
+                        and encoding["axis"].get("format") == "~g":
+                    assert encoding.get("scale", {}).get("type") == "log", (name, channel)
