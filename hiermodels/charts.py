@@ -783,6 +783,7 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
 
 # ------------------------------------------------------------------------------------------------ truth
 TRUTH_COLOR = OKABE_ITO["black"]
+RAW_COLOR = OKABE_ITO["sky blue"]  # the group's own data summary: a paler relative of no pooling's blue
 # The three parallel axes sit at x = 0, 1, 2; the room right of the truth axis holds the group names.
 TRUTH_AXES: tuple[tuple[str, int], ...] = ((POOLING_LABELS["none"], 0), (POOLING_LABELS["partial"], 1),
                                            (interpret.TRUTH_AXIS, 2))
@@ -883,15 +884,16 @@ def _spread_labels(values: np.ndarray, gap: float) -> np.ndarray:
 
 
 def truth_error_chart(errors_df: pd.DataFrame) -> alt.LayerChart:
-    """Each pooling's total squared error against the truth (:func:`interpret.truth_errors`), as bars with their
-    values printed (and the share of no pooling's error)."""
+    """Each pooling's (and the raw data summary's, when there) total squared error against the truth
+    (:func:`interpret.truth_errors`), as bars with their values printed (and the share of no pooling's error)."""
     _require_columns(errors_df, ["pooling", "estimate", "sum_squared_error"], "truth_error_chart")
     d = errors_df.copy()
     share = d["relative_to_no_pooling"] if "relative_to_no_pooling" in d else pd.Series(np.nan, index=d.index)
     d["text"] = [_number(v) + ("" if not np.isfinite(r) or p == "none" else f"  ({r:.0%} of no pooling's)")
                  for v, r, p in zip(d["sum_squared_error"], share.astype(float), d["pooling"], strict=True)]
-    colour = _pooling_scale(present=list(d["estimate"]))
-    y = alt.Y("estimate:N", title=None, sort=[POOLING_LABELS[p] for p in ("none", "partial", "complete")])
+    colour = _pooling_scale({interpret.RAW_LABEL: RAW_COLOR}, present=list(d["estimate"]))
+    y = alt.Y("estimate:N", title=None,
+              sort=[interpret.RAW_LABEL, *(POOLING_LABELS[p] for p in ("none", "partial", "complete"))])
     x = alt.X("sum_squared_error:Q", title="total squared error against the truth (smaller is better)",
               scale=alt.Scale(zero=True, domainMax=float(d["sum_squared_error"].max()) * 1.45), axis=_value_axis())
     tooltip = [alt.Tooltip("estimate:N"), alt.Tooltip("sum_squared_error:Q", title="total squared error",

@@ -101,6 +101,9 @@ MIN_FUNNEL_DRAWS = 8
 # a binomial's p(1-p) over averages .15-.40 gives 1.35).
 EQUAL_WIDTH_RATIO = 1.5
 TRUTH_AXIS = "truth"
+# The shrinkage table's ``raw`` column (when the model has an intercept only): each group's own data summary,
+# e.g. hits / at-bats, Efron & Morris's "raw average". Judged against the truth beside the poolings.
+RAW_LABEL = "raw (the group's own data)"
 
 TARGET_EXISTING = "existing group"
 TARGET_NEW = "new group"
@@ -696,13 +699,16 @@ def truth_errors(shrinkage_df: pd.DataFrame, truth_df: pd.DataFrame, term: str =
     Columns: pooling, estimate (its label), groups (J), sum_squared_error :math:`\\sum_j (\\hat\\theta_j -
     \\theta_j)^2` of the posterior means against the truth, mean_squared_error (the sum over J), and
     relative_to_no_pooling (the sum over no pooling's sum; NaN without no pooling). Compare estimates and truth
-    on the same, natural scale (batting averages, not log-odds).
+    on the same, natural scale (batting averages, not log-odds). When the table has the ``raw`` column (each
+    group's own data summary) with a value for every group, a first row ``raw`` judges it too.
     """
     d = _with_truth(shrinkage_df, truth_df, term)
+    raw = ["raw"] if "raw" in d and d["raw"].notna().all() else []
+    labels = {**POOLING_LABELS, "raw": RAW_LABEL}
     rows = []
-    for pooling in _estimate_columns(d):
+    for pooling in raw + _estimate_columns(d):
         squared = (d[pooling].astype(float) - d["truth"]) ** 2
-        rows.append({"pooling": pooling, "estimate": POOLING_LABELS[pooling], "groups": len(d),
+        rows.append({"pooling": pooling, "estimate": labels[pooling], "groups": len(d),
                      "sum_squared_error": float(squared.sum()), "mean_squared_error": float(squared.mean())})
     out = pd.DataFrame(rows)
     baseline = out.loc[out["pooling"] == "none", "sum_squared_error"]

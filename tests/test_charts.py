@@ -490,6 +490,16 @@ def test_truth_error_chart_prints_each_poolings_error():
     assert "of no pooling's" in texts["partial"]
     mapping = {k: v for s in _colour_scales(spec) for k, v in zip(s["domain"], s["range"], strict=True)}
     assert mapping["partial pooling"] == charts.POOLING_COLORS["partial"]
+    assert interpret.RAW_LABEL not in mapping  # only what the chart shows
+    comparison, _ = _truth_frames()
+    table = pd.DataFrame({"group": comparison["group"].unique(), "term": "intercept", "n": 1, "identified": True,
+                          "raw": 0.25, "none": 0.25, "partial": 0.26})
+    with_raw = _spec(charts.truth_error_chart(interpret.truth_errors(
+        table, pd.DataFrame({"group": table["group"], "truth": 0.27}))))
+    mapping = {k: v for s in _colour_scales(with_raw) for k, v in zip(s["domain"], s["range"], strict=True)}
+    assert mapping[interpret.RAW_LABEL] == charts.RAW_COLOR
+    y = next(d["y"] for d in _walk(with_raw) if isinstance(d.get("y"), dict) and d["y"].get("field") == "estimate")
+    assert y["sort"][0] == interpret.RAW_LABEL
 
 
 def test_no_linear_axis_prints_in_exponent_notation(comp, shrinkage):

@@ -540,3 +540,16 @@ def test_samples_with_a_truth_load_it_as_group_and_number():
     assert radon.truth is None and not radon.truth_applies(radon.spec)
     with pytest.raises(SpecError, match="no held-out truth"):
         radon.load_truth()
+
+
+def test_truth_errors_judge_the_raw_data_summary_too():
+    """The shrinkage table's ``raw`` column (hits / at-bats for baseball) gets a first row of its own."""
+    table, truth = _truth_case()
+    errors = interpret.truth_errors(table.assign(raw=[0.0, 0.2, 0.45]), truth)
+    assert errors["pooling"].tolist() == ["raw", "none", "partial", "complete"]
+    raw = errors.iloc[0]
+    assert raw["estimate"] == interpret.RAW_LABEL
+    assert raw["sum_squared_error"] == pytest.approx(0.2**2 + 0 + 0.2**2)
+    assert raw["relative_to_no_pooling"] == pytest.approx(0.08 / 0.02)
+    # A group without a raw value (a proportion of 0 on the link scale): no raw row rather than a NaN error.
+    assert "raw" not in set(interpret.truth_errors(table.assign(raw=[np.nan, 0.2, 0.45]), truth)["pooling"])
