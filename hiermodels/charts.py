@@ -232,6 +232,13 @@ def _shrinkage_scale(shrinkage_df: pd.DataFrame, identified: pd.Series) -> alt.S
     return _pooling_scale({"population mean": POPULATION_COLOR, UNIDENTIFIED_LABEL: UNIDENTIFIED_COLOR}, present)
 
 
+def _term_title(shrinkage_df: pd.DataFrame, term: str) -> str:
+    """The term's name, with what its numbers are when the table says (``shown_as``: "probability", ...)."""
+    shown = shrinkage_df.loc[shrinkage_df["term"] == term, "shown_as"] if "shown_as" in shrinkage_df else []
+    label = str(shown.iloc[0]) if len(shown) and isinstance(shown.iloc[0], str) else ""
+    return f"{term} ({label})" if label else term
+
+
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -348,7 +355,7 @@ def shrinkage_chart(
         x = alt.X("group:N", title=axis.title + (" (hover for names)" if many else ""),
                   sort=alt.EncodingSortField("x", op="min"),
                   axis=alt.Axis(labels=not many, ticks=not many, labelAngle=-40, labelAlign="right", grid=False))
-    y_title = f"estimate: {term}"
+    y_title = f"estimate: {_term_title(shrinkage_df, term)}"
     colour_scale = _shrinkage_scale(d, d["identified"])
     dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.95)
     tooltip = [
@@ -509,8 +516,10 @@ def shrinkage_2d_chart(
     wide["note"] = np.where(wide["identified"], "", UNIDENTIFIED_NOTE)
     colour_scale = _shrinkage_scale(shrinkage_df, wide["identified"])
     dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.9)
-    x_axis = alt.X("x_none:Q", title=x_term, scale=alt.Scale(zero=False), axis=_value_axis())
-    y_axis = alt.Y("y_none:Q", title=y_term, scale=alt.Scale(zero=False), axis=_value_axis())
+    x_axis = alt.X("x_none:Q", title=_term_title(shrinkage_df, x_term), scale=alt.Scale(zero=False),
+                   axis=_value_axis())
+    y_axis = alt.Y("y_none:Q", title=_term_title(shrinkage_df, y_term), scale=alt.Scale(zero=False),
+                   axis=_value_axis())
     tooltip = [
         alt.Tooltip("group:N"),
         alt.Tooltip("n:Q", title="rows (n)", format="d"),

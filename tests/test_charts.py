@@ -512,3 +512,18 @@ def test_no_linear_axis_prints_in_exponent_notation(comp, shrinkage):
                 if isinstance(encoding, dict) and isinstance(encoding.get("axis"), dict) \
                         and encoding["axis"].get("format") == "~g":
                     assert encoding.get("scale", {}).get("type") == "log", (name, channel)
+
+
+def test_axis_titles_say_what_the_numbers_are_when_the_table_does(shrinkage):
+    """The shrinkage table's ``shown_as`` ("probability" on the natural scale of a binomial model) reaches the
+    axis title; without it, or when empty (identity link), the title is the term alone."""
+    labelled = shrinkage.assign(shown_as=np.where(shrinkage["term"] == "intercept", "probability", ""))
+    spec = _spec(charts.shrinkage_chart(labelled, "intercept"))
+    titles = {d["y"]["title"] for d in _walk(spec) if isinstance(d.get("y"), dict) and "title" in d["y"]}
+    assert titles == {"estimate: intercept (probability)"}
+    plain = _spec(charts.shrinkage_chart(labelled, "x"))
+    assert {d["y"]["title"] for d in _walk(plain) if isinstance(d.get("y"), dict) and "title" in d["y"]} == {
+        "estimate: x"}
+    ellipse = pd.DataFrame({"prob": 0.5, "order": [0, 1], "x": 0.0, "y": 0.0})
+    two = _spec(charts.shrinkage_2d_chart(labelled, "intercept", "x", ellipse))
+    assert two["layer"][1]["encoding"]["x"]["title"] == "intercept (probability)"
