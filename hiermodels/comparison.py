@@ -23,9 +23,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
+from hiermodels.data import PreparedData
 from hiermodels.results import DEFAULT_INTERVAL_PROB, FitResult
-from hiermodels.spec import POOLINGS, Pooling
+from hiermodels.scales import Scale, coefficient_transform, has_link
+from hiermodels.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
 
 # Within this fraction of the partial-pooling interval width of the population mean, a group's own estimate
 # counts as equal to it: the pooling factor's denominator is then smaller than the estimates' uncertainty.
@@ -45,27 +48,49 @@ class PoolingComparison:
     def __getitem__(self, pooling: Pooling) -> FitResult:
         return self.results[pooling]
 
-    def groups(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
-        return pd.concat([self.results[p].groups(prob) for p in self.poolings], ignore_index=True)
+    def groups(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
+        return pd.concat([self.results[p].groups(prob, scale) for p in self.poolings], ignore_index=True)
 
-    def population(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
-        tables = [self.results[p].population(prob).assign(pooling=p) for p in self.poolings]
+    def population(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
+        tables = [self.results[p].population(prob, scale).assign(pooling=p) for p in self.poolings]
         table = pd.concat(tables, ignore_index=True)
         return table[["pooling", *[c for c in table.columns if c != "pooling"]]]
 
-    def shrinkage(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
+    def shrinkage(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
         """One row per (group, varying term): the estimate under each pooling, and the pooling factor.
 
         Columns: group, term, n, identified, and for each fitted pooling ``<pooling>`` (posterior mean),
         ``<pooling>_lower``, ``<pooling>_upper``; then ``population_mean`` and ``pooling_factor`` when no
-        and partial pooling are both fitted.
+        and partial pooling are both fitted; ``raw`` when the model has an intercept only (the group's own data
+        summary, :func:`raw_estimates`); ``shown_as`` (what the numbers are on ``scale``, :mod:`hiermodels.scales`).
         ``identified`` is False where the group's own data cannot determine its no-pooling coefficient.
+        The estimates are on ``scale``; the pooling factor is always computed on the link scale, where the model
+        is linear (the module docstring).
         """
+        table = self._estimates(prob, scale)
+        if "none" in self.results and "partial" in self.results:
+            link = table if scale == "link" else self._estimates(prob, "link")
+            population = self.results["partial"].population(prob, scale).set_index("name")["mean"]
+            table["population_mean"] = table["term"].map(population)
+            denominator = link["none"] - link["term"].map(self.results["partial"].population(prob).set_index(
+                "name")["mean"])
+            spread = (link["partial_upper"] - link["partial_lower"]).abs()
+            usable = (denominator.abs() > _MIN_DISTANCE_FRACTION * spread) & link["identified"]
+            table["pooling_factor"] = np.where(usable, (link["none"] - link["partial"]) / denominator, np.nan)
+        any_result = next(iter(self.results.values()))
+        raw = raw_estimates(any_result.data, any_result.spec, scale)
+        if raw is not None:
+            table["raw"] = table["group"].map(raw).where(table["term"] == INTERCEPT)
+        family = any_result.spec.family
+        table["shown_as"] = table["term"].map(lambda term: coefficient_transform(family, term, scale).label)
+        return table
+
+    def _estimates(self, prob: float, scale: Scale) -> pd.DataFrame:
         any_result = next(iter(self.results.values()))
         varying = any_result.data.terms_of(any_result.spec.varying)
         table: pd.DataFrame | None = None
         for pooling in self.poolings:
-            groups = self.results[pooling].groups(prob)
+            groups = self.results[pooling].groups(prob, scale)
             groups = groups[groups["term"].isin(varying)]
             renamed = groups[["group", "term", "n", "mean", "lower", "upper"]].rename(
                 columns={"mean": pooling, "lower": f"{pooling}_lower", "upper": f"{pooling}_upper"}
@@ -76,14 +101,7 @@ class PoolingComparison:
         assert table is not None
         if "identified" not in table:
             table["identified"] = True
-        if "none" in self.results and "partial" in self.results:
-            population = self.results["partial"].population(prob).set_index("name")["mean"]
-            table["population_mean"] = table["term"].map(population)
-            denominator = table["none"] - table["population_mean"]
-            spread = (table["partial_upper"] - table["partial_lower"]).abs()
-            usable = (denominator.abs() > _MIN_DISTANCE_FRACTION * spread) & table["identified"]
-            table["pooling_factor"] = np.where(usable, (table["none"] - table["partial"]) / denominator, np.nan)
-        return table
+        return table.reset_index(drop=True)
 
     def to_json_dict(self, prob: float = DEFAULT_INTERVAL_PROB) -> dict[str, Any]:
         parts = {p: self.results[p].to_json_dict(prob) for p in self.poolings}
@@ -96,3 +114,37 @@ class PoolingComparison:
             "priors": {p: parts[p]["priors"] for p in self.poolings},
             "data": parts[self.poolings[0]]["data"],
         }
+
+
+def raw_estimates(data: PreparedData, spec: ModelSpec, scale: Scale = "natural") -> pd.Series | None:
+    """Each group's own data summary, the estimate a person computes by hand, for a model with an intercept only
+    (None otherwise): the proportion of successes (binomial: successes / trials, or the share of 1s), the rate
+    (poisson: counts / exposure, or the mean count), the mean (gaussian, gamma), or the precision-weighted mean of
+    the estimates (known-SE: the estimate itself when a group has one). This is the no-pooling estimate without a
+    prior (the maximum-likelihood estimate). On the link scale it goes through the link (a proportion of 0 or 1
+    has none: NaN). Indexed by group label.
+    """
+    if data.terms != (INTERCEPT,):
+        return None
+    n_groups = data.n_groups
+
+    def group_sum(values: np.ndarray) -> np.ndarray:
+        return np.bincount(data.group_index, weights=values, minlength=n_groups)
+
+    if spec.family == "binomial":
+        trials = data.trials if data.trials is not None else np.ones_like(data.y)
+        value = group_sum(data.y) / group_sum(trials)
+    elif spec.family == "poisson":
+        exposure = data.exposure if data.exposure is not None else np.ones_like(data.y)
+        value = group_sum(data.y) / group_sum(exposure)
+    elif spec.family == "known_se":
+        assert data.se is not None
+        weight = 1.0 / data.se**2
+        value = group_sum(data.y * weight) / group_sum(weight)
+    else:
+        value = group_sum(data.y) / data.group_sizes
+    if scale == "link" and has_link(spec.family):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = special.logit(value) if spec.family == "binomial" else np.log(value)
+        value = np.where(np.isfinite(value), value, np.nan)
+    return pd.Series(value, index=list(data.group_labels), name="raw")

@@ -128,7 +128,7 @@ SAMPLES: tuple[SampleDataset, ...] = (
         "daughters.csv",
         "Simulated heights of 8-year-old daughters in families of 1,000, 50, ... and 1 (gamma outcome): the "
         "family of one is pulled hardest toward the population.",
-        ModelSpec("height_cm", "family", family="gamma"),
+        ModelSpec("height_cm", "family", family="gamma", parameterization="centered"),
         Truth("true_mean_cm", "mean height (cm)", "each family's true mean, known because the data are simulated",
               filename="daughters_truth.csv", key="family"),
     ),

@@ -41,10 +41,12 @@ from hiermodels.errors import FitCancelled, FitFailed
 from hiermodels.models import (
     COMMON,
     CORRELATION,
+    GAMMA_SHAPE,
     GROUP_COEFFICIENT,
     GROUP_DIM,
     GROUP_SD,
     GROUP_SIGMA,
+    LOG_SIGMA_SD,
     POPULATION_MEAN,
     SIGMA,
     VARYING_DIM,
@@ -54,9 +56,9 @@ from hiermodels.models import (
     no_pooling_prior,
     term_split,
 )
-from hiermodels.priors import resolve_priors, specs_for_poolings
+from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
 from hiermodels.queue import FitQueue
-from hiermodels.results import FitResult, Timing
+from hiermodels.results import COLLAPSE_RATIO, FitResult, MapKind, Timing
 from hiermodels.spec import POOLINGS, ModelSpec, Pooling
 
 POLL_SECONDS = 0.1
@@ -154,11 +156,16 @@ def fit(
 
         map_point: dict[str, np.ndarray] = {}
         map_message = ""
+        map_kind: MapKind = "mode"
         map_s = 0.0
         if compute_map:
             report(stage="optimising", draws_done=1, draws_total=1)
             map_started = time.perf_counter()
             map_point, map_message = find_mode(prepared, spec, compiled_cache)
+            collapsed = collapsed_terms(prepared, spec, map_point, posterior)
+            if collapsed:
+                map_point, map_message = limit_mode(prepared, spec, collapsed, compiled_cache)
+                map_kind = "limit"
             map_s = time.perf_counter() - map_started
 
     report(stage="done", draws_done=1, draws_total=1)
@@ -171,6 +178,7 @@ def fit(
         timing=Timing(compile_s=compile_s, sample_s=sample_s, map_s=map_s, wait_s=wait_s,
                       total_s=time.perf_counter() - started),
         map_message=map_message,
+        map_kind=map_kind,
         var_dims=var_dims,
         coords={name: list(values) for name, values in model.coords.items()},
     )
@@ -226,6 +234,76 @@ def find_mode(data: PreparedData, spec: ModelSpec,
         return finder.find(data_values(model), model.initial_point())
     except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
         return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+
+
+def collapsed_terms(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
+                    posterior: xr.DataTree) -> tuple[str, ...]:
+    """The varying terms whose group-level scale the joint mode collapsed: tau_k at the mode below
+    ``COLLAPSE_RATIO`` of its posterior mean (partial pooling only; none when there is no mode)."""
+    if spec.pooling != "partial" or GROUP_SD not in point:
+        return ()
+    _, varying = term_split(data, spec)
+    tau_mode = np.asarray(point[GROUP_SD], dtype=float)
+    tau_mean = posterior["posterior"][GROUP_SD].mean(("chain", "draw")).to_numpy()
+    return tuple(t for k, t in enumerate(varying) if tau_mode[k] < COLLAPSE_RATIO * tau_mean[k])
+
+
+def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
+               compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
+    r"""The joint mode in the limit :math:`\tau_k \to 0` of the ``collapsed`` terms, where the mode does not exist.
+
+    The centred density grows without bound as :math:`\tau_k \to 0` with every :math:`b_{jk} = \mu_k`, so the
+    optimiser's other values are wherever it stopped. In the limit, term k is common to all groups: the other
+    parameters are at the mode of the same model with those terms common (the complete-pooling model when every
+    varying term collapsed), under the same priors (:math:`\mu_k`'s prior becomes the common coefficient's,
+    which is the same default). Returned in this model's variables: :math:`\tau_k = 0`, :math:`b_{jk} = \mu_k`
+    for every group, correlations involving a collapsed term undefined (NaN).
+    """
+    common, varying = term_split(data, spec)
+    collapsed_predictors = {name for name in spec.varying if set(data.terms_of((name,))) <= set(collapsed)}
+    kept = tuple(name for name in spec.varying if name not in collapsed_predictors)
+    if kept:
+        reduced = replace(spec, varying=kept, correlated=spec.correlated and len(data.terms_of(kept)) > 1)
+    else:
+        reduced = spec.with_pooling("complete")
+    resolved = resolve_priors(data, spec)
+    reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(data, reduced)
+                                            if name in resolved))
+    found, message = find_mode(data, reduced, compiled_cache)
+    if not found:
+        return {}, message
+    reduced_common, reduced_varying = term_split(data, reduced)
+
+    def coefficient(term: str) -> float:
+        """The reduced mode's value of a term that is common there (beta) or varies there (mu)."""
+        if term in reduced_common:
+            return float(np.asarray(found[COMMON])[reduced_common.index(term)])
+        return float(np.asarray(found[POPULATION_MEAN])[reduced_varying.index(term)])
+
+    q, n_groups = len(varying), data.n_groups
+    point: dict[str, np.ndarray] = {name: np.asarray(found[name]) for name in (SIGMA, GROUP_SIGMA, LOG_SIGMA_SD,
+                                                                                 GAMMA_SHAPE) if name in found}
+    if common:
+        point[COMMON] = np.array([coefficient(t) for t in common])
+    point[POPULATION_MEAN] = np.array([coefficient(t) for t in varying])
+    point[GROUP_SD] = np.array([0.0 if t not in reduced_varying else
+                                float(np.asarray(found[GROUP_SD])[reduced_varying.index(t)]) for t in varying])
+    b = np.tile(point[POPULATION_MEAN], (n_groups, 1))
+    for k, term in enumerate(varying):
+        if term in reduced_varying:
+            b[:, k] = np.asarray(found[GROUP_COEFFICIENT])[:n_groups, reduced_varying.index(term)]
+    point[GROUP_COEFFICIENT] = b
+    if spec.correlated:
+        correlation = np.full((q, q), np.nan)
+        np.fill_diagonal(correlation, 1.0)
+        if CORRELATION in found:
+            kept_index = [k for k, t in enumerate(varying) if t in reduced_varying]
+            reduced_corr = np.asarray(found[CORRELATION])
+            for a, ka in enumerate(kept_index):
+                for c, kc in enumerate(kept_index):
+                    correlation[ka, kc] = reduced_corr[a, c]
+        point[CORRELATION] = correlation
+    return point, message
 
 
 def _relabel(posterior: xr.DataTree, model: pm.Model, n_groups: int) -> xr.DataTree:

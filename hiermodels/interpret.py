@@ -84,6 +84,7 @@ from hiermodels.results import (
     population_parameters,
     value_at,
 )
+from hiermodels.scales import inverse_link
 from hiermodels.spec import INTERCEPT, POOLING_LABELS
 
 # Defaults chosen so that each chart's inline data stays well under Altair's 5,000 rows.
@@ -446,23 +447,20 @@ def _outcome_frames(
         return _flat(posterior[var].to_numpy())[keep]
 
     family = spec.family
+    mean = inverse_link(family, eta)
     if family == "binomial":
-        mean = 1.0 / (1.0 + np.exp(-eta))
         observation = None
     elif family in ("poisson", "gamma"):
-        mean = np.exp(eta)
         if family == "poisson":
             observation = rng.poisson(mean).astype(float)
         else:
             alpha = flat(m.GAMMA_SHAPE)
             observation = rng.gamma(shape=alpha, scale=mean / alpha)
     elif family == "known_se":
-        mean = eta
         assert data.se is not None
         se = float(data.se[data.group_index == j].mean()) if j is not None else float(data.se.mean())
         observation = rng.normal(mean, se)
     else:  # gaussian
-        mean = eta
         observation = rng.normal(mean, _residual_sd(result, flat, rng, j))
 
     def frame(quantity: str, values: np.ndarray) -> pd.DataFrame:

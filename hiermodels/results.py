@@ -14,7 +14,7 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,13 +23,16 @@ from arviz_stats.base import array_stats
 
 from hiermodels import models as m
 from hiermodels.data import PreparedData
-from hiermodels.spec import INTERCEPT, ModelSpec, Pooling, Prior
+from hiermodels.scales import Scale, coefficient_transform
+from hiermodels.spec import CAREFUL_SAMPLER, INTERCEPT, ModelSpec, Pooling, Prior, describe_sampler
 
 DEFAULT_INTERVAL_PROB = 0.95
 # A MAP group scale below this fraction of its posterior mean sits at the boundary: the mode has collapsed.
 COLLAPSE_RATIO = 0.01
 R_HAT_LIMIT = 1.01
 ESS_PER_CHAIN = 100
+
+MapKind = Literal["mode", "limit"]
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,9 @@ class FitResult:
     priors: dict[str, Prior]
     timing: Timing
     map_message: str = ""
+    # "mode": the optimiser's joint mode; "limit": a group scale collapsed, so the mode does not exist and
+    # map_point is its limit as that scale goes to 0 (fitting.limit_mode).
+    map_kind: MapKind = "mode"
     var_dims: dict[str, tuple[str, ...]] = field(default_factory=dict)
     coords: dict[str, list] = field(default_factory=dict)
 
@@ -136,28 +142,40 @@ class FitResult:
         return self.posterior["posterior"].to_dataset()
 
     # ------------------------------------------------------------------ tidy tables
-    def population(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
-        """One row per population-level parameter: name, mean, sd, lower, upper, map, r_hat, ess_bulk, ess_tail."""
+    def population(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
+        """One row per population-level parameter: name, kind, mean, sd, lower, upper, map, r_hat, ess_bulk,
+        ess_tail, shown_as.
+
+        With ``scale="natural"`` the coefficients (``intercept``, slopes) are summarised on the outcome's scale,
+        draw by draw (:mod:`hiermodels.scales`); ``shown_as`` names what a row's numbers are ("probability",
+        "odds ratio"...; empty where nothing was transformed). R-hat and ESS are those of the model's own
+        parameter (a monotone transform leaves rank-based R-hat and ESS unchanged).
+        """
         rows = []
         posterior = self.draws
         for ref in population_parameters(self.spec, self.data):
             samples = draws_of(posterior, ref)
+            transform = (coefficient_transform(self.spec.family, ref.name, scale) if ref.kind == "location"
+                         else coefficient_transform(self.spec.family, ref.name, "link"))
             rows.append({
                 "name": ref.name,
                 "kind": ref.kind,
-                **_summary(samples, prob),
-                "map": self._map_value(ref),
+                **_summary(transform.apply(samples), prob),
+                "map": float(transform.apply(self._map_value(ref))),
                 **_convergence(samples),
+                "shown_as": transform.label,
             })
         return pd.DataFrame(rows, columns=["name", "kind", "mean", "sd", "lower", "upper", "map", "r_hat",
-                                           "ess_bulk", "ess_tail"])
+                                           "ess_bulk", "ess_tail", "shown_as"])
 
-    def groups(self, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
+    def groups(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
         """One row per (group, term): each group's own coefficient, like lme4's ``coef()``.
 
         Columns: pooling, group, term, n, varies, mean, sd, lower, upper, map, identified. ``identified`` is
         False where the group's own data cannot determine a no-pooling coefficient (e.g. a slope from one
         observation, or a predictor constant within the group): its estimate there comes from the prior.
+        With ``scale="natural"`` each draw is transformed to the outcome's scale before it is summarised
+        (:mod:`hiermodels.scales`).
         """
         posterior = self.draws
         common, varying = m.term_split(self.data, self.spec)
@@ -179,10 +197,12 @@ class FitResult:
                 mode = np.full(n_groups, float(np.asarray(self.map_point[m.COMMON])[common.index(term)])
                                if m.COMMON in self.map_point else np.nan)
                 known = np.ones(n_groups, dtype=bool)
-            summary = {key: np.broadcast_to(value, (n_groups,)) for key, value in _summaries(samples, prob).items()}
+            transform = coefficient_transform(self.spec.family, term, scale)
+            summary = {key: np.broadcast_to(value, (n_groups,))
+                       for key, value in _summaries(transform.apply(samples), prob).items()}
             frames.append(pd.DataFrame({
                 "pooling": self.pooling, "group": labels, "term": term, "n": self.data.group_sizes,
-                "varies": term in varying, **summary, "map": mode, "identified": known,
+                "varies": term in varying, **summary, "map": transform.apply(mode), "identified": known,
                 "_order": np.arange(n_groups) * len(self.data.terms) + position,
             }))
         table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
@@ -204,22 +224,32 @@ class FitResult:
         min_bulk = _nan_extreme(np.nanmin, [c["ess_bulk"] for c in convergence])
         min_tail = _nan_extreme(np.nanmin, [c["ess_tail"] for c in convergence])
         warnings = []
+        settings = self.spec.sampler
+        careful = CAREFUL_SAMPLER
         if divergences:
-            advice = ("switch to the non-centred parameterisation" if self.spec.parameterization == "centered"
-                      and self.pooling == "partial" else "raise target_accept (e.g. to 0.95 or 0.99)")
+            if self.spec.parameterization == "centered" and self.pooling == "partial":
+                advice = "switch to the non-centred parameterisation"
+            elif settings.target_accept < careful.target_accept:
+                advice = (f"raise the target acceptance from {settings.target_accept:g} to {careful.target_accept:g} "
+                          "(the Careful preset; --target-accept on the command line)")
+            else:
+                advice = ("the target acceptance is already high: try the other parameterisation, or priors that "
+                          "keep the group-level sd away from implausible values")
             warnings.append(
                 f"{divergences} divergent transition(s): the sampler could not follow the posterior's geometry "
                 f"everywhere, so estimates may be biased; {advice}"
             )
+        more = (f"choose the Careful preset ({describe_sampler(careful)}; --draws and --tune on the command line)"
+                if (settings.draws, settings.tune) < (careful.draws, careful.tune)
+                else "raise draws and tuning draws beyond the Careful preset's under Custom (--draws, --tune)")
         if max_r_hat > R_HAT_LIMIT:
             warnings.append(
-                f"R-hat reaches {max_r_hat:.3f} (should be below {R_HAT_LIMIT}): the chains disagree; "
-                "run more tuning and draws"
+                f"R-hat reaches {max_r_hat:.3f} (should be below {R_HAT_LIMIT}): the chains disagree; {more}"
             )
         if min_bulk < ESS_PER_CHAIN * chains or min_tail < ESS_PER_CHAIN * chains:
             warnings.append(
                 f"the effective sample size is as low as {min(min_bulk, min_tail):.0f} (want at least "
-                f"{ESS_PER_CHAIN * chains} for {chains} chains): draw more samples before trusting intervals"
+                f"{ESS_PER_CHAIN * chains} for {chains} chains): draw more samples before trusting intervals; {more}"
             )
         return Diagnostics(divergences, n_draws, chains, max_r_hat, min_bulk, min_tail, tuple(warnings))
 

@@ -14,11 +14,14 @@ from hiermodels.notation import describe, formula, latex
 from hiermodels.preview import reml_preview
 from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
 from hiermodels.spec import (
+    CAREFUL_SAMPLER,
     INTERCEPT,
     POOLING_LABELS,
     POOLINGS,
+    QUICK_SAMPLER,
     Prior,
     SamplerSettings,
+    describe_sampler,
 )
 from hiermodels_ui import cache, state, widgets
 
@@ -126,7 +129,8 @@ with st.expander("Priors (weakly informative defaults, scaled to the data)"):
 # ------------------------------------------------------------------------------------------------ sampler
 state.seed("w_preset", state.preset_of(spec.sampler) or "Quick", [*PRESETS, "Custom"])  # a link may say Careful
 preset = st.radio("Sampler preset", [*PRESETS, "Custom"], key="w_preset", horizontal=True,
-                  help="Quick: 2 chains × 500 draws, for a first look. Careful: 4 chains × 2,000 draws.")
+                  help=f"Quick: {describe_sampler(QUICK_SAMPLER)}; clean diagnostics on every bundled sample. "
+                       f"Careful: {describe_sampler(CAREFUL_SAMPLER)}.")
 if preset == "Custom":
     columns = st.columns(5)
     base = spec.sampler

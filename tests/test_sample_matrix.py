@@ -1,0 +1,152 @@
+"""Every bundled sample, with its default model, under all three poolings, fitted for real the way the app fits it.
+
+The app's Fit button calls ``fit_poolings(prepared, spec, poolings, compiled_cache=..., queue=...)`` on the
+compiled-model cache that every session shares; so does this module, with the app's default sampler preset
+(``QUICK_SAMPLER``), one cache for all samples, and no patching. A sample added to
+``hiermodels.datasets.SAMPLES`` joins the matrix by itself.
+
+Besides "it runs", each fit must give finite estimates for every group and parameter on both scales, clean
+diagnostics (the default preset must be clean in front of a class: R-hat < 1.01, ESS >= 400, no divergence),
+and, where the joint mode collapses, the limit mode (``fitting.limit_mode``) with its closed forms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import special
+
+from hiermodels.comparison import PoolingComparison
+from hiermodels.compiled import CompiledModelCache
+from hiermodels.data import prepare
+from hiermodels.datasets import SAMPLES, sample_by_name
+from hiermodels.fitting import fit_poolings
+from hiermodels.priors import resolve_priors
+from hiermodels.queue import FitQueue
+from hiermodels.results import R_HAT_LIMIT
+from hiermodels.spec import POOLINGS, QUICK_SAMPLER
+
+pytestmark = pytest.mark.reference
+
+SAMPLE_NAMES = [sample.name for sample in SAMPLES]
+
+
+@pytest.fixture(scope="module")
+def fits() -> dict[str, PoolingComparison]:
+    """Each sample's default spec with the app's default preset, all three poolings, one shared compiled cache."""
+    cache = CompiledModelCache(64)
+    queue = FitQueue(slots=1, max_waiting=4)
+    out = {}
+    for sample in SAMPLES:
+        spec = replace(sample.spec, sampler=QUICK_SAMPLER)
+        out[sample.name] = fit_poolings(prepare(sample.load(), spec), spec, POOLINGS, compiled_cache=cache,
+                                        queue=queue)
+    return out
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_every_estimate_is_finite_on_both_scales(fits, name):
+    comparison = fits[name]
+    assert comparison.poolings == POOLINGS
+    for scale in ("natural", "link"):
+        for pooling in POOLINGS:
+            result = comparison[pooling]
+            population = result.population(scale=scale)
+            # No pooling of a model whose every coefficient varies, without sigma or alpha, has none at all.
+            assert len(population) > 0 or pooling == "none"
+            assert np.isfinite(population[["mean", "lower", "upper"]].to_numpy(float)).all(), (pooling, scale)
+            groups = result.groups(scale=scale)
+            assert set(groups["group"]) == set(result.data.group_labels)
+            assert np.isfinite(groups[["mean", "lower", "upper"]].to_numpy(float)).all(), (pooling, scale)
+        shrinkage = comparison.shrinkage(scale=scale)
+        assert np.isfinite(shrinkage[["none", "partial", "complete", "population_mean"]].to_numpy(float)).all()
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_default_preset_gives_clean_diagnostics(fits, name):
+    for pooling in POOLINGS:
+        diagnostics = fits[name][pooling].diagnostics()
+        assert diagnostics.warnings == (), (pooling, diagnostics)
+        assert diagnostics.max_r_hat < R_HAT_LIMIT
+        assert min(diagnostics.min_ess_bulk, diagnostics.min_ess_tail) >= 400
+        assert diagnostics.divergences == 0
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_a_collapsed_mode_is_reported_as_its_limit(fits, name):
+    """Where the joint mode collapses, every group sits on the population value and the sd is exactly 0."""
+    result = fits[name]["partial"]
+    collapsed = [term for term, flag in result.map_collapsed().items() if flag]
+    if result.map_kind != "limit":
+        assert collapsed == []
+        return
+    assert collapsed
+    population = result.population().set_index("name")
+    groups = result.groups()
+    for name_sd in collapsed:
+        term = name_sd[len("sd("):-1]
+        assert population.loc[name_sd, "map"] == 0.0
+        np.testing.assert_array_equal(groups.loc[groups["term"] == term, "map"], population.loc[term, "map"])
+
+
+def test_radon_limit_mode_is_complete_pooling_least_squares(fits):
+    """Radon ``log_radon ~ floor + (1 | county)``: the joint mode collapses (sd(intercept) -> 0), and at the limit
+    mode the intercept and floor are complete pooling's mode, i.e. least squares (the priors, normal with sds of
+    2.5 sd(y) and 2.5 sd(y)/sd(floor), move it by less than 1e-4 here), to 1e-3."""
+    result = fits["Minnesota radon"]["partial"]
+    assert result.map_kind == "limit"
+    data = result.data
+    least_squares, *_ = np.linalg.lstsq(data.X, data.y, rcond=None)
+    population = result.population().set_index("name")
+    np.testing.assert_allclose([population.loc["intercept", "map"], population.loc["floor", "map"]], least_squares,
+                               atol=1e-3)
+    complete = fits["Minnesota radon"]["complete"].population().set_index("name")
+    # The complete-pooling fit's own mode: the same numbers (the same priors, the same optimiser).
+    np.testing.assert_allclose(population.loc[["intercept", "floor", "sigma"], "map"],
+                               complete.loc[["intercept", "floor", "sigma"], "map"], atol=1e-6)
+
+
+def test_eight_schools_limit_mode_is_the_precision_weighted_mean(fits):
+    """Eight schools at tau = 0: y_j ~ N(mu, se_j), mu ~ N(m0, s0) (the default prior), whose mode is
+    (sum y_j/se_j^2 + m0/s0^2) / (sum 1/se_j^2 + 1/s0^2); BDA3 section 5.5 gives 7.69 with a flat prior."""
+    result = fits["Eight schools"]["partial"]
+    assert result.map_kind == "limit"
+    data = result.data
+    m0, s0 = resolve_priors(data, result.spec)["intercept"].params
+    weights = 1 / data.se**2
+    expected = (np.sum(data.y * weights) + m0 / s0**2) / (np.sum(weights) + 1 / s0**2)
+    mode = result.population().set_index("name").loc["intercept", "map"]
+    assert mode == pytest.approx(expected, abs=1e-4)
+    assert mode == pytest.approx(7.69, abs=0.02)
+    assert set(result.groups()["map"].round(9)) == {round(mode, 9)}
+
+
+def test_baseball_reads_as_batting_averages(fits):
+    """Efron & Morris (1975): the no-pooling estimate with an intercept only is the raw average hits / 45; on the
+    natural scale each draw goes through the logistic before it is summarised (not the summary afterwards)."""
+    comparison = fits["Baseball batting averages"]
+    frame = sample_by_name("Baseball batting averages").load()
+    raw = frame.set_index("player")["hits"].astype(float) / frame.set_index("player")["at_bats"].astype(float)
+    table = comparison.shrinkage(scale="natural").set_index("group")
+    np.testing.assert_allclose(table.loc[raw.index, "raw"], raw, rtol=0, atol=1e-12)
+    assert (table["shown_as"] == "probability").all()
+    # The no-pooling posterior mean sits within 0.01 of the raw average (its prior is weak).
+    assert np.abs(table.loc[raw.index, "none"] - raw).max() < 0.01
+    # Partial pooling pulls every average toward the overall one: between its raw value and the population mean.
+    population_mean = table["population_mean"].iloc[0]
+    assert 0.2 < population_mean < 0.3
+    between = (table["partial"] - raw.reindex(table.index)) * (population_mean - raw.reindex(table.index)) >= 0
+    assert between.all()
+
+    partial = comparison["partial"]
+    draws = partial.draws["b"].sel(varying_term="intercept").stack(sample=("chain", "draw")).transpose(
+        "group", "sample").to_numpy()
+    natural = partial.groups(scale="natural").set_index("group")
+    link = partial.groups(scale="link").set_index("group")
+    labels = list(partial.draws["b"]["group"].to_numpy())
+    np.testing.assert_allclose(natural.loc[labels, "mean"], special.expit(draws).mean(axis=1), rtol=1e-12)
+    # Quantiles commute with a monotone transform (up to the interpolation between two draws); the mean does not.
+    np.testing.assert_allclose(natural.loc[labels, "lower"], special.expit(link.loc[labels, "lower"]), rtol=1e-6)
+    assert not np.allclose(natural.loc[labels, "mean"], special.expit(link.loc[labels, "mean"]), rtol=1e-6)
