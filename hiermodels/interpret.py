@@ -84,7 +84,7 @@ from hiermodels.results import (
     population_parameters,
     value_at,
 )
-from hiermodels.scales import inverse_link
+from hiermodels.scales import Scale, inverse_link
 from hiermodels.spec import INTERCEPT, POOLING_LABELS
 
 # Defaults chosen so that each chart's inline data stays well under Altair's 5,000 rows.
@@ -191,7 +191,7 @@ def _population_ref(result: FitResult, name: str) -> ParameterRef:
 
 
 # ------------------------------------------------------------------------------------------------ MAP vs mean
-def map_vs_mean_table(result: FitResult, prob: float = DEFAULT_INTERVAL_PROB) -> pd.DataFrame:
+def map_vs_mean_table(result: FitResult, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
     """Posterior mean (with its equal-tailed interval) beside the MAP, for every population parameter and every
     group coefficient of a varying term.
 
@@ -199,7 +199,7 @@ def map_vs_mean_table(result: FitResult, prob: float = DEFAULT_INTERVAL_PROB) ->
     term a row is about; empty for ``corr(...)``, ``sigma``...), kind (location, scale, correlation, group),
     mean, lower, upper, map, collapsed (see the module docstring). The MAP is NaN where the fit has none.
     """
-    population = result.population(prob)
+    population = result.population(prob, scale)
     term_of = {ref.name: _term_of(ref) for ref in population_parameters(result.spec, result.data)}
     rows = pd.DataFrame({
         "level": "population",
@@ -216,7 +216,7 @@ def map_vs_mean_table(result: FitResult, prob: float = DEFAULT_INTERVAL_PROB) ->
         rows["collapsed"] = is_scale & (rows["map"] < COLLAPSE_RATIO * rows["mean"]).fillna(False)
     collapsed_terms = {t for t, c in zip(rows["term"], rows["collapsed"], strict=True) if c and t is not None}
 
-    groups = result.groups(prob)
+    groups = result.groups(prob, scale)
     groups = groups[groups["varies"]]
     group_rows = pd.DataFrame({
         "level": "group",

@@ -31,6 +31,7 @@ import streamlit as st
 
 from hiermodels.datasets import DEFAULT_SAMPLE, SAMPLES, SampleDataset
 from hiermodels.errors import SpecError
+from hiermodels.scales import Scale
 from hiermodels.spec import (
     CAREFUL_SAMPLER,
     FAMILIES,
@@ -50,6 +51,7 @@ _POOLING_OPTION = "hm_pooling_option"
 _FIT_KEY = "hm_fit_key"
 _FIT_TABLE_NAME = "hm_fit_table_name"
 _HIGHLIGHT = "hm_highlight"
+_SCALE = "hm_scale"
 _LINK_NOTES = "hm_link_notes"
 _LINK_PENDING = "hm_link_pending"
 
@@ -177,6 +179,15 @@ def highlight() -> str | None:
 
 def set_highlight(group: str | None) -> None:
     st.session_state[_HIGHLIGHT] = group
+
+
+def scale() -> Scale:
+    """The scale the results pages show estimates on (the outcome's own unless the user chose the link scale)."""
+    return st.session_state.get(_SCALE, "natural")
+
+
+def set_scale(value: Scale) -> None:
+    st.session_state[_SCALE] = value
 
 
 def seed(key: str, value: Any, allowed: list | tuple | None = None) -> None:

@@ -17,6 +17,7 @@ import streamlit as st
 
 from hiermodels import charts, notation
 from hiermodels.comparison import PoolingComparison
+from hiermodels.scales import SCALE_LABELS, SCALES, Scale, has_link, scale_note
 from hiermodels.spec import POOLING_LABELS
 from hiermodels_ui import cache, state
 
@@ -163,3 +164,23 @@ def pooling_choice(label: str, key: str, fit: PoolingComparison) -> str:
     poolings = fit.poolings
     state.seed(key, "partial" if "partial" in poolings else poolings[0], poolings)
     return st.radio(label, poolings, format_func=POOLING_LABELS.get, key=key, horizontal=True)
+
+
+def scale_choice(fit: PoolingComparison) -> Scale:
+    """The scale to show estimates on: the outcome's own by default, the link scale one click away; only offered
+    for families with a link (binomial, poisson, gamma). Remembered across pages; says which scale is shown."""
+    family = fit[fit.poolings[0]].spec.family
+    if not has_link(family):
+        return "natural"
+    state.seed(SCALE_KEY, state.scale(), SCALES)
+    scale = st.radio("Show estimates on", SCALES, key=SCALE_KEY, horizontal=True,
+                     format_func=lambda s: SCALE_LABELS[s].capitalize(), on_change=_remember_scale)
+    st.caption(scale_note(family, scale))
+    return scale
+
+
+SCALE_KEY = "w_scale"
+
+
+def _remember_scale() -> None:
+    state.set_scale(st.session_state[SCALE_KEY])

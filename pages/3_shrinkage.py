@@ -38,8 +38,9 @@ def _follow_click(event, chart_key: str, labels: list[str]) -> None:
 st.title("Shrinkage")
 key, fit = widgets.current_fit()
 widgets.fitted_model(fit)
+scale = widgets.scale_choice(fit)
 
-table = cache.shrinkage_table(fit, key)
+table = cache.shrinkage_table(fit, key, scale)
 if not {"none", "partial"} <= set(fit.poolings):
     fitted = ", ".join(POOLING_LABELS[p] for p in fit.poolings)
     st.info(
@@ -113,9 +114,10 @@ if sample is not None and sample.truth is not None and sample.truth_applies(fit[
     )
     st.caption("The truth: " + sample.truth.source + ".")
     truth = sample.load_truth()
-    errors = interpret.truth_errors(table, truth)
+    natural = table if scale == "natural" else cache.shrinkage_table(fit, key, "natural")  # the truth's own scale
+    errors = interpret.truth_errors(natural, truth)
     widgets.chart(
-        charts.truth_chart(interpret.truth_comparison(table, truth), sample.truth.label, highlight=highlight),
+        charts.truth_chart(interpret.truth_comparison(natural, truth), sample.truth.label, highlight=highlight),
         "Follow the lines from left to right: a line that comes closer to the truth after the middle axis is a "
         "group that shrinkage helped.",
         "truth", key="w_truth_chart",

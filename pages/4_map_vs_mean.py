@@ -54,14 +54,23 @@ st.markdown(
 
 pooling = widgets.pooling_choice("Pooling", "w_map_pooling", fit)
 result = fit[pooling]
+scale = widgets.scale_choice(fit)
 
 collapsed = [name for name, flag in result.map_collapsed().items() if flag]
-if collapsed:
+if collapsed and result.map_kind == "limit":
+    st.warning(
+        "The joint mode does not exist here: the density keeps growing as each group-level sd named below shrinks "
+        "to 0, with every group on the population value. What is shown as the MAP is that **limit**: the sd at "
+        "exactly 0, every group on the population value, and the other parameters at their mode given that, "
+        "which is the complete-pooling mode of the same model. It says every group is the same, while the "
+        "posterior says the groups differ. Report the posterior mean, not the MAP.",
+        icon=":material/warning:",
+    )
+    st.text("Collapsed to 0 (limit mode): " + ", ".join(collapsed))
+elif collapsed:
     st.warning(
         "The joint mode has collapsed: the MAP puts each group-level sd named below at about 0, which says every "
-        "group is the same, while the posterior says the groups differ. Report the posterior mean, not the MAP. "
-        "Strictly, this mode does not exist: the density keeps growing as the sd shrinks, so the optimiser stops "
-        "somewhere on the way, and the other MAP values are wherever it stopped, not estimates.",
+        "group is the same, while the posterior says the groups differ. Report the posterior mean, not the MAP.",
         icon=":material/warning:",
     )
     st.text("Collapsed: " + ", ".join(collapsed))
@@ -69,7 +78,7 @@ if result.map_message:
     st.caption("Message from the MAP optimiser:")
     st.text(result.map_message)
 
-table = cache.map_vs_mean_table(fit, key, pooling)
+table = cache.map_vs_mean_table(fit, key, pooling, scale)
 group_rows = set(table.loc[table["level"] == "group", "name"])
 highlight = state.highlight() if state.highlight() in group_rows else None
 widgets.chart(

@@ -19,8 +19,9 @@ PREDICTION_CAPTIONS = {
 st.title("Population & prediction")
 key, fit = widgets.current_fit()
 widgets.fitted_model(fit)
+scale = widgets.scale_choice(fit)
 
-population = cache.population_table(fit, key)
+population = cache.population_table(fit, key, scale)
 widgets.chart(
     charts.population_chart(population),
     "Compare the colours within each panel: the poolings agree on well-measured parameters and differ where "

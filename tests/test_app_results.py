@@ -224,7 +224,7 @@ def test_shrinkage_compares_with_the_truth_when_the_sample_has_one(name):
     assert any(text.startswith("Horizontal axis:") for text in texts(at, "caption"))  # which axis, said
     assert [title_of(c) for c in charts(at)][-2:] == ["Estimates against the truth", "Squared error against the truth"]
     shown = next(frame.value for frame in at.dataframe if "sum_squared_error" in frame.value)
-    expected = interpret.truth_errors(fit.shrinkage(), sample.load_truth())
+    expected = interpret.truth_errors(fit.shrinkage(scale="natural"), sample.load_truth())
     np.testing.assert_allclose(shown["sum_squared_error"], expected["sum_squared_error"])
     assert interpret.truth_summary(expected) in texts(at, "caption")
     truth_rows = frame_with(charts(at)[-2], "group", "axis", "value")
