@@ -603,6 +603,23 @@ class ShrinkageAxis(NamedTuple):
         return self.kind == "group size"
 
 
+def own_estimates(shrinkage_df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The shrinkage table with each group's own estimate (the ``none`` column) read straight from its data where
+    the model has an intercept only (``raw``: hits / at-bats, the mean, the rate), and a sentence saying so.
+
+    That raw summary is the no-pooling estimate without a prior (the maximum-likelihood estimate), the number a
+    person computes by hand and the one Efron & Morris shrink; the no-pooling fit's posterior mean differs from it
+    only through its weak prior (by less than 0.01 in batting average on the baseball sample). The table's own
+    ``none`` column (the posterior mean) is left as it is in the returned copy wherever there is no raw value.
+    """
+    if "raw" not in shrinkage_df or shrinkage_df["raw"].isna().all():
+        return shrinkage_df, ""
+    out = shrinkage_df.copy()
+    out["none"] = out["raw"].where(out["raw"].notna(), out["none"])
+    return out, ("Circles: each group's own data summary (its raw proportion, rate or mean: the no-pooling estimate "
+                 "without a prior); the table below gives the no-pooling posterior mean beside it.")
+
+
 def shrinkage_axis(shrinkage_df: pd.DataFrame, term: str) -> ShrinkageAxis:
     """Choose what to plot shrinkage against, so that the axis never suggests a difference that is not there:
     group size n (log axis) when the sizes differ; otherwise the width of the no-pooling interval when it

@@ -74,13 +74,15 @@ show_intervals = right.checkbox("Show intervals", key="w_shrinkage_intervals",
                                 help="95% intervals: no pooling left of each group, partial pooling right of it.")
 
 terms = list(dict.fromkeys(table["term"]))
+charted, own_caption = interpret.own_estimates(table)
 for index, term in enumerate(terms):
     chart_key = f"w_shrinkage_chart_{index}"
-    axis = interpret.shrinkage_axis(table, term)
+    axis = interpret.shrinkage_axis(charted, term)
     event = widgets.chart(
-        charts.shrinkage_chart(table, term, show_intervals=show_intervals, highlight=highlight, selectable=True,
+        charts.shrinkage_chart(charted, term, show_intervals=show_intervals, highlight=highlight, selectable=True,
                                axis=axis),
-        axis.caption, f"shrinkage_{index + 1}", key=chart_key, selectable=True,
+        " ".join(filter(None, [axis.caption, own_caption])), f"shrinkage_{index + 1}", key=chart_key,
+        selectable=True,
     )
     _follow_click(event, chart_key, labels)
 

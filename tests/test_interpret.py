@@ -553,3 +553,17 @@ def test_truth_errors_judge_the_raw_data_summary_too():
     assert raw["relative_to_no_pooling"] == pytest.approx(0.08 / 0.02)
     # A group without a raw value (a proportion of 0 on the link scale): no raw row rather than a NaN error.
     assert "raw" not in set(interpret.truth_errors(table.assign(raw=[np.nan, 0.2, 0.45]), truth)["pooling"])
+
+
+def test_own_estimates_read_the_raw_summary_where_the_model_has_an_intercept_only():
+    """Baseball's circles are hits / at-bats (Efron & Morris's raw averages), not the no-pooling posterior mean;
+    a table without raw values is returned as it is."""
+    table = pd.DataFrame({"group": ["a", "b", "c"], "term": "intercept", "none": [0.39, 0.21, 0.30],
+                          "partial": [0.30, 0.25, 0.28], "raw": [18 / 45, 9 / 45, np.nan]})
+    charted, caption = interpret.own_estimates(table)
+    np.testing.assert_array_equal(charted["none"], [18 / 45, 9 / 45, 0.30])
+    assert table["none"].tolist() == [0.39, 0.21, 0.30]  # the caller's table is unchanged
+    assert "raw proportion" in caption
+    plain, no_caption = interpret.own_estimates(table.drop(columns="raw"))
+    assert plain is not None and no_caption == ""
+    np.testing.assert_array_equal(plain["none"], table["none"])
