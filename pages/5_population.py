@@ -30,10 +30,12 @@ widgets.chart(
 )
 widgets.table(population, "population")
 # The same numbers as plain text, to read aloud or copy: posterior mean [95% interval] per pooling.
+# Four significant digits, as the charts print them (charts.NUMBER_FORMAT).
 st.text("\n".join(
-    f"{POOLING_LABELS[pooling]}: " + "; ".join(
-        f"{row.name} {row.mean:.3g} [{row.lower:.3g}, {row.upper:.3g}]"
+    f"{POOLING_LABELS[pooling]}: " + ("; ".join(
+        f"{row.name} {row.mean:.4g} [{row.lower:.4g}, {row.upper:.4g}]"
         for row in population[population["pooling"] == pooling].itertuples())
+        or "no population-level parameter (every coefficient is each group's own)")
     for pooling in fit.poolings))
 
 st.header("Prediction: an existing group vs a new group")
