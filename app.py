@@ -21,8 +21,10 @@ charts.use_theme()
 # 1 ms keeps the server's answers prompt: benchmarks/health_during_compile.py measured the 95th percentile of the
 # health check's latency during a cold compile at 31 ms with 5 ms and 10 ms with 1 ms.
 sys.setswitchinterval(0.001)
-if os.environ.get("HIERMODELS_WARM_START", "1") != "0":
-    cache.warm_start()
+# HIERMODELS_WARM_START: "all" (the default: every bundled sample), "default" (the default sample only), "0" (off).
+warm_start = os.environ.get("HIERMODELS_WARM_START", "all")
+if warm_start != "0":
+    cache.warm_start(everything=warm_start != "default")
 
 if state.table() is None:
     # A new session opens what its link says (a reload, or a link from a colleague), else the radon sample, ready

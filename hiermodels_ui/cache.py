@@ -98,13 +98,14 @@ def fit_queue() -> FitQueue:
 
 
 @st.cache_resource(show_spinner=False)
-def warm_start() -> threading.Thread:
+def warm_start(everything: bool = True) -> threading.Thread:
     """Once per server: compile every bundled sample's default model under the three poolings in the background
     (the default sample first), so that the first Fit of any sample with its defaults does not wait for a compile.
 
     Compiled code also stays on disk, but nutpie's compile of a non-gaussian model still takes 8-15 s in a new
-    process; the warm start pays it while nobody waits (benchmarks/bench_samples.py measures both)."""
-    samples = [DEFAULT_SAMPLE, *(sample for sample in SAMPLES if sample is not DEFAULT_SAMPLE)]
+    process; the warm start pays it while nobody waits (benchmarks/bench_samples.py measures both). With
+    ``everything=False``, the default sample only."""
+    samples = [DEFAULT_SAMPLE, *(sample for sample in SAMPLES if sample is not DEFAULT_SAMPLE and everything)]
 
     def compile_all() -> None:
         for sample in samples:
