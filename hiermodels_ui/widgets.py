@@ -166,6 +166,13 @@ def pooling_choice(label: str, key: str, fit: PoolingComparison) -> str:
     return st.radio(label, poolings, format_func=POOLING_LABELS.get, key=key, horizontal=True)
 
 
+SCALE_KEY = "w_scale"
+
+
+def _remember_scale() -> None:
+    state.set_scale(st.session_state[SCALE_KEY])
+
+
 def scale_choice(fit: PoolingComparison) -> Scale:
     """The scale to show estimates on: the outcome's own by default, the link scale one click away; only offered
     for families with a link (binomial, poisson, gamma). Remembered across pages; says which scale is shown."""
@@ -178,9 +185,3 @@ def scale_choice(fit: PoolingComparison) -> Scale:
     st.caption(scale_note(family, scale))
     return scale
 
-
-SCALE_KEY = "w_scale"
-
-
-def _remember_scale() -> None:
-    state.set_scale(st.session_state[SCALE_KEY])
