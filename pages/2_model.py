@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from hiermodels import limits
-from hiermodels.compiled import padded_group_count, structure_key
+from hiermodels import gaussian_engine, limits
+from hiermodels.compiled import compile_layout
 from hiermodels.data import identification_problems
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.fitting import FitProgress, fit_poolings
@@ -185,10 +185,12 @@ if fit_clicked:
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
     bar = st.progress(0.0, text="Starting…")
     # The preview is for the seconds a first fit spends compiling; a compiled model brings the posterior as fast.
+    # Models the gaussian engine samples never compile; the others compile once per structure (its cache key as
+    # compile_layout computes it: the group count is padded only where it shapes the compiled function).
     partial = pooled_specs.get("partial")
-    needs_compile = partial is not None and structure_key(
-        prepared, partial, default_method(partial), padded_group_count(prepared.n_groups)
-    ) not in cache.compiled_models()
+    method = default_method(partial) if partial is not None else None
+    needs_compile = (partial is not None and not gaussian_engine.supports(partial, method)
+                     and compile_layout(prepared, partial, method)[1] not in cache.compiled_models())
     preview = reml_preview(prepared, partial) if needs_compile else None
     if preview is not None:
         st.caption("Preview while sampling: the REML estimate (what lme4 reports), replaced by the posterior "
