@@ -70,10 +70,11 @@ class PoolingComparison:
         table = self._estimates(prob, scale)
         if "none" in self.results and "partial" in self.results:
             link = table if scale == "link" else self._estimates(prob, "link")
-            population = self.results["partial"].population(prob, scale).set_index("name")["mean"]
-            table["population_mean"] = table["term"].map(population)
-            denominator = link["none"] - link["term"].map(self.results["partial"].population(prob).set_index(
-                "name")["mean"])
+            partial = self.results["partial"]
+            link_mean = partial.population(prob).set_index("name")["mean"]
+            shown_mean = link_mean if scale == "link" else partial.population(prob, scale).set_index("name")["mean"]
+            table["population_mean"] = table["term"].map(shown_mean)
+            denominator = link["none"] - link["term"].map(link_mean)
             spread = (link["partial_upper"] - link["partial_lower"]).abs()
             usable = (denominator.abs() > _MIN_DISTANCE_FRACTION * spread) & link["identified"]
             table["pooling_factor"] = np.where(usable, (link["none"] - link["partial"]) / denominator, np.nan)
