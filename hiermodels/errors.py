@@ -47,3 +47,7 @@ class FitCancelled(HierModelsError):
 
 class FitFailed(HierModelsError, RuntimeError):
     """The sampler or optimiser failed on a model that passed validation (e.g. non-finite initial density)."""
+
+
+class QueueFull(HierModelsError):
+    """Too many fits are waiting already (a :class:`hiermodels.queue.FitQueue` at its ``max_waiting``)."""

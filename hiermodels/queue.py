@@ -17,11 +17,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from hiermodels.errors import HierModelsError
+from hiermodels.errors import QueueFull
 
-
-class QueueFull(HierModelsError):
-    """Too many fits are waiting already."""
+__all__ = ["FitQueue", "QueueFull"]  # QueueFull lives in hiermodels.errors; re-exported for old imports
 
 
 class FitQueue:

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from hiermodels.queue import FitQueue, QueueFull
+from hiermodels.errors import QueueFull
+from hiermodels.queue import FitQueue
 
 
 def run_in_threads(queue: FitQueue, count: int, hold: float, positions: dict, order: list) -> None:
