@@ -34,6 +34,12 @@ Likelihoods (``y_obs``)
     \alpha e^{-\eta_i})`, mean :math:`e^{\eta_i}`, shape :math:`\alpha` (``alpha``); known_se
     :math:`y_j \sim \mathcal N(\eta_j, se_j)` with the standard errors taken as known (eight schools).
 
+How the rows enter (``Method``, chosen by ``default_method``): row by row (``"rows"``); gaussian models through
+per-group sufficient statistics (``"sufficient"``) or with the group effects integrated out (``"marginal"``,
+:mod:`hiermodels.gaussian`); binomial, poisson and gamma models whose linear predictor is constant within each
+group through per-group sums of the family's statistics (``"grouped"``, :mod:`hiermodels.grouped`). Each gives
+the same log-density as the rows.
+
 Every data array is a ``pm.Data`` container, and every group-level variable carries ``dims="group"``, so the
 group labels flow into the posterior and results select by name, never by position.
 """
@@ -48,7 +54,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hiermodels import gaussian
+from hiermodels import gaussian, grouped
 from hiermodels.data import PreparedData
 from hiermodels.errors import SpecError
 from hiermodels.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
@@ -72,7 +78,7 @@ COMMON_DIM = "common_term"
 VARYING_DIM = "varying_term"
 
 
-Method = Literal["rows", "sufficient", "marginal"]
+Method = Literal["rows", "sufficient", "marginal", "grouped"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 
@@ -84,8 +90,11 @@ def default_method(spec: ModelSpec) -> Method:
     out as well, and so are they under no pooling when their priors are normal (conjugate: the same marginal
     likelihood with the population mean and scale fixed at the prior's). A centred partial-pooling model keeps
     its group effects as parameters, so that the centred geometry (and its divergences) can still be shown.
-    Other families use the rows.
+    Binomial, poisson and gamma models without predictors have one linear predictor per group, and run on
+    per-group sums (:mod:`hiermodels.grouped`); with predictors, and for known standard errors, the rows.
     """
+    if spec.family in grouped.FAMILIES and not spec.predictors:
+        return "grouped"
     if spec.family != "gaussian":
         return "rows"
     if spec.pooling == "partial" and spec.parameterization == "noncentered":
@@ -115,7 +124,10 @@ def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = Non
     """
     method = method or default_method(spec)
     n_groups = max(n_groups or 0, data.n_groups)
-    if method != "rows" and spec.family != "gaussian":
+    if method == "grouped" and spec.family not in grouped.FAMILIES:
+        raise SpecError(f"the grouped likelihood exists for the {', '.join(grouped.FAMILIES)} families only, "
+                        f"not {spec.family!r}")
+    if method in ("sufficient", "marginal") and spec.family != "gaussian":
         raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
     if method == "marginal":
         if spec.pooling == "partial":
@@ -147,7 +159,7 @@ def build_complete_pooling(data: PreparedData, spec: ModelSpec, method: Method =
     """One set of coefficients for all groups."""
     priors = resolve_priors(data, spec)
     common, _ = term_split(data, spec)
-    with _model_with_data(data, common, (), method, n_groups) as model:
+    with _model_with_data(data, common, (), method, n_groups, spec.family) as model:
         # priors: the common coefficients
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM)
         # expected value and likelihood
@@ -160,7 +172,7 @@ def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows
     """Independent coefficients per group for the varying terms, each with its term's fixed prior."""
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
-    with _model_with_data(data, common, varying, method, n_groups) as model:
+    with _model_with_data(data, common, varying, method, n_groups, spec.family) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
         b = add_vector_prior(GROUP_COEFFICIENT, [priors[t] for t in varying], varying,
@@ -176,7 +188,7 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = 
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
     noncentered = spec.parameterization == "noncentered"
-    with _model_with_data(data, common, varying, method, n_groups) as model:
+    with _model_with_data(data, common, varying, method, n_groups, spec.family) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # population distribution: means and scales of the varying coefficients
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
@@ -286,7 +298,7 @@ def _inverse_from_cholesky(L: pt.TensorVariable, q: int) -> pt.TensorVariable:
 
 
 def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str], method: Method,
-                     n_groups: int | None = None) -> pm.Model:
+                     n_groups: int | None = None, family: str = "gaussian") -> pm.Model:
     padding = max(0, (n_groups or 0) - data.n_groups)
     coords = {
         GROUP_DIM: [*data.group_labels, *(f"{PADDING_LABEL}{k}" for k in range(padding))],
@@ -304,6 +316,9 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
                 values = getattr(data, name)
                 if values is not None:
                     pm.Data(name, values)
+        elif method == "grouped":
+            # The rows enter only through the family's per-group sums.
+            grouped.add_sums_data(grouped.FamilySums.from_data(data, family, data.n_groups + padding))
         else:
             # The rows enter only through their per-group sums.
             model.sums = gaussian.add_sums_data(gaussian.GroupSums.from_data(data, data.n_groups + padding))
@@ -321,15 +336,20 @@ def _linear_predictor(
     spec: ModelSpec,
     beta: pt.TensorVariable | None,
     b: pt.TensorVariable | None,
+    design: pt.TensorVariable | None = None,
 ) -> pt.TensorVariable:
+    """eta of every row; with ``design`` (one row per group, :mod:`hiermodels.grouped`) eta of every group,
+    without the exposure (the grouped likelihood carries it in its sums)."""
     common, varying = term_split(data, spec)
-    X = model["X"]
+    X = model["X"] if design is None else design
     eta = pt.zeros(X.shape[0])
     if beta is not None and common:
         eta = eta + X[:, [data.terms.index(t) for t in common]] @ beta
     if b is not None and varying:
         columns = [data.terms.index(t) for t in varying]
-        eta = eta + (X[:, columns] * b[model["group_index"]]).sum(axis=1)
+        eta = eta + (X[:, columns] * (b if design is not None else b[model["group_index"]])).sum(axis=1)
+    if design is not None:
+        return eta
     if spec.family == "poisson" and spec.exposure:
         eta = eta + pt.log(model["exposure"])
     return eta
@@ -351,6 +371,12 @@ def _likelihood(
         sigma = _group_sigma(model, spec, priors, noise)
         pm.Potential(OBSERVED, gaussian.sufficient_loglik(
             model.sums, beta, _columns(data, common), b, _columns(data, varying), sigma))
+        return
+    if method == "grouped":
+        sums = {name: model[f"grouped_{name}"] for name in grouped.FIELDS}
+        eta = _linear_predictor(model, data, spec, beta, b, design=sums["design"])
+        alpha = add_prior(GAMMA_SHAPE, priors[GAMMA_SHAPE]) if spec.family == "gamma" else None
+        pm.Potential(OBSERVED, grouped.loglik(spec.family, sums, eta, alpha))
         return
     eta = _linear_predictor(model, data, spec, beta, b)
     y = model["y"]

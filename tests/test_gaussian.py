@@ -188,6 +188,8 @@ def test_conditional_draws_have_the_closed_form_moments():
 
 
 def test_non_gaussian_families_keep_the_rows():
-    spec = ModelSpec("y", "g", family="poisson")
+    """With a predictor: without one they run on group sums (hiermodels.grouped, tests/test_grouped.py)."""
+    spec = ModelSpec("y", "g", ("x",), family="poisson")
     assert default_method(spec) == "rows"
+    assert default_method(ModelSpec("y", "g", family="known_se", se="se")) == "rows"
     assert default_method(ModelSpec("y", "g", parameterization="centered")) == "sufficient"
