@@ -11,7 +11,7 @@ import streamlit as st
 
 from hiermodels import charts
 from hiermodels.datasets import DEFAULT_SAMPLE
-from hiermodels_ui import cache, state
+from hiermodels_ui import cache, navigation, state
 
 st.set_page_config(page_title="hiermodels: see partial pooling", page_icon=":material/scatter_plot:",
                    layout="wide")
@@ -37,15 +37,7 @@ if state.table() is None:
     state.add_link_notes(notes)
     state.apply_query(link)
 
-pages = [
-    st.Page("pages/1_data.py", title="Data", icon=":material/table:", default=True),
-    st.Page("pages/2_model.py", title="Model & fit", icon=":material/play_arrow:"),
-    st.Page("pages/3_shrinkage.py", title="Shrinkage", icon=":material/compress:"),
-    st.Page("pages/4_map_vs_mean.py", title="MAP vs mean", icon=":material/balance:"),
-    st.Page("pages/5_population.py", title="Population & prediction", icon=":material/groups:"),
-    st.Page("pages/6_diagnostics.py", title="Diagnostics", icon=":material/troubleshoot:"),
-]
-page = st.navigation(pages)
+page = st.navigation(navigation.st_pages())
 
 with st.sidebar:
     loaded = state.table()

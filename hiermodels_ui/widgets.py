@@ -19,7 +19,7 @@ from hiermodels import charts, notation
 from hiermodels.comparison import PoolingComparison
 from hiermodels.scales import SCALE_LABELS, SCALES, Scale, has_link, scale_note
 from hiermodels.spec import POOLING_LABELS
-from hiermodels_ui import cache, state
+from hiermodels_ui import cache, navigation, state
 
 # Cells that a spreadsheet would run as a formula (OWASP "CSV injection").
 _FORMULA_START = re.compile(r"^[=+\-@\t\r]")
@@ -107,7 +107,7 @@ def need_fit() -> None:
     """What a results page says before anything has been fitted."""
     st.info("Nothing fitted yet: choose the data, then fit a model on the **Model & fit** page.",
             icon=":material/info:")
-    st.page_link("pages/2_model.py", label="Go to Model & fit", icon=":material/play_arrow:")
+    navigation.link(navigation.MODEL, "Go to Model & fit")
 
 
 def require_frame() -> None:
@@ -115,7 +115,7 @@ def require_frame() -> None:
     page on its own first; send the browser through the frame instead."""
     if state.table() is None:
         # A page switch clears the query parameters: pass the link on to the frame, which reads it.
-        st.switch_page("app.py", query_params=[(key, st.query_params.get_all(key)) for key in st.query_params])
+        st.switch_page(navigation.APP, query_params=[(key, st.query_params.get_all(key)) for key in st.query_params])
 
 
 def current_fit() -> tuple[state.FitKey, PoolingComparison]:
@@ -149,7 +149,7 @@ def data_changed(key: state.FitKey) -> None:
     # Names and formulas quote user strings: plain text.
     st.text(f"Fitted:      {state.fitted_table_name(key)}: {notation.formula(key.spec)}\n"
             f"Loaded now:  {loaded.name}: {notation.formula(spec)}")
-    st.page_link("pages/2_model.py", label="Fit on Model & fit", icon=":material/play_arrow:")
+    navigation.link(navigation.MODEL, "Fit on Model & fit")
 
 
 def fitted_model(fit: PoolingComparison) -> None:

@@ -7,7 +7,7 @@ from hiermodels.data import group_level_notes, index_column_note, index_columns,
 from hiermodels.datasets import SAMPLES, sample_by_name
 from hiermodels.errors import DataError, FileReadError, SpecError
 from hiermodels.spec import FAMILIES, FAMILY_LABELS, INTERCEPT, ModelSpec
-from hiermodels_ui import cache, state, widgets
+from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()
 
@@ -178,7 +178,7 @@ st.success("The data are ready to fit.", icon=":material/check_circle:")
 st.text(summary)
 for note in group_level_notes(prepared, spec):  # predictors that are properties of the group
     st.text(note)
-st.page_link("pages/2_model.py", label="Next: choose the model and fit", icon=":material/arrow_forward:")
+navigation.link(navigation.MODEL, "Next: choose the model and fit", ":material/arrow_forward:")
 
 st.subheader("Group sizes")
 if prepared.n_groups <= 2000:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from hiermodels import charts, interpret
 from hiermodels.spec import POOLING_LABELS
-from hiermodels_ui import cache, state, widgets
+from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()
 
@@ -49,7 +49,7 @@ if not {"none", "partial"} <= set(fit.poolings):
         "arrows. Below: each group's estimates under the poolings that were fitted.",
         icon=":material/info:",
     )
-    st.page_link("pages/2_model.py", label="Go to Model & fit", icon=":material/play_arrow:")
+    navigation.link(navigation.MODEL, "Go to Model & fit")
     widgets.table(table, "shrinkage")
     st.stop()
 
