@@ -23,9 +23,10 @@ The parameter vector :math:`y` that NUTS moves in is unconstrained; in this orde
 
 (``mu``, ``tau`` and the correlations only under partial pooling, the correlations only when correlated).
 Each scalar has a prior, given as a row ``(family code, p1, p2, p3)`` of :data:`FAMILIES` with PyMC's
-parameters in PyMC's order (``spec.PRIOR_PARAMETERS``), and the transform PyMC gives that family:
-``uniform(l, u)`` the interval transform :math:`x = l + (u - l)\,\mathrm{logistic}(y)`, the families on the
-positive line the log transform :math:`x = e^y`, the others none. The correlations are Stan's: canonical
+parameters in PyMC's order, and the transform PyMC gives that family (both from the one table of prior families,
+:mod:`hiermodels.prior_families`): ``uniform(l, u)`` the interval transform
+:math:`x = l + (u - l)\,\mathrm{logistic}(y)`, the families on the positive line the log transform
+:math:`x = e^y`, the others none. The correlations are Stan's: canonical
 partial correlations :math:`z = \tanh(y)` build the Cholesky factor :math:`L` of :math:`R` row by row
 (:func:`_cholesky_corr`), and LKJ(:math:`\eta`) is the density of :math:`L`,
 :math:`\sum_{i\ge1}(q - i - 1 + 2\eta - 2)\log L_{ii}` (PyMC's ``LKJCorr`` up to its normalising constant). The
@@ -60,21 +61,21 @@ from numba.extending import intrinsic
 from hiermodels.data import PreparedData
 from hiermodels.gaussian import GroupSums
 from hiermodels.gaussian_ops import _inverse_from_cholesky, _marginal_kernel, _sufficient_kernel
+from hiermodels.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, engine_codes
 from hiermodels.spec import ModelSpec, Prior
 
 _LOG_2PI = math.log(2 * math.pi)
 _LOG_PI = math.log(math.pi)
 _LOG_2 = math.log(2.0)
 
-# Family codes of the prior rows.
-FAMILIES: dict[str, int] = {
-    "normal": 0, "studentt": 1, "cauchy": 2, "flat": 3, "uniform": 4, "halfnormal": 5, "halfcauchy": 6,
-    "halfstudentt": 7, "exponential": 8, "gamma": 9, "halfflat": 10,
-}
-_UNIFORM = FAMILIES["uniform"]
-_POSITIVE_FAMILIES = frozenset(FAMILIES[f] for f in ("halfnormal", "halfcauchy", "halfstudentt", "exponential",
-                                                       "gamma", "halfflat"))
-_POSITIVE_CODES = np.array(sorted(_POSITIVE_FAMILIES), dtype=np.int64)
+# Family codes of the prior rows, read from the table of prior families. numba freezes these module constants
+# into the compiled program: the branches of _prior_logp name the codes, the transforms test membership.
+FAMILIES: dict[str, int] = engine_codes()
+(_NORMAL, _STUDENTT, _CAUCHY, _FLAT, _UNIFORM, _HALFNORMAL, _HALFCAUCHY, _HALFSTUDENTT, _EXPONENTIAL, _GAMMA,
+ _HALFFLAT) = (FAMILIES[name] for name in ("normal", "studentt", "cauchy", "flat", "uniform", "halfnormal",
+                                           "halfcauchy", "halfstudentt", "exponential", "gamma", "halfflat"))
+_LOG_CODES = np.array(sorted(engine_codes("log").values()), dtype=np.int64)
+_INTERVAL_CODES = np.array(sorted(engine_codes("interval").values()), dtype=np.int64)
 
 _njit = numba.njit(cache=True, fastmath=False, boundscheck=False, error_model="numpy")
 
@@ -83,34 +84,38 @@ _njit = numba.njit(cache=True, fastmath=False, boundscheck=False, error_model="n
 @_njit
 def _prior_logp(code, a, b, c, x):
     """(log pi(x), d log pi / dx) of family ``code`` with PyMC's parameters (a, b, c), normalised as in PyMC."""
-    if code == 0:  # normal(mu, sigma)
+    if code == _NORMAL:  # normal(mu, sigma)
         z = (x - a) / b
         return -0.5 * z * z - math.log(b) - 0.5 * _LOG_2PI, -z / b
-    if code == 1 or code == 7:  # studentt(nu, mu, sigma); halfstudentt(nu, sigma) is twice studentt(nu, 0, sigma)
-        nu, centre, scale = (a, b, c) if code == 1 else (a, 0.0, b)
+    if code == _STUDENTT or code == _HALFSTUDENTT:
+        # studentt(nu, mu, sigma); halfstudentt(nu, sigma) is twice studentt(nu, 0, sigma)
+        nu, centre, scale = (a, b, c) if code == _STUDENTT else (a, 0.0, b)
         z = (x - centre) / scale
         value = (math.lgamma((nu + 1) / 2) - math.lgamma(nu / 2) - 0.5 * math.log(nu * math.pi)
                  - math.log(scale) - (nu + 1) / 2 * math.log1p(z * z / nu))
-        if code == 7:
+        if code == _HALFSTUDENTT:
             value += _LOG_2
         return value, -(nu + 1) * z / (scale * (nu + z * z))
-    if code == 2 or code == 6:  # cauchy(alpha, beta); halfcauchy(beta) is twice cauchy(0, beta)
-        centre, scale = (a, b) if code == 2 else (0.0, a)
+    if code == _CAUCHY or code == _HALFCAUCHY:  # cauchy(alpha, beta); halfcauchy(beta) is twice cauchy(0, beta)
+        centre, scale = (a, b) if code == _CAUCHY else (0.0, a)
         z = (x - centre) / scale
         value = -_LOG_PI - math.log(scale) - math.log1p(z * z)
-        if code == 6:
+        if code == _HALFCAUCHY:
             value += _LOG_2
         return value, -2.0 * z / (scale * (1.0 + z * z))
-    if code == 4:  # uniform(lower, upper); the interval transform keeps x inside
+    if code == _UNIFORM:  # uniform(lower, upper); the interval transform keeps x inside
         return -math.log(b - a), 0.0
-    if code == 5:  # halfnormal(sigma)
+    if code == _HALFNORMAL:  # halfnormal(sigma)
         z = x / a
         return 0.5 * (_LOG_2 - _LOG_PI) - math.log(a) - 0.5 * z * z, -z / a
-    if code == 8:  # exponential(lam)
+    if code == _EXPONENTIAL:  # exponential(lam)
         return math.log(a) - a * x, -a
-    if code == 9:  # gamma(alpha, beta)
+    if code == _GAMMA:  # gamma(alpha, beta)
         return a * math.log(b) - math.lgamma(a) + (a - 1) * math.log(x) - b * x, (a - 1) / x - b
-    return 0.0, 0.0  # flat, halfflat
+    if code == _FLAT or code == _HALFFLAT:
+        return 0.0, 0.0
+    # A code of the table without a branch here: NaN, which the sampler rejects, rather than a silent flat prior.
+    return math.nan, math.nan
 
 
 @_njit
@@ -119,17 +124,24 @@ def _softplus(y):
 
 
 @_njit
-def _is_positive_family(code):
-    for positive in _POSITIVE_CODES:
-        if code == positive:
+def _is_one_of(code, codes):
+    for member in codes:
+        if code == member:
             return True
     return False
 
 
 @_njit
+def _is_positive_family(code):
+    """Whether family ``code`` lives on the positive line (PyMC's log transform)."""
+    return _is_one_of(code, _LOG_CODES)
+
+
+@_njit
 def _to_constrained(code, a, b, y):
-    """(x, log|dx/dy|, dx/dy, d log|dx/dy| / dy) of PyMC's transform for family ``code``."""
-    if code == _UNIFORM:
+    """(x, log|dx/dy|, dx/dy, d log|dx/dy| / dy) of PyMC's transform for family ``code``; an interval family's
+    bounds are its first two parameters (a, b)."""
+    if _is_one_of(code, _INTERVAL_CODES):
         logistic = 1.0 / (1.0 + math.exp(-y))
         width = b - a
         return (a + width * logistic, math.log(width) - _softplus(-y) - _softplus(y),
@@ -616,30 +628,32 @@ def supports_mode(spec: ModelSpec) -> bool:
 
 def prior_row(prior: Prior) -> list[float]:
     """``(family code, p1, p2, p3)`` of a prior, parameters in PyMC's order, unused ones 0."""
-    params = list(prior.params) + [0.0] * (3 - len(prior.params))
-    return [float(FAMILIES[prior.distribution]), *params]
+    code = PRIOR_FAMILIES[prior.distribution].engine_code
+    if code is None:
+        raise ValueError(f"the gaussian engine takes no scalar {prior.distribution!r} prior")
+    return [float(code), *prior.params, *[0.0] * (ENGINE_PARAMETERS - len(prior.params))]
 
 
 def support_point(prior: Prior) -> float:
     """Where PyMC starts a variable with this prior (its ``support_point``), on the prior's own scale."""
-    kind, p = prior.distribution, prior.params
-    starts = {"normal": lambda: p[0], "studentt": lambda: p[1], "cauchy": lambda: p[0], "flat": lambda: 0.0,
-              "uniform": lambda: (p[0] + p[1]) / 2, "halfnormal": lambda: p[0], "halfcauchy": lambda: p[0],
-              "halfstudentt": lambda: p[1], "exponential": lambda: 1 / p[0], "gamma": lambda: p[0] / p[1],
-              "halfflat": lambda: 1.0}
-    return float(starts[kind]())
+    start = PRIOR_FAMILIES[prior.distribution].support_point
+    if start is None:
+        raise ValueError(f"a {prior.distribution!r} prior has no scalar support point")
+    return float(start(prior.params))
 
 
 def to_unconstrained(prior: Prior, value: float) -> float:
     """The inverse of the prior's transform (module docstring)."""
-    code = FAMILIES[prior.distribution]
-    if code == _UNIFORM:
-        lower, upper = prior.params
+    transform = PRIOR_FAMILIES[prior.distribution].transform
+    if transform == "interval":
+        lower, upper = prior.params[:2]
         share = (value - lower) / (upper - lower)
         return math.log(share / (1 - share))
-    if code in _POSITIVE_FAMILIES:
+    if transform == "log":
         return math.log(value)
-    return value
+    if transform == "none":
+        return value
+    raise ValueError(f"the gaussian engine has no scalar {transform!r} transform (a {prior.distribution!r} prior)")
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,6 +30,7 @@ import string
 from collections.abc import Mapping, Sequence
 
 from hiermodels.errors import SpecError
+from hiermodels.prior_families import PRIOR_FAMILIES
 from hiermodels.spec import INTERCEPT, POOLING_LABELS, ModelSpec, Prior
 
 # ------------------------------------------------------------------------------------------------ formula
@@ -258,25 +259,9 @@ def _subscript(term: str) -> str:
     return "0" if term == INTERCEPT else latex_text(term)
 
 
-_PRIOR_NAMES = {
-    "normal": r"\mathcal{N}",
-    "studentt": r"\mathrm{StudentT}",
-    "cauchy": r"\mathrm{Cauchy}",
-    "flat": r"\mathrm{Flat}",
-    "uniform": r"\mathrm{Uniform}",
-    "halfnormal": r"\mathrm{HalfNormal}",
-    "halfcauchy": r"\mathrm{HalfCauchy}",
-    "halfstudentt": r"\mathrm{HalfStudentT}",
-    "exponential": r"\mathrm{Exponential}",
-    "gamma": r"\mathrm{Gamma}",
-    "halfflat": r"\mathrm{HalfFlat}",
-    "lkj": r"\mathrm{LKJ}",
-}
-
-
 def _prior_latex(prior: Prior) -> str:
     """``halfnormal(0.8197)`` -> ``\\mathrm{HalfNormal}(0.82)``."""
-    name = _PRIOR_NAMES[prior.distribution]
+    name = PRIOR_FAMILIES[prior.distribution].latex
     arguments = r",\ ".join(_number(p) for p in prior.params)
     return f"{name}({arguments})" if prior.params else name
 

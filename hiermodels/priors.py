@@ -33,7 +33,8 @@ import pytensor.tensor as pt
 
 from hiermodels.data import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.spec import INTERCEPT, PRIOR_PARAMETERS, ModelSpec, Pooling, Prior
+from hiermodels.prior_families import PRIOR_FAMILIES
+from hiermodels.spec import INTERCEPT, ModelSpec, Pooling, Prior
 
 # How wide location priors are, in units of the outcome's scale (rstanarm's 2.5).
 _LOCATION_WIDTH = 2.5
@@ -113,10 +114,10 @@ def specs_for_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[P
 
 
 def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, float]]:
-    """The PyMC distribution class and keyword arguments for a :class:`Prior`."""
-    return _PYMC_CLASSES[prior.distribution], dict(
-        zip(PRIOR_PARAMETERS[prior.distribution], prior.params, strict=True)
-    )
+    """The PyMC distribution class and keyword arguments for a :class:`Prior`: the family's parameter names
+    (:mod:`hiermodels.prior_families`) are PyMC's own, so they pass straight through."""
+    family = PRIOR_FAMILIES[prior.distribution]
+    return family.pymc_class, dict(zip(family.parameters, prior.params, strict=True))
 
 
 def add_prior(name: str, prior: Prior, *, dims: str | tuple[str, ...] | None = None) -> pm.Distribution:
@@ -146,7 +147,7 @@ def add_vector_prior(
     kinds = {p.distribution for p in priors}
     if len(kinds) == 1:
         cls, _ = prior_distribution(priors[0])
-        argument_names = PRIOR_PARAMETERS[priors[0].distribution]
+        argument_names = PRIOR_FAMILIES[priors[0].distribution].parameters
         kwargs: Mapping[str, pt.TensorVariable] = {
             arg: prior_parameter(name, arg, [p.params[i] for p in priors]) for i, arg in enumerate(argument_names)
         }
@@ -156,18 +157,3 @@ def add_vector_prior(
                 for label, prior in zip(labels, priors, strict=True)]
     return pm.Deterministic(name, pt.stack(elements, axis=-1), dims=dims)
 
-
-# The argument names of each prior (spec.PRIOR_PARAMETERS) are PyMC's own, so they pass straight through.
-_PYMC_CLASSES: dict[str, type[pm.Distribution]] = {
-    "normal": pm.Normal,
-    "studentt": pm.StudentT,
-    "cauchy": pm.Cauchy,
-    "flat": pm.Flat,
-    "uniform": pm.Uniform,
-    "halfnormal": pm.HalfNormal,
-    "halfcauchy": pm.HalfCauchy,
-    "halfstudentt": pm.HalfStudentT,
-    "exponential": pm.Exponential,
-    "gamma": pm.Gamma,
-    "halfflat": pm.HalfFlat,
-}

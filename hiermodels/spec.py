@@ -32,29 +32,15 @@ from typing import Literal, get_args
 
 from hiermodels import limits
 from hiermodels.errors import PriorSyntaxError, SpecError
+from hiermodels.prior_families import PRIOR_DISTRIBUTIONS, PRIOR_FAMILIES, PriorDistribution
 
 Pooling = Literal["complete", "none", "partial"]
 Family = Literal["gaussian", "binomial", "poisson", "gamma", "known_se"]
 Parameterization = Literal["noncentered", "centered"]
-PriorDistribution = Literal[
-    "normal",
-    "studentt",
-    "cauchy",
-    "flat",
-    "uniform",
-    "halfnormal",
-    "halfcauchy",
-    "halfstudentt",
-    "exponential",
-    "gamma",
-    "halfflat",
-    "lkj",
-]
 
 POOLINGS: tuple[Pooling, ...] = get_args(Pooling)
 FAMILIES: tuple[Family, ...] = get_args(Family)
 PARAMETERIZATIONS: tuple[Parameterization, ...] = get_args(Parameterization)
-PRIOR_DISTRIBUTIONS: tuple[PriorDistribution, ...] = get_args(PriorDistribution)
 
 INTERCEPT = "intercept"
 
@@ -72,29 +58,6 @@ FAMILY_LABELS: Mapping[Family, str] = {
     "known_se": "Known standard error (one estimate + SE per group)",
 }
 
-# The parameters each prior distribution takes, in the order they are written: ``normal(mu, sigma)``.
-PRIOR_PARAMETERS: Mapping[PriorDistribution, tuple[str, ...]] = {
-    "normal": ("mu", "sigma"),
-    "studentt": ("nu", "mu", "sigma"),
-    "cauchy": ("alpha", "beta"),
-    "flat": (),
-    "uniform": ("lower", "upper"),
-    "halfnormal": ("sigma",),
-    "halfcauchy": ("beta",),
-    "halfstudentt": ("nu", "sigma"),
-    "exponential": ("lam",),
-    "gamma": ("alpha", "beta"),
-    "halfflat": (),
-    "lkj": ("eta",),
-}
-# Parameters that must be strictly positive; cauchy's alpha is its location, which may be anything.
-_POSITIVE_PARAMETERS = frozenset({"sigma", "beta", "nu", "lam", "alpha", "eta"})
-_LOCATION_PARAMETERS = frozenset({("cauchy", "alpha")})
-_REAL_LINE: frozenset[PriorDistribution] = frozenset({"normal", "studentt", "cauchy", "flat", "uniform"})
-_POSITIVE_LINE: frozenset[PriorDistribution] = frozenset(
-    {"halfnormal", "halfcauchy", "halfstudentt", "exponential", "gamma", "halfflat", "uniform"}
-)
-
 _PRIOR_PATTERN = re.compile(r"^\s*([A-Za-z_]+)\s*\(\s*(.*?)\s*\)\s*$")
 
 
@@ -110,19 +73,20 @@ class Prior:
             raise PriorSyntaxError(
                 f"unknown prior distribution {self.distribution!r}; use one of {', '.join(PRIOR_DISTRIBUTIONS)}"
             )
-        names = PRIOR_PARAMETERS[self.distribution]
+        family = PRIOR_FAMILIES[self.distribution]
+        names = family.parameters
         object.__setattr__(self, "params", tuple(float(p) for p in self.params))
         if len(self.params) != len(names):
-            signature = f"{self.distribution}({', '.join(names)})"
             raise PriorSyntaxError(
-                f"{self.distribution} takes {len(names)} parameter(s), {signature}, but got {len(self.params)}"
+                f"{self.distribution} takes {len(names)} parameter(s), {family.signature()}, "
+                f"but got {len(self.params)}"
             )
         for name, value in zip(names, self.params, strict=True):
             if not math.isfinite(value):
                 raise PriorSyntaxError(f"{self}: parameter {name} must be a finite number")
-            if name in _POSITIVE_PARAMETERS and (self.distribution, name) not in _LOCATION_PARAMETERS and value <= 0:
+            if name in family.positive and value <= 0:
                 raise PriorSyntaxError(f"{self}: parameter {name} must be positive, got {value:g}")
-        if self.distribution == "uniform" and not self.params[0] < self.params[1]:
+        if family.support == "interval" and not self.params[0] < self.params[1]:
             raise PriorSyntaxError(f"{self}: the lower bound must be below the upper bound")
 
     @classmethod
@@ -152,11 +116,12 @@ class Prior:
 
     @property
     def support(self) -> Literal["real", "positive", "correlation"]:
-        if self.distribution == "lkj":
-            return "correlation"
-        if self.distribution == "uniform":
+        """Where this prior puts its mass: an interval family's (uniform's) counts as positive when its lower
+        bound is >= 0, so that it can be a scale's prior."""
+        support = PRIOR_FAMILIES[self.distribution].support
+        if support == "interval":
             return "positive" if self.params[0] >= 0 else "real"
-        return "real" if self.distribution in _REAL_LINE else "positive"
+        return support
 
     def __str__(self) -> str:
         return f"{self.distribution}({', '.join(f'{p:g}' for p in self.params)})"
