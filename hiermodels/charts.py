@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from hiermodels import interpret
+from hiermodels import interpret, names
 from hiermodels.errors import SpecError
 from hiermodels.spec import POOLING_LABELS, POOLINGS
 
@@ -784,7 +784,7 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
         layers.append(alt.Chart(mode).mark_text(align="left", baseline="top", x=8, y=8, fontWeight="bold",
                                                 color=MAP_COLOR).encode(text="text:N"))
     subtitle = [
-        f"sd({term}) against group {group}'s deviation b - mu, one dot per posterior draw.",
+        f"{names.group_sd(term)} against group {group}'s deviation b - mu, one dot per posterior draw.",
         "Where the sd's draws reach toward 0, the cloud narrows to a neck; the MAP is the diamond.",
     ]
     return alt.layer(*layers).properties(title=_title("The funnel", subtitle), width=WIDTH, height=HEIGHT)

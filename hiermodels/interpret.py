@@ -73,6 +73,7 @@ import pandas as pd
 import xarray as xr
 
 from hiermodels import models as m
+from hiermodels import names
 from hiermodels.data import PreparedData
 from hiermodels.errors import SpecError
 from hiermodels.results import (
@@ -179,7 +180,7 @@ def _term_of(ref: ParameterRef) -> str | None:
 
 
 def _scale_ref(term: str) -> ParameterRef:
-    return ParameterRef(f"sd({term})", m.GROUP_SD, ((m.VARYING_DIM, term),), "scale")
+    return ParameterRef(names.group_sd(term), m.GROUP_SD, ((m.VARYING_DIM, term),), "scale")
 
 
 def _population_ref(result: FitResult, name: str) -> ParameterRef:
@@ -211,7 +212,7 @@ def map_vs_mean_table(result: FitResult, prob: float = DEFAULT_INTERVAL_PROB, sc
         "upper": population["upper"],
         "map": population["map"],
     })
-    is_scale = rows["name"].str.startswith("sd(") & (rows["kind"] == "scale")
+    is_scale = rows["name"].map(names.is_group_level_scale).astype(bool)
     with np.errstate(invalid="ignore"):
         rows["collapsed"] = is_scale & (rows["map"] < COLLAPSE_RATIO * rows["mean"]).fillna(False)
     collapsed_terms = {t for t, c in zip(rows["term"], rows["collapsed"], strict=True) if c and t is not None}

@@ -29,6 +29,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 
+from hiermodels import names
 from hiermodels.errors import SpecError
 from hiermodels.prior_families import PRIOR_FAMILIES
 from hiermodels.spec import INTERCEPT, POOLING_LABELS, ModelSpec, Prior
@@ -206,7 +207,7 @@ def latex(
             tau = ",\\ ".join(rf"\tau_{{{_subscript(t)}}}" for t in varying)
             block.append(rf"({b}) &\sim \mathcal{{MVN}}\big(({mu}),\ \Sigma\big)")
             block.append(rf"\Sigma &= \mathrm{{diag}}(\tau)\, R\, \mathrm{{diag}}(\tau), \quad \tau = ({tau})")
-            eta = _number(priors["corr"].params[0]) if "corr" in priors else r"\eta_R"
+            eta = _number(priors[names.CORRELATION_PRIOR].params[0]) if names.CORRELATION_PRIOR in priors else r"\eta_R"
             block.append(rf"R &\sim \mathrm{{LKJ}}({eta})")
         else:
             for t in varying:
@@ -221,20 +222,20 @@ def latex(
             prior = _prior_latex(priors[t]) if t in priors else rf"p_{{{sub}}}"
             block.append(rf"b_{{{sub},j}} &\sim {prior} {independent}")
         if noise_by_group:
-            prior = _prior_latex(priors["sigma"]) if "sigma" in priors else r"p_{\sigma}"
+            prior = _prior_latex(priors[names.SIGMA]) if names.SIGMA in priors else r"p_{\sigma}"
             block.append(rf"\sigma_j &\sim {prior} {independent}")
 
     # priors
     prior_lines: list[tuple[str, str]] = [(rf"\beta_{{{_subscript(t)}}}", t) for t in common]
     if spec.pooling == "partial":
         prior_lines += [(rf"\mu_{{{_subscript(t)}}}", t) for t in varying]
-        prior_lines += [(rf"\tau_{{{_subscript(t)}}}", f"sd({t})") for t in varying]
+        prior_lines += [(rf"\tau_{{{_subscript(t)}}}", names.group_sd(t)) for t in varying]
     if spec.family == "gaussian" and not (noise_by_group and spec.pooling == "none"):
-        prior_lines.append((r"\sigma", "sigma"))
+        prior_lines.append((r"\sigma", names.SIGMA))
     if noise_by_group and spec.pooling == "partial":
-        prior_lines.append((r"\tau_{\sigma}", "sd(log_sigma)"))
+        prior_lines.append((r"\tau_{\sigma}", names.LOG_SIGMA_SD))
     if spec.family == "gamma":
-        prior_lines.append((r"\alpha", "alpha"))
+        prior_lines.append((r"\alpha", names.GAMMA_SHAPE))
     prior_block = [rf"{symbol} &\sim {_prior_latex(priors[name])}" for symbol, name in prior_lines if name in priors]
 
     blocks = [b for b in (lines, block, prior_block) if b]

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from hiermodels import names
 from hiermodels.data import PreparedData
 from hiermodels.models import term_split
 from hiermodels.spec import ModelSpec
@@ -40,10 +41,10 @@ def reml_preview(data: PreparedData, spec: ModelSpec) -> pd.DataFrame | None:
             for k, term in enumerate(data.terms)]
     covariance = np.asarray(result.cov_re)
     sd = np.sqrt(np.diag(covariance))
-    rows += [{"name": f"sd({term})", "estimate": float(sd[k]), "se": np.nan} for k, term in enumerate(varying)]
+    rows += [{"name": names.group_sd(term), "estimate": float(sd[k]), "se": np.nan} for k, term in enumerate(varying)]
     for a in range(len(varying)):
         for b in range(a + 1, len(varying)):
-            rows.append({"name": f"corr({varying[a]},{varying[b]})",
+            rows.append({"name": names.correlation(varying[a], varying[b]),
                          "estimate": float(covariance[a, b] / (sd[a] * sd[b])), "se": np.nan})
-    rows.append({"name": "sigma", "estimate": float(np.sqrt(result.scale)), "se": np.nan})
+    rows.append({"name": names.SIGMA, "estimate": float(np.sqrt(result.scale)), "se": np.nan})
     return pd.DataFrame(rows)

@@ -2,8 +2,8 @@
 
 The functions here *compute* (numbers in, DataFrames out); :mod:`hiermodels.charts` *draws* from those
 DataFrames. Every parameter a user sees has a **name** (``intercept``, ``floor``, ``sd(intercept)``,
-``corr(intercept,floor)``, ``sigma``...) and a **reference** into the PyMC model (variable + coordinates);
-:func:`population_parameters` is the one place that maps one to the other.
+``corr(intercept,floor)``, ``sigma``...; built and read by :mod:`hiermodels.names`) and a **reference** into the
+PyMC model (variable + coordinates); :func:`population_parameters` is the one place that maps one to the other.
 
 Intervals are equal-tailed (``lower`` = the ``(1 - prob)/2`` quantile) at ``DEFAULT_INTERVAL_PROB``.
 """
@@ -22,6 +22,7 @@ import xarray as xr
 from arviz_stats.base import array_stats
 
 from hiermodels import models as m
+from hiermodels import names
 from hiermodels.data import PreparedData
 from hiermodels.scales import Scale, coefficient_transform
 from hiermodels.spec import CAREFUL_SAMPLER, INTERCEPT, ModelSpec, Pooling, Prior, describe_sampler
@@ -55,19 +56,19 @@ def population_parameters(spec: ModelSpec, data: PreparedData) -> list[Parameter
         elif spec.pooling == "partial":
             refs.append(ParameterRef(term, m.POPULATION_MEAN, ((m.VARYING_DIM, term),)))
     if spec.pooling == "partial":
-        refs += [ParameterRef(f"sd({t})", m.GROUP_SD, ((m.VARYING_DIM, t),), "scale") for t in varying]
+        refs += [ParameterRef(names.group_sd(t), m.GROUP_SD, ((m.VARYING_DIM, t),), "scale") for t in varying]
         if spec.correlated:
             refs += [
-                ParameterRef(f"corr({a},{b})", m.CORRELATION, ((m.VARYING_DIM, a), (f"{m.VARYING_DIM}_2", b)),
+                ParameterRef(names.correlation(a, b), m.CORRELATION, ((m.VARYING_DIM, a), (f"{m.VARYING_DIM}_2", b)),
                              "correlation")
                 for a, b in itertools.combinations(varying, 2)
             ]
     if spec.family == "gaussian" and not (spec.group_noise and spec.pooling == "none"):
-        refs.append(ParameterRef("sigma", m.SIGMA, (), "scale"))
+        refs.append(ParameterRef(names.SIGMA, m.SIGMA, (), "scale"))
         if spec.group_noise and spec.pooling == "partial":
-            refs.append(ParameterRef("sd(log_sigma)", m.LOG_SIGMA_SD, (), "scale"))
+            refs.append(ParameterRef(names.LOG_SIGMA_SD, m.LOG_SIGMA_SD, (), "scale"))
     if spec.family == "gamma":
-        refs.append(ParameterRef("alpha", m.GAMMA_SHAPE, (), "scale"))
+        refs.append(ParameterRef(names.GAMMA_SHAPE, m.GAMMA_SHAPE, (), "scale"))
     return refs
 
 
@@ -256,7 +257,7 @@ class FitResult:
     def map_collapsed(self) -> dict[str, bool]:
         """For each group scale sd(term) (partial pooling): did the joint mode collapse it to ~0?"""
         table = self.population()
-        scales = table[table["name"].str.startswith("sd(") & (table["name"] != "sd(log_sigma)")]
+        scales = table[table["name"].map(names.is_group_sd).astype(bool)]
         return {
             row.name: bool(row.map < COLLAPSE_RATIO * row.mean)
             for row in scales.itertuples(index=False)

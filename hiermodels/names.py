@@ -1,0 +1,154 @@
+r"""The names of model parameters, built and read in one place.
+
+Every parameter a user sees (the population table, the CLI's text and JSON, the charts' titles) and every
+prior a user sets (``--prior NAME=DIST(...)``, the Model page) has one of these names. Symbols as in
+:mod:`hiermodels.models`; ``term`` is a column of the design matrix: ``intercept``, a numeric predictor
+(``floor``), or a level of a categorical one (``county_type[rural]``).
+
+==================  ====================  =================================================================
+name                kind                  meaning
+==================  ====================  =================================================================
+``term``            ``coefficient``       a regression coefficient: the common :math:`\beta_k` (complete
+                                          pooling, or a term that does not vary), else the population mean
+                                          :math:`\mu_k` of a varying term (partial pooling)
+``sd(term)``        ``group_sd``          :math:`\tau_k`, the group-level scale of a varying term (partial
+                                          pooling)
+``corr(a,b)``       ``correlation``       :math:`R_{ab}`, the correlation of the group effects of the varying
+                                          terms a and b (partial pooling, correlated effects); reported only
+``corr``            ``correlation_prior`` the LKJ prior of the whole correlation matrix :math:`R`; a prior only
+``sigma``           ``sigma``             :math:`\sigma`, the residual scale (gaussian family)
+``sd(log_sigma)``   ``log_sigma_sd``      :math:`\tau_\sigma`, the spread of the groups' log residual scales
+                                          (gaussian, noise varying by group, partial pooling)
+``alpha``           ``gamma_shape``       :math:`\alpha`, the shape of the gamma family
+==================  ====================  =================================================================
+
+Scales (``group_sd``, ``sigma``, ``log_sigma_sd``, ``gamma_shape``) are positive; coefficients are locations;
+``corr`` and ``corr(a,b)`` are correlations. :mod:`hiermodels.spec` keeps predictors from taking a name that is
+not a coefficient, so the kinds never collide.
+
+A term may itself hold commas and brackets (a level ``[a,b]`` of a categorical predictor), so
+:func:`parse` splits ``corr(a,b)`` at the one comma outside every bracket, or, given the model's terms, at the
+comma that leaves a term on each side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Literal, get_args
+
+Kind = Literal["coefficient", "group_sd", "correlation", "correlation_prior", "sigma", "log_sigma_sd",
+               "gamma_shape"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+Support = Literal["location", "scale", "correlation"]
+
+SIGMA = "sigma"
+GAMMA_SHAPE = "alpha"
+CORRELATION_PRIOR = "corr"
+# What the group-level scale of the group noise is the scale *of*.
+LOG_SIGMA = "log_sigma"
+
+_SD = ("sd(", ")")
+_CORR = ("corr(", ")")
+_SUPPORT: dict[Kind, Support] = {
+    "coefficient": "location",
+    "group_sd": "scale",
+    "correlation": "correlation",
+    "correlation_prior": "correlation",
+    "sigma": "scale",
+    "log_sigma_sd": "scale",
+    "gamma_shape": "scale",
+}
+
+
+def group_sd(term: str) -> str:
+    """``sd(term)``: the group-level scale of a varying term."""
+    return f"{_SD[0]}{term}{_SD[1]}"
+
+
+LOG_SIGMA_SD = group_sd(LOG_SIGMA)
+
+
+def correlation(a: str, b: str) -> str:
+    """``corr(a,b)``: the correlation of the group effects of varying terms a and b (no space after the comma)."""
+    return f"{_CORR[0]}{a},{b}{_CORR[1]}"
+
+
+def _inside(name: str, wrapper: tuple[str, str]) -> str | None:
+    """The text between ``wrapper``'s opening and closing, or None when ``name`` is not wrapped in it."""
+    start, end = wrapper
+    if name.startswith(start) and name.endswith(end) and len(name) > len(start) + len(end):
+        return name[len(start):-len(end)]
+    return None
+
+
+def _split_pair(inner: str, terms: Collection[str] | None) -> tuple[str, str]:
+    commas = [i for i, c in enumerate(inner) if c == ","]
+    if terms is not None:
+        fits = [i for i in commas if inner[:i] in terms and inner[i + 1:] in terms]
+        if len(fits) == 1:
+            return inner[:fits[0]], inner[fits[0] + 1:]
+        raise ValueError(f"corr({inner}) does not name two of the terms {', '.join(map(repr, terms))}")
+    depth, outside = 0, []
+    for i, c in enumerate(inner):
+        if c in "([":
+            depth += 1
+        elif c in ")]":
+            depth -= 1
+        elif c == "," and depth == 0:
+            outside.append(i)
+    if len(outside) != 1:
+        raise ValueError(f"cannot tell the two terms of corr({inner}) apart: pass the model's terms to parse()")
+    return inner[:outside[0]], inner[outside[0] + 1:]
+
+
+def parse(name: str, terms: Collection[str] | None = None) -> tuple[Kind, tuple[str, ...]]:
+    """The kind of a parameter name (see the module docstring) and the terms it is about.
+
+    ``intercept`` -> ``("coefficient", ("intercept",))``; ``sd(floor)`` -> ``("group_sd", ("floor",))``;
+    ``corr(intercept,floor)`` -> ``("correlation", ("intercept", "floor"))``; ``sigma``, ``alpha``, ``corr`` and
+    ``sd(log_sigma)`` -> their kind and ``()``. Any other name is a coefficient (a term). ``terms`` (the
+    model's) settle which comma of a ``corr(a,b)`` separates the two terms; without them the one comma outside
+    brackets does, and a name with no such single comma is a ValueError.
+    """
+    if name == SIGMA:
+        return "sigma", ()
+    if name == GAMMA_SHAPE:
+        return "gamma_shape", ()
+    if name == CORRELATION_PRIOR:
+        return "correlation_prior", ()
+    if name == LOG_SIGMA_SD:
+        return "log_sigma_sd", ()
+    term = _inside(name, _SD)
+    if term is not None:
+        return "group_sd", (term,)
+    pair = _inside(name, _CORR)
+    if pair is not None:
+        return "correlation", _split_pair(pair, terms)
+    return "coefficient", (name,)
+
+
+def kind(name: str) -> Kind:
+    """The kind alone of :func:`parse` (never raises: the terms of ``corr(a,b)`` are not split)."""
+    if name not in (SIGMA, GAMMA_SHAPE, CORRELATION_PRIOR, LOG_SIGMA_SD) and _inside(name, _CORR) is not None:
+        return "correlation"
+    return parse(name)[0]
+
+
+def support(name: str) -> Support:
+    """Whether a parameter is a location (a coefficient), a scale (positive) or a correlation."""
+    return _SUPPORT[kind(name)]
+
+
+def is_coefficient(name: str) -> bool:
+    """Whether ``name`` is a regression coefficient (a term), rather than a scale or a correlation."""
+    return kind(name) == "coefficient"
+
+
+def is_group_sd(name: str) -> bool:
+    """Whether ``name`` is ``sd(term)``, the group-level scale of a varying term (not ``sd(log_sigma)``)."""
+    return kind(name) == "group_sd"
+
+
+def is_group_level_scale(name: str) -> bool:
+    """``sd(term)`` or ``sd(log_sigma)``: a scale of group-level effects, one that a joint mode can collapse."""
+    return kind(name) in ("group_sd", "log_sigma_sd")
