@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from hiermodels.comparison import PoolingComparison
 from hiermodels.data import prepare, read_table
 from hiermodels.errors import FitCancelled, HierModelsError, SpecError
 from hiermodels.fitting import FitProgress, fit_poolings
+from hiermodels.progress import terminal_line
 from hiermodels.spec import (
     FAMILIES,
     INTERCEPT,
@@ -180,8 +182,8 @@ def format_report(comparison: PoolingComparison) -> str:
 
 
 def _print_progress(progress: FitProgress) -> None:
-    done = f"{progress.draws_done}/{progress.draws_total} draws" if progress.stage == "sampling" else ""
-    print(f"\r{progress.pooling:>8} pooling: {progress.stage:<10} {done:<24}", end="", file=sys.stderr, flush=True)
+    width = shutil.get_terminal_size().columns
+    print(terminal_line(progress, width), end="", file=sys.stderr, flush=True)
 
 
 def _json_path(text: str | None) -> Path | None:
