@@ -14,24 +14,23 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from arviz_stats.base import array_stats
 
 from hiermodels import models as m
 from hiermodels import names
 from hiermodels.data import PreparedData
+from hiermodels.diagnostics import Convergence, Diagnostics, assess, convergence
 from hiermodels.scales import Scale, coefficient_transform
-from hiermodels.spec import CAREFUL_SAMPLER, INTERCEPT, ModelSpec, Pooling, Prior, describe_sampler
+from hiermodels.spec import INTERCEPT, ModelSpec, Pooling, Prior
 
 DEFAULT_INTERVAL_PROB = 0.95
 # A MAP group scale below this fraction of its posterior mean sits at the boundary: the mode has collapsed.
 COLLAPSE_RATIO = 0.01
-R_HAT_LIMIT = 1.01
-ESS_PER_CHAIN = 100
 
 MapKind = Literal["mode", "limit"]
 
@@ -96,23 +95,6 @@ class Timing:
     total_s: float = 0.0
 
 
-@dataclass(frozen=True)
-class Diagnostics:
-    """Convergence summary of one fit; ``warnings`` are sentences a student can act on."""
-
-    divergences: int
-    draws: int
-    chains: int
-    max_r_hat: float
-    min_ess_bulk: float
-    min_ess_tail: float
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.warnings
-
-
 @dataclass(frozen=True, eq=False)
 class FitResult:
     """One pooling mode fitted to one data set.
@@ -154,7 +136,7 @@ class FitResult:
         """
         rows = []
         posterior = self.draws
-        for ref in population_parameters(self.spec, self.data):
+        for i, ref in enumerate(population_parameters(self.spec, self.data)):
             samples = draws_of(posterior, ref)
             transform = (coefficient_transform(self.spec.family, ref.name, scale) if ref.kind == "location"
                          else coefficient_transform(self.spec.family, ref.name, "link"))
@@ -163,7 +145,7 @@ class FitResult:
                 "kind": ref.kind,
                 **_summary(transform.apply(samples), prob),
                 "map": float(transform.apply(self._map_value(ref))),
-                **_convergence(samples),
+                **self.convergence.row(i),  # population parameters come first
                 "shown_as": transform.label,
             })
         return pd.DataFrame(rows, columns=["name", "kind", "mean", "sd", "lower", "upper", "map", "r_hat",
@@ -209,50 +191,32 @@ class FitResult:
         table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
         return table.drop(columns="_order").reset_index(drop=True)
 
+    @cached_property
+    def convergence(self) -> Convergence:
+        """R-hat and bulk/tail ESS of every population parameter (in :func:`population_parameters` order), then
+        of every group coefficient (a sticky group effect shows in its R-hat first), all at once
+        (:func:`hiermodels.diagnostics.convergence`), computed on first use and kept with the result."""
+        posterior = self.draws
+        chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
+        columns = [draws_of(posterior, ref).reshape(chains, n_draws, 1)
+                   for ref in population_parameters(self.spec, self.data)]
+        if m.GROUP_COEFFICIENT in posterior:
+            b = posterior[m.GROUP_COEFFICIENT].transpose("chain", "draw", ...)
+            columns.append(b.to_numpy().reshape(chains, n_draws, -1))
+        return convergence(np.concatenate(columns, axis=-1) if columns else np.empty((chains, n_draws, 0)))
+
     def diagnostics(self) -> Diagnostics:
-        """R-hat, ESS and divergences, with plain-language advice (Vehtari et al. 2021 thresholds)."""
+        """R-hat, ESS and divergences, with plain-language advice (:mod:`hiermodels.diagnostics` thresholds);
+        computed once per result (the CLI and the pages ask again)."""
+        return self._diagnostics
+
+    @cached_property
+    def _diagnostics(self) -> Diagnostics:
         posterior = self.draws
         stats = self.posterior["sample_stats"].to_dataset()
         divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
-        chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
-        convergence = [_convergence(draws_of(posterior, r)) for r in population_parameters(self.spec, self.data)]
-        # Group coefficients matter too: a sticky group effect shows in its R-hat first.
-        if m.GROUP_COEFFICIENT in posterior:
-            b = posterior[m.GROUP_COEFFICIENT].to_numpy().reshape(chains, n_draws, -1)
-            convergence += [_convergence(b[:, :, k]) for k in range(b.shape[-1])]
-        # R-hat needs two chains; a constant quantity has none of these: NaN, not a warning.
-        max_r_hat = _nan_extreme(np.nanmax, [c["r_hat"] for c in convergence])
-        min_bulk = _nan_extreme(np.nanmin, [c["ess_bulk"] for c in convergence])
-        min_tail = _nan_extreme(np.nanmin, [c["ess_tail"] for c in convergence])
-        warnings = []
-        settings = self.spec.sampler
-        careful = CAREFUL_SAMPLER
-        if divergences:
-            if self.spec.parameterization == "centered" and self.pooling == "partial":
-                advice = "switch to the non-centred parameterisation"
-            elif settings.target_accept < careful.target_accept:
-                advice = (f"raise the target acceptance from {settings.target_accept:g} to {careful.target_accept:g} "
-                          "(the Careful preset; --target-accept on the command line)")
-            else:
-                advice = ("the target acceptance is already high: try the other parameterisation, or priors that "
-                          "keep the group-level sd away from implausible values")
-            warnings.append(
-                f"{divergences} divergent transition(s): the sampler could not follow the posterior's geometry "
-                f"everywhere, so estimates may be biased; {advice}"
-            )
-        more = (f"choose the Careful preset ({describe_sampler(careful)}; --draws and --tune on the command line)"
-                if (settings.draws, settings.tune) < (careful.draws, careful.tune)
-                else "raise draws and tuning draws beyond the Careful preset's under Custom (--draws, --tune)")
-        if max_r_hat > R_HAT_LIMIT:
-            warnings.append(
-                f"R-hat reaches {max_r_hat:.3f} (should be below {R_HAT_LIMIT}): the chains disagree; {more}"
-            )
-        if min_bulk < ESS_PER_CHAIN * chains or min_tail < ESS_PER_CHAIN * chains:
-            warnings.append(
-                f"the effective sample size is as low as {min(min_bulk, min_tail):.0f} (want at least "
-                f"{ESS_PER_CHAIN * chains} for {chains} chains): draw more samples before trusting intervals; {more}"
-            )
-        return Diagnostics(divergences, n_draws, chains, max_r_hat, min_bulk, min_tail, tuple(warnings))
+        return assess(self.spec, self.convergence, divergences, chains=posterior.sizes["chain"],
+                      draws=posterior.sizes["draw"])
 
     def map_collapsed(self) -> dict[str, bool]:
         """For each group scale sd(term) (partial pooling): did the joint mode collapse it to ~0?"""
@@ -344,23 +308,6 @@ def _summaries(samples: np.ndarray, prob: float) -> dict[str, np.ndarray]:
 def _summary(samples: np.ndarray, prob: float) -> dict[str, float]:
     """Mean, sd and equal-tailed interval of one scalar's draws (any shape)."""
     return {key: float(value[0]) for key, value in _summaries(samples.reshape(-1, 1), prob).items()}
-
-
-def _convergence(samples: np.ndarray) -> dict[str, float]:
-    """R-hat (rank-normalised split) and bulk/tail ESS of one scalar's (chain, draw) array (arviz-stats)."""
-    if np.ptp(samples) == 0:
-        return {"r_hat": float("nan"), "ess_bulk": float("nan"), "ess_tail": float("nan")}
-    return {
-        "r_hat": float(array_stats.rhat(samples, chain_axis=0, draw_axis=1)),
-        "ess_bulk": float(array_stats.ess(samples, chain_axis=0, draw_axis=1, method="bulk")),
-        # Tail ESS at the 5% and 95% quantiles, as ArviZ and Stan report it.
-        "ess_tail": float(array_stats.ess(samples, chain_axis=0, draw_axis=1, method="tail", prob=0.05)),
-    }
-
-
-def _nan_extreme(reduce, values: list[float]) -> float:
-    finite = [v for v in values if np.isfinite(v)]
-    return float(reduce(finite)) if finite else float("nan")
 
 
 def _json_number(value: float) -> float | None:

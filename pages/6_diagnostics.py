@@ -1,59 +1,29 @@
 """Diagnostics: did the sampler explore the posterior well enough to trust the other pages?
 
-Traffic lights follow Vehtari et al. (2021): R-hat below 1.01, at least 100 effective draws per chain (bulk and
-tail), and no divergent transitions are "ok"; clearly worse values are a "problem", the rest worth a "check".
+The checks, their thresholds (Vehtari et al. 2021) and their grading ("ok", "check", "problem") are computed in
+:mod:`hiermodels.diagnostics`; this page shows them as a table, badges and warnings.
 """
-
-import math
 
 import pandas as pd
 import streamlit as st
 
 from hiermodels import charts, interpret
 from hiermodels.comparison import PoolingComparison
-from hiermodels.results import ESS_PER_CHAIN, R_HAT_LIMIT, Diagnostics
+from hiermodels.diagnostics import ESS_PER_CHAIN, checks
 from hiermodels.spec import POOLING_LABELS
 from hiermodels_ui import cache, state, widgets
 
 widgets.require_frame()
 
-R_HAT_PROBLEM = 1.05  # R-hat at or above this: the chains clearly disagree
-ESS_PROBLEM = 100  # fewer effective draws than this in total: intervals are not to be trusted
-DIVERGENCE_PROBLEM = 0.01  # divergent share of all draws at or above this: a problem, not just a check
 # Streamlit's own badges and icons: they render the same on every machine (no emoji font needed).
 BADGES = {"ok": ":green-badge[:material/check_circle: {}]", "check": ":orange-badge[:material/warning: {}]",
           "problem": ":red-badge[:material/error: {}]", "n/a": ":gray-badge[{}]"}
 
 
-def _grade(value: float, ok: bool, problem: bool) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    return "ok" if ok else "problem" if problem else "check"
-
-
-def _checks(pooling: str, d: Diagnostics) -> list[dict]:
-    """One row per convergence check of one fit, with its traffic light."""
-    ess_ok = ESS_PER_CHAIN * d.chains
-    total = d.chains * d.draws
-    rows = [
-        ("largest R-hat", f"{d.max_r_hat:.3f}", f"below {R_HAT_LIMIT}",
-         _grade(d.max_r_hat, d.max_r_hat < R_HAT_LIMIT, d.max_r_hat >= R_HAT_PROBLEM)),
-        ("smallest bulk ESS", f"{d.min_ess_bulk:.0f}", f"at least {ess_ok}",
-         _grade(d.min_ess_bulk, d.min_ess_bulk >= ess_ok, d.min_ess_bulk < ESS_PROBLEM)),
-        ("smallest tail ESS", f"{d.min_ess_tail:.0f}", f"at least {ess_ok}",
-         _grade(d.min_ess_tail, d.min_ess_tail >= ess_ok, d.min_ess_tail < ESS_PROBLEM)),
-        ("divergent transitions", f"{d.divergences}", "0",
-         _grade(d.divergences, d.divergences == 0, d.divergences >= DIVERGENCE_PROBLEM * total)),
-    ]
-    return [{"pooling": POOLING_LABELS[pooling], "check": check, "value": shown, "target": target, "status": status}
-            for check, shown, target, status in rows]
-
-
-def _traffic_lights(rows: list[dict]) -> str:
+def _traffic_lights(label: str, table: pd.DataFrame) -> str:
     """One markdown line of badges for one fit (only our own words and numbers go into it)."""
-    label = rows[0]["pooling"].capitalize()
-    badges = " ".join(BADGES[r["status"]].format(f"{r['check']}: {r['value']}") for r in rows)
-    return f"**{label}** {badges}"
+    badges = " ".join(BADGES[r.status].format(f"{r.check}: {r.value}") for r in table.itertuples(index=False))
+    return f"**{label.capitalize()}** {badges}"
 
 
 @st.fragment
@@ -93,13 +63,14 @@ st.markdown(
 )
 
 diagnostics = cache.diagnostics(fit, key)
-rows = {pooling: _checks(pooling, d) for pooling, d in diagnostics.items()}
+tables = {pooling: checks(d) for pooling, d in diagnostics.items()}
 st.subheader("Traffic lights")
-for pooling_rows in rows.values():
-    st.markdown(_traffic_lights(pooling_rows))
+for pooling, table in tables.items():
+    st.markdown(_traffic_lights(POOLING_LABELS[pooling], table))
 st.caption(f"Green: ok; orange: worth a check; red: a problem. The ESS target is {ESS_PER_CHAIN} effective draws per "
            "chain; R-hat and ESS cover every population parameter and group coefficient.")
-widgets.table(pd.DataFrame([row for pooling_rows in rows.values() for row in pooling_rows]), "convergence_checks")
+widgets.table(pd.concat([table.assign(pooling=POOLING_LABELS[pooling]) for pooling, table in tables.items()],
+                        ignore_index=True)[["pooling", "check", "value", "target", "status"]], "convergence_checks")
 
 for pooling, d in diagnostics.items():
     label = POOLING_LABELS[pooling].capitalize()

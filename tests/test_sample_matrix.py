@@ -22,10 +22,10 @@ from hiermodels.comparison import PoolingComparison
 from hiermodels.compiled import CompiledModelCache
 from hiermodels.data import prepare
 from hiermodels.datasets import SAMPLES, sample_by_name
+from hiermodels.diagnostics import R_HAT_LIMIT
 from hiermodels.fitting import fit_poolings
 from hiermodels.priors import resolve_priors
 from hiermodels.queue import FitQueue
-from hiermodels.results import R_HAT_LIMIT
 from hiermodels.spec import POOLINGS, QUICK_SAMPLER
 
 pytestmark = pytest.mark.reference
