@@ -63,7 +63,11 @@ _PRIOR_PATTERN = re.compile(r"^\s*([A-Za-z_]+)\s*\(\s*(.*?)\s*\)\s*$")
 
 @dataclass(frozen=True)
 class Prior:
-    """A prior distribution written as in the CLI: ``normal(0, 5)``, ``halfcauchy(5)``, ``lkj(2)``."""
+    """A prior distribution written as in the CLI: ``normal(0, 5)``, ``halfcauchy(5)``, ``lkj(2)``.
+
+    What each family takes (how many numbers, which must be positive) and where it puts its mass come from the
+    table of prior families, :mod:`hiermodels.prior_families`.
+    """
 
     distribution: PriorDistribution
     params: tuple[float, ...] = ()
