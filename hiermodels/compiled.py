@@ -23,7 +23,6 @@ Compiling is not thread-safe (numba, PyTensor's compile directory): one process-
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import warnings
@@ -35,6 +34,7 @@ import nutpie
 import pymc as pm
 from pymc.blocking import DictToArrayBijection, RaveledVars
 
+from hiermodels import nutpie_adapter
 from hiermodels.data import PreparedData
 from hiermodels.models import Method, term_split
 from hiermodels.priors import resolve_priors
@@ -166,8 +166,8 @@ class CompiledSampler:
         refuses to set it. It still feeds the initial point, which reads every container of the model.
         """
         values = data_values(model)
-        inputs = {variable.name for variable in self.compiled.shared_var_keys}
-        initial_point = self.compiled.initial_point_func
+        inputs = nutpie_adapter.data_inputs(self.compiled)
+        initial_point = nutpie_adapter.initial_point_function(self.compiled)
 
         def initial_point_for_these_data(seed):
             with self._lock:
@@ -175,8 +175,9 @@ class CompiledSampler:
                     variable.set_value(values[variable.name])
                 return initial_point(seed)
 
-        swapped = self.compiled.with_data(**{name: value for name, value in values.items() if name in inputs})
-        return dataclasses.replace(swapped, initial_point_func=initial_point_for_these_data)
+        swapped = nutpie_adapter.with_data(self.compiled,
+                                           {name: value for name, value in values.items() if name in inputs})
+        return nutpie_adapter.with_initial_point(swapped, initial_point_for_these_data)
 
 
 def sampler_for(data: PreparedData, spec: ModelSpec, method: Method,

@@ -43,7 +43,10 @@ every group's :math:`b_j` (:func:`mode_log_density_independent`), found by L-BFG
 nutpie calls the log-density through a C callback (a numba ``cfunc``) with one pointer of user data: an int64
 array holding the sizes and the addresses of the arrays (:meth:`EngineModel.user_data`). The sampler object is
 nutpie's own ``CompiledPyMCModel`` (so ``pyproject.toml`` pins nutpie's minor version), and sampling,
-progress, cancelling and the trace are exactly those of a PyMC model.
+progress, cancelling and the trace are exactly those of a PyMC model. Every nutpie or numba internal this
+takes (the model's fields, the C signatures and return codes, the pointer intrinsic) is in
+:mod:`hiermodels.nutpie_adapter`, with the measurement of the alternative through Python callables
+(nutpie's ``from_pyfunc``: over three times slower on radon).
 """
 
 from __future__ import annotations
@@ -54,13 +57,11 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from hiermodels.data import PreparedData
 from hiermodels.gaussian import GroupSums
 from hiermodels.gaussian_ops import _inverse_from_cholesky, _marginal_kernel, _sufficient_kernel
+from hiermodels.nutpie_adapter import NONFINITE_GRADIENT, NONFINITE_LOGP, as_pointer, c_callbacks, callback_model
 from hiermodels.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, engine_codes
 from hiermodels.spec import ModelSpec, Prior
 
@@ -467,16 +468,8 @@ def _mode_core(y, sizes, columns, n, DtD, Dty, yty, start, x, dx_dy, mu, precisi
 
 
 # ------------------------------------------------------------------------------------------------ nutpie's callbacks
-@intrinsic
-def _as_pointer(typingctx, address):
-    """The void pointer at an integer address."""
-
-    def codegen(context, builder, signature, arguments):
-        return builder.inttoptr(arguments[0], cgutils.voidptr_t)
-
-    return types.voidptr(address), codegen
-
-
+# The C interface itself (signatures, return codes, the pointer intrinsic) is nutpie's and numba's:
+# hiermodels.nutpie_adapter holds it.
 # The user data (an int64 array; EngineModel.user_data): P (prior rows), J, K, then sizes (C, q, partial,
 # correlated), then the addresses of priors, columns, fixed, n, DtD, Dty, yty.
 _N_HEADER = 7
@@ -488,13 +481,13 @@ def _unpack(header_pointer):
     P, J, K, C, q = header[0], header[1], header[2], header[3], header[4]
     sizes = header[3:7]
     addresses = header[_N_HEADER:]
-    priors = numba.carray(_as_pointer(addresses[0]), (P, 4), np.float64)
-    columns = numba.carray(_as_pointer(addresses[1]), (C + q,), np.int64)
-    fixed = numba.carray(_as_pointer(addresses[2]), (2 * q + 1,), np.float64)
-    n = numba.carray(_as_pointer(addresses[3]), (J,), np.float64)
-    DtD = numba.carray(_as_pointer(addresses[4]), (J, K, K), np.float64)
-    Dty = numba.carray(_as_pointer(addresses[5]), (J, K), np.float64)
-    yty = numba.carray(_as_pointer(addresses[6]), (J,), np.float64)
+    priors = numba.carray(as_pointer(addresses[0]), (P, 4), np.float64)
+    columns = numba.carray(as_pointer(addresses[1]), (C + q,), np.int64)
+    fixed = numba.carray(as_pointer(addresses[2]), (2 * q + 1,), np.float64)
+    n = numba.carray(as_pointer(addresses[3]), (J,), np.float64)
+    DtD = numba.carray(as_pointer(addresses[4]), (J, K, K), np.float64)
+    Dty = numba.carray(as_pointer(addresses[5]), (J, K), np.float64)
+    yty = numba.carray(as_pointer(addresses[6]), (J,), np.float64)
     return sizes, priors, columns, fixed, n, DtD, Dty, yty
 
 
@@ -518,17 +511,11 @@ def expanded_values(y, sizes, priors):
     return out
 
 
-_LOGP_SIGNATURE = types.int64(types.uint64, types.CPointer(types.double), types.CPointer(types.double),
-                              types.CPointer(types.double), types.voidptr)
-_EXPAND_SIGNATURE = types.int64(types.uint64, types.uint64, types.CPointer(types.double),
-                                types.CPointer(types.double), types.voidptr)
-
-
 @_njit
 def _write_logp(value, grad, dim, gradient_pointer, logp_pointer):
     """Store the log-density and its gradient where nutpie asked; the return codes are nutpie's own
-    (compile_pymc._make_c_logp_func): 3 a non-finite gradient, 4 a non-finite log-density (both end the
-    trajectory as a divergence)."""
+    (``nutpie_adapter``): a non-finite gradient, a non-finite log-density (both end the trajectory as a
+    divergence)."""
     gradient = numba.carray(gradient_pointer, (dim,))
     logp = numba.carray(logp_pointer, (1,))
     logp[0] = value
@@ -538,9 +525,9 @@ def _write_logp(value, grad, dim, gradient_pointer, logp_pointer):
         if not np.isfinite(grad[i]):
             finite = False
     if not finite:
-        return 3
+        return NONFINITE_GRADIENT
     if not np.isfinite(value):
-        return 4
+        return NONFINITE_LOGP
     return 0
 
 
@@ -595,8 +582,7 @@ def callbacks(correlated: bool = False):
     if correlated not in _CALLBACKS:
         logp, expand = ((_logp_correlated, _expand_correlated) if correlated
                         else (_logp_independent, _expand_independent))
-        _CALLBACKS[correlated] = (numba.cfunc(_LOGP_SIGNATURE, cache=True)(logp),
-                                  numba.cfunc(_EXPAND_SIGNATURE, cache=True)(expand))
+        _CALLBACKS[correlated] = c_callbacks(logp, expand)
     return _CALLBACKS[correlated]
 
 
@@ -775,33 +761,33 @@ class EngineModel:
         return np.array([*header, *addresses], dtype=np.int64)
 
     def for_nutpie(self, coords: dict[str, Sequence], dims: dict[str, tuple[str, ...]]):
-        """A nutpie model sampling this one (nutpie's ``CompiledPyMCModel`` with the engine's callbacks)."""
-        from nutpie.compile_pymc import CompiledPyMCModel
-
+        """A nutpie model sampling this one through the engine's C callbacks (``nutpie_adapter.callback_model``;
+        callers hold ``compiled.COMPILE_LOCK`` if the callbacks may not be compiled yet)."""
         logp, expand = callbacks(self.correlated)
-        slices, start = [], 0
-        for shape in self.shapes:
-            size = int(np.prod(shape))
-            slices.append(slice(start, start + size))
-            start += size
-        user_data = self.user_data()
-        return CompiledPyMCModel(
-            _n_dim=self.n_dim,
-            dims=dims,
-            _coords={name: list(values) for name, values in coords.items()},
-            _shapes=dict(zip(self.names, self.shapes, strict=True)),
-            compiled_logp_func=logp,
-            compiled_expand_func=expand,
-            initial_point_func=self.initial_point,
-            # The arrays whose addresses user_data holds: kept alive with the nutpie model.
-            shared_data={**self.arrays()},
-            shared_var_keys={},
-            user_data=user_data,
-            n_expanded=self.n_expanded,
-            shape_info=(list(self.names), slices, [tuple(s) for s in self.shapes]),
-            logp_func=None,
-            expand_func=None,
-        )
+        return callback_model(n_dim=self.n_dim, variables=tuple(zip(self.names, self.shapes, strict=True)),
+                              coords=coords, dims=dims, logp=logp, expand=expand, user_data=self.user_data(),
+                              keep_alive=self.arrays(), initial_point=self.initial_point)
+
+    def for_pyfunc(self, coords: dict[str, Sequence], dims: dict[str, tuple[str, ...]]):
+        """The same nutpie model through nutpie's public ``from_pyfunc`` (``nutpie_adapter.pyfunc_model``):
+        Python callables around the same numba kernels, called by nutpie under the GIL. Not the route
+        :func:`hiermodels.compiled.sampler_for` takes (``nutpie_adapter``'s docstring has the measurement);
+        the fallback should an upgrade of nutpie break :meth:`for_nutpie`."""
+        from hiermodels.nutpie_adapter import pyfunc_model
+
+        a = self.arrays()
+        arguments = (a["sizes"], a["priors"], a["columns"], a["fixed"], a["n"], a["DtD"], a["Dty"], a["yty"])
+        density = log_density_correlated if self.correlated else log_density_independent
+        sizes, priors = a["sizes"], a["priors"]
+
+        def logp(y: np.ndarray) -> tuple[float, np.ndarray]:
+            return density(y, *arguments, True)
+
+        def expand(y: np.ndarray) -> np.ndarray:
+            return expanded_values(y, sizes, priors)
+
+        return pyfunc_model(n_dim=self.n_dim, variables=tuple(zip(self.names, self.shapes, strict=True)),
+                            coords=coords, dims=dims, logp=logp, expand=expand, initial_point=self.initial_point)
 
 
 def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
