@@ -673,10 +673,6 @@ class EngineModel:
         """The length of the parameter vector: one per prior, then the correlations' unconstrained values."""
         return len(self.priors) + self.n_correlations
 
-    @property
-    def n_expanded(self) -> int:
-        return sum(int(np.prod(shape)) for shape in self.shapes)
-
     def arrays(self) -> dict[str, np.ndarray]:
         """The model's numbers as the contiguous arrays :func:`_log_density` takes (made once)."""
         if not self._arrays:
