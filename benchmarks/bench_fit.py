@@ -136,7 +136,7 @@ def our_summary(result):
 def scenario_warm() -> dict:
     from hiermodels import fit
     from hiermodels.compiled import CompiledModelCache
-    from hiermodels.fitting import find_mode
+    from hiermodels.mode import find_mode
 
     first, second = radon(), radon(noise_seed=1)
     plain_fit(first)  # warm the process: imports, numba, PyTensor caches

@@ -1100,7 +1100,7 @@ def _profile(frame: pd.DataFrame, column: str, position: int, numeric: bool) -> 
     )
 
 
-def _constant_within_groups(columns: Sequence[np.ndarray], group_index: np.ndarray) -> list[bool]:
+def constant_within_groups(columns: Sequence[np.ndarray], group_index: np.ndarray) -> list[bool]:
     """For each column, whether it holds one value in every group (``group_index``, -1 for no group) of two or more
     rows, with at least one such group; a group of one row says nothing either way, and missing values (NaN) are
     left aside. The rows are sorted by group once; each column is then one min and one max per group."""
@@ -1154,7 +1154,7 @@ def guess_outcome(profiles: Sequence[_Profile], group: str | None) -> str | None
     if not candidates:
         return None
     group_codes = next((p.codes for p in profiles if p.name == group), None)
-    of_group = (_constant_within_groups([p.values for p in candidates], group_codes) if group_codes is not None
+    of_group = (constant_within_groups([p.values for p in candidates], group_codes) if group_codes is not None
                 else [False] * len(candidates))
     best = min(zip(candidates, of_group, strict=True), key=lambda pair: (
         pair[0].name.strip().lower() not in OUTCOME_NAMES, pair[0].whole, pair[1], pair[0].position))
@@ -1201,7 +1201,7 @@ def group_level_predictors(data: PreparedData) -> tuple[str, ...]:
 
 def _group_level_predictors(data: PreparedData) -> tuple[str, ...]:
     terms = [t for t in data.terms if t != INTERCEPT]
-    constant = dict(zip(terms, _constant_within_groups([data.X[:, data.terms.index(t)] for t in terms],
+    constant = dict(zip(terms, constant_within_groups([data.X[:, data.terms.index(t)] for t in terms],
                                                        data.group_index), strict=True))
     return tuple(p for p, names in data.predictor_terms.items() if names and all(constant[t] for t in names))
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,36 +28,29 @@ import pymc as pm
 import xarray as xr
 
 from hiermodels import gaussian, gaussian_engine
-from hiermodels.compiled import (
-    CompiledModeFinder,
-    CompiledModelCache,
-    data_values,
-    sampler_for,
-    structure_key,
-)
+from hiermodels.compiled import COMPILE_LOCK, CompiledModelCache, CompiledSampler, sampler_for
 from hiermodels.data import PreparedData, check_identified, prepare
 from hiermodels.errors import FitCancelled, FitFailed
+from hiermodels.mode import collapsed_terms, find_mode, limit_mode
 from hiermodels.models import (
     COMMON,
     CORRELATION,
-    GAMMA_SHAPE,
     GROUP_COEFFICIENT,
     GROUP_DIM,
     GROUP_SD,
     GROUP_SIGMA,
-    LOG_SIGMA_SD,
     POPULATION_MEAN,
     SIGMA,
     VARYING_DIM,
     Method,
-    default_method,
-    model_for_mode,
+    build_model,
     no_pooling_prior,
     term_split,
 )
-from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
+from hiermodels.plan import plan_fit
+from hiermodels.priors import resolve_priors, specs_for_poolings
 from hiermodels.queue import FitQueue
-from hiermodels.results import COLLAPSE_RATIO, FitResult, MapKind, Timing
+from hiermodels.results import FitResult, MapKind, Timing
 from hiermodels.spec import POOLINGS, ModelSpec, Pooling
 
 POLL_SECONDS = 0.1
@@ -118,17 +110,16 @@ def fit(
 ) -> FitResult:
     """Fit ``spec`` to ``data`` with NUTS (nutpie) and find the joint mode; see the module docstring.
 
-    ``method`` says how the data enter the model (``models.default_method``: gaussian models use per-group
-    sufficient statistics, and non-centred gaussian partial pooling, or no pooling with normal priors, integrates
-    the group effects out and draws them afterwards from their exact conditional); ``"rows"`` forces the
-    textbook row-by-row model. With a ``compiled_cache`` (``hiermodels.compiled``) a model of the same structure
-    compiled before is reused with this data swapped in (models with a parameter per group pad the group axis
-    to a bucket first). With a ``queue`` the sampling and the
-    mode wait for a slot (the progress callback hears ``stage="waiting"`` with the queue position).
+    Every decision about the fit (how the data enter, who samples and who finds the mode, the group axis, the
+    compiled structure) is the :class:`~hiermodels.plan.FitPlan` of ``(data, spec)``; ``method`` overrides how
+    the data enter (``"rows"`` forces the textbook row-by-row model). With a ``compiled_cache``
+    (``hiermodels.compiled``) a model of the same structure compiled before is reused with this data swapped
+    in. With a ``queue`` the sampling and the mode wait for a slot (the progress callback hears
+    ``stage="waiting"`` with the queue position).
     """
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
     check_identified(prepared, [spec])  # a predictor of the group beside its own intercept: refused, not fitted
-    method = method or default_method(spec)
+    plan = plan_fit(prepared, spec, method)
     started = time.perf_counter()
 
     def report(**fields) -> None:
@@ -138,7 +129,7 @@ def fit(
 
     report(stage="compiling")
     compile_started = time.perf_counter()
-    model, compiled = sampler_for(prepared, spec, method, compiled_cache)
+    model, compiled = sampler_for(prepared, plan, compiled_cache)
     compile_s = time.perf_counter() - compile_started
 
     # Sampling and the mode share the cores: wait for a slot (compiling, above, happens outside the queue).
@@ -149,7 +140,7 @@ def fit(
         sample_started = time.perf_counter()
         posterior = _relabel(_sample(compiled, spec, report, cancel), model, prepared.n_groups)
         var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
-        if method == "marginal":
+        if plan.draws_group_effects:
             posterior = _with_group_effects(posterior, prepared, spec)
             var_dims[GROUP_COEFFICIENT] = (GROUP_DIM, VARYING_DIM)
         sample_s = time.perf_counter() - sample_started
@@ -210,100 +201,24 @@ def fit_poolings(
     return PoolingComparison(results)
 
 
-def find_mode(data: PreparedData, spec: ModelSpec,
-              compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
-    """The joint mode (MAP) of the model, in its centred form (see ``models.model_for_mode``).
-
-    Returns the point (variable name -> value, deterministics included) and a message that is empty when the
-    optimiser converged and otherwise says what happened; a failed optimisation gives an empty point. With a
-    ``compiled_cache`` the optimiser's functions are compiled once per structure and data set size.
-    """
-    try:
-        if gaussian_engine.supports_mode(spec):  # no compile per structure (hiermodels.gaussian_engine)
-            return gaussian_engine.engine_model(data, spec).find_mode()
-        model = model_for_mode(data, spec)
-        if compiled_cache is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                finder = CompiledModeFinder(model)
+def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, poolings: Sequence[Pooling]) -> list[bool]:
+    """Compile ``spec`` under each pooling into ``cache`` ahead of time (e.g. when a server starts): the sampler's
+    model and the mode finder's, as their plans say. Returns, per pooling, whether the sampler's model was
+    already compiled."""
+    found = []
+    for pooled in specs_for_poolings(data, spec, poolings).values():
+        plan = plan_fit(data, pooled)
+        if plan.sampler == "engine":
+            with COMPILE_LOCK:
+                found.append(gaussian_engine.compiled(gaussian_engine.has_correlations(pooled)))
+                gaussian_engine.callbacks(gaussian_engine.has_correlations(pooled))
         else:
-            key = ("mode", structure_key(data, replace(spec, parameterization="centered"), "mode", data.n_groups),
-                   data.n_rows if default_method(spec) == "rows" else None)
-            finder, _ = compiled_cache.get_or_compile(key, lambda: CompiledModeFinder(model))
-        # No jitter: the optimiser starts from the model's initial point, so the mode found is reproducible.
-        return finder.find(data_values(model), model.initial_point())
-    except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
-        return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-
-
-def collapsed_terms(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
-                    posterior: xr.DataTree) -> tuple[str, ...]:
-    """The varying terms whose group-level scale the joint mode collapsed: tau_k at the mode below
-    ``COLLAPSE_RATIO`` of its posterior mean (partial pooling only; none when there is no mode)."""
-    if spec.pooling != "partial" or GROUP_SD not in point:
-        return ()
-    _, varying = term_split(data, spec)
-    tau_mode = np.asarray(point[GROUP_SD], dtype=float)
-    tau_mean = posterior["posterior"][GROUP_SD].mean(("chain", "draw")).to_numpy()
-    return tuple(t for k, t in enumerate(varying) if tau_mode[k] < COLLAPSE_RATIO * tau_mean[k])
-
-
-def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
-               compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
-    r"""The joint mode in the limit :math:`\tau_k \to 0` of the ``collapsed`` terms, where the mode does not exist.
-
-    The centred density grows without bound as :math:`\tau_k \to 0` with every :math:`b_{jk} = \mu_k`, so the
-    optimiser's other values are wherever it stopped. In the limit, term k is common to all groups: the other
-    parameters are at the mode of the same model with those terms common (the complete-pooling model when every
-    varying term collapsed), under the same priors (:math:`\mu_k`'s prior becomes the common coefficient's,
-    which is the same default). Returned in this model's variables: :math:`\tau_k = 0`, :math:`b_{jk} = \mu_k`
-    for every group, correlations involving a collapsed term undefined (NaN).
-    """
-    common, varying = term_split(data, spec)
-    collapsed_predictors = {name for name in spec.varying if set(data.terms_of((name,))) <= set(collapsed)}
-    kept = tuple(name for name in spec.varying if name not in collapsed_predictors)
-    if kept:
-        reduced = replace(spec, varying=kept, correlated=spec.correlated and len(data.terms_of(kept)) > 1)
-    else:
-        reduced = spec.with_pooling("complete")
-    resolved = resolve_priors(data, spec)
-    reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(data, reduced)
-                                            if name in resolved))
-    found, message = find_mode(data, reduced, compiled_cache)
-    if not found:
-        return {}, message
-    reduced_common, reduced_varying = term_split(data, reduced)
-
-    def coefficient(term: str) -> float:
-        """The reduced mode's value of a term that is common there (beta) or varies there (mu)."""
-        if term in reduced_common:
-            return float(np.asarray(found[COMMON])[reduced_common.index(term)])
-        return float(np.asarray(found[POPULATION_MEAN])[reduced_varying.index(term)])
-
-    q, n_groups = len(varying), data.n_groups
-    point: dict[str, np.ndarray] = {name: np.asarray(found[name]) for name in (SIGMA, GROUP_SIGMA, LOG_SIGMA_SD,
-                                                                                 GAMMA_SHAPE) if name in found}
-    if common:
-        point[COMMON] = np.array([coefficient(t) for t in common])
-    point[POPULATION_MEAN] = np.array([coefficient(t) for t in varying])
-    point[GROUP_SD] = np.array([0.0 if t not in reduced_varying else
-                                float(np.asarray(found[GROUP_SD])[reduced_varying.index(t)]) for t in varying])
-    b = np.tile(point[POPULATION_MEAN], (n_groups, 1))
-    for k, term in enumerate(varying):
-        if term in reduced_varying:
-            b[:, k] = np.asarray(found[GROUP_COEFFICIENT])[:n_groups, reduced_varying.index(term)]
-    point[GROUP_COEFFICIENT] = b
-    if spec.correlated:
-        correlation = np.full((q, q), np.nan)
-        np.fill_diagonal(correlation, 1.0)
-        if CORRELATION in found:
-            kept_index = [k for k, t in enumerate(varying) if t in reduced_varying]
-            reduced_corr = np.asarray(found[CORRELATION])
-            for a, ka in enumerate(kept_index):
-                for c, kc in enumerate(kept_index):
-                    correlation[ka, kc] = reduced_corr[a, c]
-        point[CORRELATION] = correlation
-    return point, message
+            _, hit = cache.get_or_compile(
+                plan.structure_key,
+                lambda p=plan: CompiledSampler(build_model(data, p.spec, p.method, p.n_groups)))
+            found.append(hit)
+        find_mode(data, pooled, cache)
+    return found
 
 
 def _relabel(posterior: xr.DataTree, model: pm.Model, n_groups: int) -> xr.DataTree:

@@ -48,7 +48,8 @@ import pytensor.tensor as pt
 from hiermodels.data import PreparedData
 from hiermodels.gaussian_ops import _inverse_from_cholesky, _njit, marginal_loglik, sufficient_loglik
 
-__all__ = ["GroupSums", "add_sums_data", "draw_group_effects", "marginal_loglik", "sufficient_loglik"]
+__all__ = ["SUMS_FIELDS", "GroupSums", "add_sums_data", "draw_group_effects", "marginal_loglik", "sufficient_loglik",
+           "sums_of"]
 
 @dataclass(frozen=True, eq=False)
 class GroupSums:
@@ -74,9 +75,17 @@ class GroupSums:
                    yty=np.bincount(g, weights=data.y**2, minlength=J))
 
 
+SUMS_FIELDS = ("n", "DtD", "Dty", "yty")
+
+
 def add_sums_data(sums: GroupSums) -> dict[str, pt.TensorVariable]:
-    """The statistics as ``pm.Data`` containers of the model on the context stack."""
-    return {name: pm.Data(f"sums_{name}", getattr(sums, name)) for name in ("n", "DtD", "Dty", "yty")}
+    """The statistics as ``pm.Data`` containers (``sums_<field>``) of the model on the context stack."""
+    return {name: pm.Data(f"sums_{name}", getattr(sums, name)) for name in SUMS_FIELDS}
+
+
+def sums_of(model: pm.Model) -> dict[str, pt.TensorVariable]:
+    """The statistics' containers of a model built with :func:`add_sums_data`, by field name."""
+    return {name: model[f"sums_{name}"] for name in SUMS_FIELDS}
 
 
 def draw_group_effects(

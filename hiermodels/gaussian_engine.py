@@ -397,7 +397,7 @@ def log_density_correlated(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, j
 @_njit
 def mode_log_density_independent(y, sizes, priors, columns, fixed, n, DtD, Dty, yty):
     """(log density, gradient) of the *centred* model, without the Jacobian: the function whose maximum is the
-    joint mode (``models.model_for_mode``). ``y`` is the population block of :func:`log_density_independent`
+    joint mode (``mode.model_for_mode``). ``y`` is the population block of :func:`log_density_independent`
     followed by the group coefficients ``b`` (J x q, row by row), with b_j ~ N(mu, diag(tau^2)) (or the fixed
     no-pooling prior) and the likelihood on the group sums given every b_j."""
     C, q, partial = sizes[0], sizes[1], sizes[2]
@@ -718,11 +718,11 @@ class EngineModel:
         return np.array([*(to_unconstrained(p, support_point(p)) for p in self.priors),
                          *[0.0] * self.n_correlations])
 
-    def find_mode(self) -> tuple[dict[str, np.ndarray], str]:
+    def find_mode(self, options: dict[str, float]) -> tuple[dict[str, np.ndarray], str]:
         """The joint mode of the centred model (:func:`_mode_log_density`) by L-BFGS-B, as ``pm.find_MAP`` finds
         it: from the support points without jitter, in the unconstrained space, without the Jacobian. Returns
         the point (the variables of :meth:`constrained` and ``b``) and a message, empty when the optimiser
-        converged."""
+        converged. ``options`` are scipy's (``hiermodels.mode.LBFGSB_OPTIONS``, the same for every mode)."""
         from scipy import optimize
 
         from hiermodels.models import GROUP_COEFFICIENT
@@ -741,7 +741,7 @@ class EngineModel:
             return (-value if np.isfinite(value) else 1e300), -np.nan_to_num(gradient)
 
         result = optimize.minimize(negative, x0, jac=True, method="L-BFGS-B",
-                                   options={"ftol": 1e-13, "gtol": 1e-9, "maxiter": 50_000})
+                                   options=options)
         point = self.constrained(result.x[:self.n_dim])
         if q:
             point[GROUP_COEFFICIENT] = result.x[self.n_dim:].reshape(J, q)

@@ -39,7 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special
 
-from hiermodels.data import PreparedData
+from hiermodels.data import PreparedData, constant_within_groups
 from hiermodels.errors import SpecError
 
 # The families with a likelihood on group sums, and the pm.Data names of the sums.
@@ -94,18 +94,22 @@ class FamilySums:
 
 
 def design_constant_within_groups(data: PreparedData) -> bool:
-    """Whether every design column takes one value within each group (so each group has one linear predictor)."""
-    if data.n_rows == 0:
+    """Whether every design column takes one value within each group (so each group has one linear predictor);
+    trivially so when no group has two rows. (The test per column is :func:`hiermodels.data.constant_within_groups`,
+    the one that finds group-level predictors.)"""
+    if data.n_rows == 0 or data.group_sizes.max() <= 1:
         return True
-    order = np.argsort(data.group_index, kind="stable")
-    X, g = data.X[order], data.group_index[order]
-    same_group = g[1:] == g[:-1]
-    return bool(np.all(X[1:][same_group] == X[:-1][same_group]))
+    return all(constant_within_groups(list(data.X.T), data.group_index))
 
 
 def add_sums_data(sums: FamilySums) -> dict[str, pt.TensorVariable]:
     """The sums as ``pm.Data`` containers (``grouped_<field>``) of the model on the context stack."""
     return {name: pm.Data(f"grouped_{name}", getattr(sums, name)) for name in FIELDS}
+
+
+def sums_of(model: pm.Model) -> dict[str, pt.TensorVariable]:
+    """The sums' containers of a model built with :func:`add_sums_data`, by field name."""
+    return {name: model[f"grouped_{name}"] for name in FIELDS}
 
 
 def loglik(family: str, sums: dict[str, pt.TensorVariable], eta: pt.TensorVariable,

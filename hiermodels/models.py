@@ -34,11 +34,11 @@ Likelihoods (``y_obs``)
     \alpha e^{-\eta_i})`, mean :math:`e^{\eta_i}`, shape :math:`\alpha` (``alpha``); known_se
     :math:`y_j \sim \mathcal N(\eta_j, se_j)` with the standard errors taken as known (eight schools).
 
-How the rows enter (``Method``, chosen by ``default_method``): row by row (``"rows"``); gaussian models through
-per-group sufficient statistics (``"sufficient"``) or with the group effects integrated out (``"marginal"``,
-:mod:`hiermodels.gaussian`); binomial, poisson and gamma models whose linear predictor is constant within each
-group through per-group sums of the family's statistics (``"grouped"``, :mod:`hiermodels.grouped`). Each gives
-the same log-density as the rows.
+How the rows enter (``Method``, chosen by :func:`hiermodels.plan.choose_method`): row by row (``"rows"``);
+gaussian models through per-group sufficient statistics (``"sufficient"``) or with the group effects
+integrated out (``"marginal"``, :mod:`hiermodels.gaussian`); binomial, poisson and gamma models whose linear
+predictor is constant within each group through per-group sums of the family's statistics (``"grouped"``,
+:mod:`hiermodels.grouped`). Each gives the same log-density as the rows.
 
 Every data array is a ``pm.Data`` container, and every group-level variable carries ``dims="group"``, so the
 group labels flow into the posterior and results select by name, never by position.
@@ -47,14 +47,13 @@ group labels flow into the posterior and results select by name, never by positi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Literal, get_args
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hiermodels import gaussian, grouped
+from hiermodels import gaussian, grouped, names
 from hiermodels.data import PreparedData
 from hiermodels.errors import SpecError
 from hiermodels.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
@@ -82,47 +81,20 @@ Method = Literal["rows", "sufficient", "marginal", "grouped"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 
-def default_method(spec: ModelSpec) -> Method:
-    """How the data enter the model when the caller does not say.
-
-    Gaussian models run on per-group sufficient statistics (:mod:`hiermodels.gaussian`): the same likelihood at a
-    cost independent of the number of rows. Under non-centred partial pooling the group effects are integrated
-    out as well, and so are they under no pooling when their priors are normal (conjugate: the same marginal
-    likelihood with the population mean and scale fixed at the prior's). A centred partial-pooling model keeps
-    its group effects as parameters, so that the centred geometry (and its divergences) can still be shown.
-    Binomial, poisson and gamma models without predictors have one linear predictor per group, and run on
-    per-group sums (:mod:`hiermodels.grouped`); with predictors, and for known standard errors, the rows.
-    """
-    if spec.family in grouped.FAMILIES and not spec.predictors:
-        return "grouped"
-    if spec.family != "gaussian":
-        return "rows"
-    if spec.pooling == "partial" and spec.parameterization == "noncentered":
-        return "marginal"
-    if spec.pooling == "none" and normal_coefficient_priors(spec):
-        return "marginal"
-    return "sufficient"
-
-
-# Parameter names that are not regression coefficients (the rest are terms: "intercept", predictors, dummies).
-_NOT_COEFFICIENTS = ("sigma", "corr", "alpha", "sd(")
-
-
 def normal_coefficient_priors(spec: ModelSpec) -> bool:
     """Whether every coefficient's prior is normal (the defaults are), so that no-pooling group effects are
     conjugate and can be integrated out."""
     return all(prior.distribution == "normal" for name, prior in spec.prior_overrides.items()
-               if not name.startswith(_NOT_COEFFICIENTS))
+               if names.is_coefficient(name))
 
 
-def build_model(data: PreparedData, spec: ModelSpec, method: Method | None = None,
-                n_groups: int | None = None) -> pm.Model:
-    """The PyMC model of ``spec`` (under its pooling) for ``data``; ``method`` as in :func:`default_method`.
+def build_model(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int | None = None) -> pm.Model:
+    """The PyMC model of ``spec`` (under its pooling) for ``data``, the data entering as ``method`` says
+    (:mod:`hiermodels.plan` chooses it).
 
     ``n_groups`` pads the group axis with empty groups (``hiermodels.compiled``): they carry no data, so they
     change nothing for the real groups, and their labels are ``PADDING_LABEL`` plus a number.
     """
-    method = method or default_method(spec)
     n_groups = max(n_groups or 0, data.n_groups)
     if method == "grouped" and spec.family not in grouped.FAMILIES:
         raise SpecError(f"the grouped likelihood exists for the {', '.join(grouped.FAMILIES)} families only, "
@@ -235,7 +207,8 @@ def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups
             log_det = 2 * pt.log(tau).sum()
         sigma = _group_sigma(model, spec, priors, "pooled" if spec.group_noise else "common")
         pm.Potential(OBSERVED, gaussian.marginal_loglik(
-            model.sums, beta, _columns(data, common), mu, _columns(data, varying), precision, log_det, sigma))
+            gaussian.sums_of(model), beta, _columns(data, common), mu, _columns(data, varying), precision, log_det,
+            sigma))
     return model
 
 
@@ -261,7 +234,7 @@ def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int
         precision = np.eye(len(varying)) / (prior_sd[:, None] * prior_sd[None, :])
         sigma = _group_sigma(model, spec, priors, "independent" if spec.group_noise else "common")
         pm.Potential(OBSERVED, gaussian.marginal_loglik(
-            model.sums, beta, _columns(data, common), prior_mean, _columns(data, varying), precision,
+            gaussian.sums_of(model), beta, _columns(data, common), prior_mean, _columns(data, varying), precision,
             2 * pt.log(prior_sd).sum(), sigma))
     return model
 
@@ -269,13 +242,13 @@ def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int
 # ------------------------------------------------------------------------------------------------ shared pieces
 def _group_scales(spec: ModelSpec, priors: dict[str, Prior], varying: Sequence[str]):
     """tau (the sd(term)s) and, when correlated, the Cholesky factor L_R of the correlation matrix R."""
-    tau = add_vector_prior(GROUP_SD, [priors[f"sd({t})"] for t in varying], varying, dims=VARYING_DIM)
+    tau = add_vector_prior(GROUP_SD, [priors[names.group_sd(t)] for t in varying], varying, dims=VARYING_DIM)
     if not spec.correlated:
         return tau, None
     # Sigma = diag(tau) R diag(tau) with R ~ LKJ(eta); tau keeps the same sd(...) priors as the independent model.
     # PyMC 6's LKJCorr is the Cholesky factor L_R of R (R = L_R L_R^T follows the LKJ distribution).
     # (pm.LKJCholeskyCov fails to initialise under nutpie 0.16 here.)
-    corr_cholesky = pm.LKJCorr("corr_cholesky", n=len(varying), eta=priors["corr"].params[0])
+    corr_cholesky = pm.LKJCorr("corr_cholesky", n=len(varying), eta=priors[names.CORRELATION_PRIOR].params[0])
     pm.Deterministic(CORRELATION, corr_cholesky @ corr_cholesky.T, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
     return tau, corr_cholesky
 
@@ -321,7 +294,7 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
             grouped.add_sums_data(grouped.FamilySums.from_data(data, family, data.n_groups + padding))
         else:
             # The rows enter only through their per-group sums.
-            model.sums = gaussian.add_sums_data(gaussian.GroupSums.from_data(data, data.n_groups + padding))
+            gaussian.add_sums_data(gaussian.GroupSums.from_data(data, data.n_groups + padding))
     return model
 
 
@@ -370,10 +343,10 @@ def _likelihood(
         common, varying = term_split(data, spec)
         sigma = _group_sigma(model, spec, priors, noise)
         pm.Potential(OBSERVED, gaussian.sufficient_loglik(
-            model.sums, beta, _columns(data, common), b, _columns(data, varying), sigma))
+            gaussian.sums_of(model), beta, _columns(data, common), b, _columns(data, varying), sigma))
         return
     if method == "grouped":
-        sums = {name: model[f"grouped_{name}"] for name in grouped.FIELDS}
+        sums = grouped.sums_of(model)
         eta = _linear_predictor(model, data, spec, beta, b, design=sums["design"])
         alpha = add_prior(GAMMA_SHAPE, priors[GAMMA_SHAPE]) if spec.family == "gamma" else None
         pm.Potential(OBSERVED, grouped.loglik(spec.family, sums, eta, alpha))
@@ -407,23 +380,8 @@ def _group_sigma(model: pm.Model, spec: ModelSpec, priors: dict[str, Prior], noi
     if noise == "independent":
         return add_prior(GROUP_SIGMA, priors[SIGMA], dims=GROUP_DIM)
     sigma = add_prior(SIGMA, priors[SIGMA])
-    spread = add_prior(LOG_SIGMA_SD, priors["sd(log_sigma)"])
+    spread = add_prior(LOG_SIGMA_SD, priors[names.LOG_SIGMA_SD])
     if spec.parameterization == "noncentered":
         z = pm.Normal("z_sigma", 0.0, 1.0, dims=GROUP_DIM)
         return pm.Deterministic(GROUP_SIGMA, pt.exp(pt.log(sigma) + spread * z), dims=GROUP_DIM)
     return pm.LogNormal(GROUP_SIGMA, mu=pt.log(sigma), sigma=spread, dims=GROUP_DIM)
-
-
-def model_for_mode(data: PreparedData, spec: ModelSpec, method: Method | None = None) -> pm.Model:
-    """The model whose joint mode we report as the MAP: the *centred* form under partial pooling.
-
-    A mode is not invariant to reparameterisation. The question "what is the most probable set of group
-    coefficients and group scale?" is about the density over ``b`` and ``tau`` themselves, i.e. the centred
-    model; its joint density grows without bound as ``tau -> 0`` with every ``b_j = mu``, which is the collapse
-    the app shows. (``pm.find_MAP`` maximises ``logp(jacobian=False)``, the density in the original space.)
-    Gaussian models use the sufficient statistics: the same density, cheaper.
-    """
-    centred = replace(spec, parameterization="centered")
-    if method is None or method == "marginal":
-        method = default_method(centred)
-    return build_model(data, centred, method)

@@ -19,9 +19,10 @@ import streamlit as st
 
 from hiermodels import interpret
 from hiermodels.comparison import PoolingComparison
-from hiermodels.compiled import CompiledModelCache, warm
+from hiermodels.compiled import CompiledModelCache
 from hiermodels.data import PreparedData, prepare, read_table
 from hiermodels.datasets import DEFAULT_SAMPLE, SAMPLES, sample_by_name
+from hiermodels.fitting import warm
 from hiermodels.queue import FitQueue
 from hiermodels.scales import Scale
 from hiermodels.spec import POOLINGS, ModelSpec

@@ -4,15 +4,15 @@ from dataclasses import replace
 
 import streamlit as st
 
-from hiermodels import gaussian_engine, limits
-from hiermodels.compiled import compile_layout
+from hiermodels import limits
 from hiermodels.data import identification_problems
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
-from hiermodels.fitting import FitProgress, fit_poolings
-from hiermodels.models import default_method
+from hiermodels.fitting import fit_poolings
 from hiermodels.notation import describe, formula, latex
+from hiermodels.plan import plan_fit
 from hiermodels.preview import reml_preview
 from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
+from hiermodels.progress import progress_text
 from hiermodels.spec import (
     CAREFUL_SAMPLER,
     INTERCEPT,
@@ -23,7 +23,7 @@ from hiermodels.spec import (
     SamplerSettings,
     describe_sampler,
 )
-from hiermodels_ui import cache, state, widgets
+from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()
 
@@ -37,26 +37,6 @@ def mark_cancelled() -> None:
     st.session_state[CANCELLED] = True
 
 
-def progress_text(progress: FitProgress) -> str:
-    where = f"{POOLING_LABELS[progress.pooling]} ({progress.fit_index + 1} of {progress.fit_count})"
-    if progress.stage == "compiling":
-        return f"{where}: compiling the model…"
-    if progress.stage == "waiting":
-        return f"{where}: waiting for a free slot on the server, number {progress.queue_position} in line…"
-    if progress.stage == "optimising":
-        return f"{where}: finding the joint mode (MAP)…"
-    if progress.stage == "done":
-        return f"{where}: done"
-    text = f"{where}: sampling, {progress.draws_done:,} of {progress.draws_total:,} draws"
-    if progress.draws_per_second > 0:
-        text += f" · {progress.draws_per_second:,.0f} draws/s"
-    if progress.seconds_left is not None:
-        text += f" · about {progress.seconds_left:.0f} s left"
-    if progress.divergences:
-        text += f" · {progress.divergences} divergences"
-    return text
-
-
 st.title("Model & fit")
 loaded = state.table()
 spec = state.spec()
@@ -64,7 +44,7 @@ try:
     prepared = cache.prepared_data(loaded.frame, loaded.fingerprint, spec)
 except DataError:
     st.error("The data are not ready: fix the problems listed on the Data page first.", icon=":material/error:")
-    st.page_link("pages/1_data.py", label="Back to Data", icon=":material/arrow_back:")
+    navigation.link(navigation.DATA, "Back to Data", ":material/arrow_back:")
     st.stop()
 
 # ------------------------------------------------------------------------------------------------ choices
@@ -185,12 +165,8 @@ if fit_clicked:
     cancel_slot.button("Cancel", on_click=mark_cancelled, key="cancel_fit", icon=":material/stop:")
     bar = st.progress(0.0, text="Starting…")
     # The preview is for the seconds a first fit spends compiling; a compiled model brings the posterior as fast.
-    # Models the gaussian engine samples never compile; the others compile once per structure (its cache key as
-    # compile_layout computes it: the group count is padded only where it shapes the compiled function).
     partial = pooled_specs.get("partial")
-    method = default_method(partial) if partial is not None else None
-    needs_compile = (partial is not None and not gaussian_engine.supports(partial, method)
-                     and compile_layout(prepared, partial, method)[1] not in cache.compiled_models())
+    needs_compile = partial is not None and plan_fit(prepared, partial).needs_compile(cache.compiled_models())
     preview = reml_preview(prepared, partial) if needs_compile else None
     if preview is not None:
         st.caption("Preview while sampling: the REML estimate (what lme4 reports), replaced by the posterior "
@@ -228,8 +204,5 @@ if fitted is not None:
         column.download_button(POOLING_LABELS[pooling].capitalize(), data=fitted[pooling].netcdf_bytes,
                                file_name=f"posterior_{pooling}.nc", mime="application/x-netcdf",
                                on_click="ignore", icon=":material/download:", key=f"netcdf_{pooling}")
-    links = st.columns(4)
-    links[0].page_link("pages/3_shrinkage.py", label="Shrinkage", icon=":material/compress:")
-    links[1].page_link("pages/4_map_vs_mean.py", label="MAP vs mean", icon=":material/balance:")
-    links[2].page_link("pages/5_population.py", label="Population & prediction", icon=":material/groups:")
-    links[3].page_link("pages/6_diagnostics.py", label="Diagnostics", icon=":material/troubleshoot:")
+    for column, page in zip(st.columns(len(navigation.RESULT_PAGES)), navigation.RESULT_PAGES, strict=True):
+        navigation.link(page, where=column)

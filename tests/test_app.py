@@ -150,6 +150,26 @@ def test_a_bad_prior_is_reported_by_name(app):
     assert any("sigma" in t and "positive" in t for t in texts(app, "text"))
 
 
+def test_the_reml_preview_runs_only_while_a_model_compiles(app):
+    """The page asks the fit plan (``FitPlan.needs_compile``): radon's default model goes to the gaussian engine,
+    which never compiles, so no REML fit runs beside it; its centred form is compiled by nutpie (an empty cache
+    here: AppTest starts no warm start), so the preview is computed and shown."""
+    app.switch_page("pages/2_model.py").run()
+    previews = []
+
+    def recording_preview(data, spec):
+        previews.append(spec.parameterization)
+        return None
+
+    with (mock.patch("hiermodels.fitting.fit_poolings", fake_fit_poolings),
+          mock.patch("hiermodels.preview.reml_preview", recording_preview)):
+        app.button[0].click().run()  # "Fit"
+        assert not app.exception and previews == []
+        app.radio(key="w_parameterization").set_value("centered").run()
+        app.button[0].click().run()
+        assert not app.exception and previews == ["centered"]
+
+
 # ------------------------------------------------------------------------------------------------ a new sample
 def test_a_new_sample_opens_with_its_own_model_defaults(app):
     """Eight schools fitted with partial pooling only and the careful sampler must not pass that on to baseball."""

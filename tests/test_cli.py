@@ -260,7 +260,7 @@ def test_fit_eight_schools_all_poolings_to_json(tmp_path):
         timing = document["timing"][pooling]
         assert set(timing) == {"compile_s", "sample_s", "map_s", "wait_s", "total_s"}
         assert timing["total_s"] >= timing["sample_s"] > 0
-    # The centred joint density is unbounded as tau -> 0, so the joint mode collapses (see models.model_for_mode).
+    # The centred joint density is unbounded as tau -> 0, so the joint mode collapses (see mode.model_for_mode).
     assert document["diagnostics"]["partial"]["map_collapsed"] == {"sd(intercept)": True}
 
 

@@ -1,4 +1,5 @@
-"""Compile once per model structure (hiermodels.compiled): buckets, structure keys, the cache, and a real reuse."""
+"""Compile once per model structure (hiermodels.compiled): the cache, and a real reuse (buckets and structure keys:
+tests/test_plan.py)."""
 
 from __future__ import annotations
 
@@ -11,54 +12,16 @@ import numpy as np
 import pytest
 
 from hiermodels import ModelSpec, Prior, SamplerSettings, fit, prepare, read_table
-from hiermodels.compiled import CompiledModelCache, group_count_shapes, padded_group_count, structure_key
-from hiermodels.models import PADDING_LABEL, build_model, default_method
+from hiermodels.compiled import CompiledModelCache
+from hiermodels.models import PADDING_LABEL, build_model
+from hiermodels.plan import choose_method
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
-
-
-@pytest.mark.parametrize(("groups", "bucket"), [(1, 8), (8, 8), (9, 12), (12, 12), (13, 16), (17, 24), (85, 96),
-                                                 (96, 96), (97, 128), (1000, 1024), (1025, 1536)])
-def test_group_counts_round_up_to_buckets(groups, bucket):
-    assert padded_group_count(groups) == bucket
-
-
-def test_bucket_never_adds_more_than_half():
-    ratios = [padded_group_count(g) / g for g in range(9, 5000)]
-    assert max(ratios) <= 1.5 and min(ratios) >= 1.0
 
 
 @pytest.fixture(scope="module")
 def radon():
     return read_table(SAMPLE_DATA / "radon.csv")
-
-
-def test_structure_key_ignores_the_data_and_sees_the_structure(radon):
-    spec = ModelSpec("log_radon", "county", ("floor",))
-    data = prepare(radon, spec)
-    shifted = radon.assign(log_radon=(radon["log_radon"].astype(float) * 3 + 1).astype(str),
-                           county="new " + radon["county"])
-    other_data = prepare(shifted, spec)
-    key = structure_key(data, spec, "marginal", 96)
-    assert structure_key(other_data, spec, "marginal", 96) == key  # other numbers, labels and prior scales
-    assert structure_key(data, spec.with_pooling("none"), "sufficient", 96) != key
-    assert structure_key(data, spec, "marginal", 128) != key
-    cauchy = ModelSpec("log_radon", "county", ("floor",), priors={"sd(intercept)": Prior("halfcauchy", (1,))})
-    assert structure_key(data, cauchy, "marginal", 96) != key  # a prior family is structure
-    normal_prior = ModelSpec("log_radon", "county", ("floor",), priors={"intercept": Prior("normal", (0, 9))})
-    assert structure_key(data, normal_prior, "marginal", 96) == key  # its numbers are data
-
-
-def test_which_structures_depend_on_the_group_count():
-    """A parameter per group fixes the shapes; group sums alone do not."""
-    spec = ModelSpec("log_radon", "county", ("floor",))
-    assert not group_count_shapes(spec, "marginal")
-    assert not group_count_shapes(spec.with_pooling("complete"), "sufficient")
-    assert not group_count_shapes(spec.with_pooling("none"), "marginal")
-    assert group_count_shapes(spec.with_pooling("none"), "sufficient")
-    assert group_count_shapes(replace(spec, parameterization="centered"), "sufficient")
-    assert group_count_shapes(replace(spec, group_noise=True), "marginal")
-    assert group_count_shapes(spec.with_pooling("complete"), "rows")
 
 
 def test_one_compile_serves_another_group_count(radon):
@@ -84,7 +47,7 @@ def test_padded_groups_change_nothing_for_the_real_ones(radon):
     """Empty groups add exactly 0 to the marginal log-likelihood, so the log-density is unchanged."""
     spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"), correlated=True)
     data = prepare(radon, spec)
-    plain, padded = build_model(data, spec), build_model(data, spec, n_groups=96)
+    plain, padded = build_model(data, spec, "marginal"), build_model(data, spec, "marginal", n_groups=96)
     assert padded.coords["group"][-1].startswith(PADDING_LABEL) and len(padded.coords["group"]) == 96
     point = plain.initial_point()
     assert padded.compile_logp()(point) == pytest.approx(plain.compile_logp()(point), rel=1e-12)
@@ -119,7 +82,7 @@ def test_a_second_data_set_of_the_same_structure_reuses_the_compile(radon):
     shifted by +1, so the intercept moves by 1 and nothing else), under its own labels, without padding."""
     spec = ModelSpec("log_radon", "county", ("floor",), parameterization="centered",
                      sampler=SamplerSettings(draws=300, tune=300, chains=2))
-    assert default_method(spec) == "sufficient"
+    assert choose_method(prepare(radon, spec), spec) == "sufficient"
     cache = CompiledModelCache()
     first = fit(radon, spec, compiled_cache=cache, compute_map=False)
     shifted = radon.assign(log_radon=(radon["log_radon"].astype(float) + 1).astype(str),

@@ -161,7 +161,7 @@ def test_gaussian_modes_converge_and_complete_pooling_is_least_squares():
     squares to within 1e-3 (closed form: beta = (X'X)^-1 X'y, sigma = sqrt(RSS / n)). The no-pooling and
     partial-pooling modes must converge too.
     """
-    from hiermodels.fitting import find_mode
+    from hiermodels.mode import find_mode
 
     spec = ModelSpec("log_radon", "county", ("floor",))
     data = prepare(read_table(SAMPLE_DATA / "radon.csv"), spec)

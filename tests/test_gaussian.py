@@ -13,12 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from hiermodels import ModelSpec, Prior, prepare, read_table
 from hiermodels.gaussian import GroupSums, draw_group_effects
-from hiermodels.models import build_model, default_method
+from hiermodels.models import build_model
+from hiermodels.plan import choose_method
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -95,9 +97,9 @@ def test_marginal_gradient_matches_finite_differences(variant, sleepstudy):
 def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(correlated, group_noise, sleepstudy):
     spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), correlated=correlated,
                      group_noise=group_noise)
-    assert default_method(spec) == "marginal"
     data = prepare(sleepstudy, spec)
-    model = build_model(data, spec)
+    assert choose_method(data, spec) == "marginal"
+    model = build_model(data, spec, "marginal")
     assert "b" not in model.named_vars and "z" not in model.named_vars
     point = random_point(model, 3)
     values = values_of(model, point)
@@ -124,9 +126,9 @@ def test_no_pooling_integrates_out_conjugate_group_effects(group_noise, sleepstu
 
     spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), pooling="none",
                      group_noise=group_noise)
-    assert default_method(spec) == "marginal"
     data = prepare(sleepstudy, spec)
-    model = build_model(data, spec)
+    assert choose_method(data, spec) == "marginal"
+    model = build_model(data, spec, "marginal")
     assert "b" not in model.named_vars
     priors = resolve_priors(data, spec)
     m = np.array([priors[t].params[0] for t in data.terms])
@@ -144,7 +146,7 @@ def test_no_pooling_integrates_out_conjugate_group_effects(group_noise, sleepstu
     assert marginal == pytest.approx(expected, rel=1e-10)
     # A prior that is not normal is not conjugate: the group effects stay parameters.
     heavy = ModelSpec("Reaction", "Subject", ("Days",), pooling="none", priors={"Days": Prior("studentt", (3, 0, 10))})
-    assert default_method(heavy) == "sufficient"
+    assert choose_method(data, heavy) == "sufficient"
 
 
 def test_a_common_term_enters_the_mean_structure():
@@ -152,7 +154,7 @@ def test_a_common_term_enters_the_mean_structure():
     frame = read_table(SAMPLE_DATA / "radon.csv")
     spec = ModelSpec("log_radon", "county", ("floor",))
     data = prepare(frame, spec)
-    model = build_model(data, spec)
+    model = build_model(data, spec, choose_method(data, spec))
     point = random_point(model, 4)
     values = values_of(model, point)
     theta = np.array([values["mu"][0], values["beta"][0]])
@@ -188,8 +190,14 @@ def test_conditional_draws_have_the_closed_form_moments():
 
 
 def test_non_gaussian_families_keep_the_rows():
-    """With a predictor: without one they run on group sums (hiermodels.grouped, tests/test_grouped.py)."""
+    """With a predictor that varies within groups (without, they run on group sums: tests/test_grouped.py), and
+    known standard errors always."""
+    frame = pd.DataFrame({"g": ["a", "a", "b", "b"], "y": [1, 3, 2, 5], "x": [0.1, 0.4, 0.2, 0.9],
+                          "se": [1.0, 2.0, 1.5, 1.0]})
     spec = ModelSpec("y", "g", ("x",), family="poisson")
-    assert default_method(spec) == "rows"
-    assert default_method(ModelSpec("y", "g", family="known_se", se="se")) == "rows"
-    assert default_method(ModelSpec("y", "g", parameterization="centered")) == "sufficient"
+    assert choose_method(prepare(frame, spec), spec) == "rows"
+    known_se = ModelSpec("y", "g", family="known_se", se="se")
+    one_per_group = frame.drop_duplicates("g")
+    assert choose_method(prepare(one_per_group, known_se), known_se) == "rows"
+    centred = ModelSpec("y", "g", parameterization="centered")
+    assert choose_method(prepare(frame, centred), centred) == "sufficient"

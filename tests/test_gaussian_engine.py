@@ -11,7 +11,9 @@ import pytest
 
 from hiermodels import ModelSpec, Prior, SamplerSettings, fit, prepare
 from hiermodels import gaussian_engine as engine
-from hiermodels.models import build_model, default_method
+from hiermodels.mode import LBFGSB_OPTIONS
+from hiermodels.models import build_model
+from hiermodels.plan import choose_method
 from hiermodels.priors import specs_for_poolings
 
 REAL_LINE = [Prior("normal", (0.5, 2)), Prior("studentt", (4, -0.2, 1.5)), Prior("cauchy", (0.1, 2)),
@@ -43,7 +45,7 @@ def positions(model, engine_model) -> list[tuple[str, slice | int]]:
 
 
 def assert_same_density(data, spec, rng, points=3):
-    model = build_model(data, spec, default_method(spec))
+    model = build_model(data, spec, choose_method(data, spec))
     engine_model = engine.engine_model(data, spec)
     where = positions(model, engine_model)
     assert sum(1 if isinstance(w, int) else w.stop - w.start for _, w in where) == engine_model.n_dim
@@ -72,8 +74,9 @@ def test_partial_pooling_density_equals_the_pymc_models_for_every_prior_family(r
     scalars ("mu[intercept]"), which is covered too."""
     spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"),
                      priors={"intercept": location, "sd(intercept)": scale, "sigma": scale})
-    assert engine.supports(spec, default_method(spec))
-    assert_same_density(prepare(radon, spec), spec, np.random.default_rng(1))
+    data = prepare(radon, spec)
+    assert engine.supports(spec, choose_method(data, spec))
+    assert_same_density(data, spec, np.random.default_rng(1))
 
 
 @pytest.mark.parametrize(("pooling", "slope_prior"), [("complete", Prior("studentt", (5, 0, 2))),
@@ -86,7 +89,7 @@ def test_every_pooling_with_common_terms(radon, pooling, slope_prior):
                                                                   "sigma": Prior("exponential", (1,))})
     data = prepare(radon, base)
     spec = specs_for_poolings(data, base, [pooling])[pooling]
-    assert engine.supports(spec, default_method(spec))
+    assert engine.supports(spec, choose_method(data, spec))
     assert_same_density(data, spec, np.random.default_rng(2))
 
 
@@ -173,7 +176,7 @@ def test_no_pooling_mode_is_ridge_regression_at_its_sigma(radon):
     data = prepare(radon, base)
     spec = specs_for_poolings(data, base, ["none"])["none"]
     engine_model = engine.engine_model(data, spec)
-    point, message = engine_model.find_mode()
+    point, message = engine_model.find_mode(LBFGSB_OPTIONS)
     assert message == ""
     sigma2 = float(point["sigma"]) ** 2
     means, sds = np.array(engine_model.fixed[:2]), np.array(engine_model.fixed[2:])

@@ -17,7 +17,8 @@ import pytest
 from hiermodels import ModelSpec, prepare, read_table
 from hiermodels.errors import SpecError
 from hiermodels.grouped import FamilySums, design_constant_within_groups
-from hiermodels.models import PADDING_LABEL, build_model, default_method
+from hiermodels.models import PADDING_LABEL, build_model
+from hiermodels.plan import choose_method
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -65,7 +66,7 @@ def _raveled(gradient):
 def test_group_sums_reproduce_the_row_by_row_logp(family, pooling):
     spec = ModelSpec(group="g", **FAMILY_SPECS[family], **pooling)
     data = prepare(counts_table(), spec)
-    assert default_method(spec) == "grouped"
+    assert choose_method(data, spec) == "grouped"
     rows, grouped = build_model(data, spec, "rows"), build_model(data, spec, "grouped")
     assert {v.name for v in rows.free_RVs} == {v.name for v in grouped.free_RVs}
     assert "X" not in grouped.named_vars and "y" not in grouped.named_vars  # the rows are not in the model
@@ -107,7 +108,7 @@ def test_predictors_that_vary_within_groups_keep_the_rows():
     table = counts_table().assign(x=np.arange(23, dtype=float))
     spec = ModelSpec("count", "g", ("x",), family="poisson")
     data = prepare(table, spec)
-    assert default_method(spec) == "rows"
+    assert choose_method(data, spec) == "rows"
     assert not design_constant_within_groups(data)
     with pytest.raises(SpecError, match="constant within each group"):
         build_model(data, spec, "grouped")

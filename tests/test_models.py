@@ -23,7 +23,9 @@ from scipy.special import betaln, expit, logit
 
 from hiermodels.data import PreparedData, prepare
 from hiermodels.errors import SpecError
-from hiermodels.models import build_model, model_for_mode
+from hiermodels.mode import model_for_mode
+from hiermodels.models import build_model
+from hiermodels.plan import plan_fit
 from hiermodels.priors import default_priors, resolve_priors
 from hiermodels.spec import ModelSpec, Prior
 
@@ -150,9 +152,10 @@ def test_known_se_has_no_sigma_and_uses_the_se_column(eight_schools):
 def test_model_for_mode_is_the_centred_model(small_frame):
     data = prepare(small_frame, BASE)
     assert "z" in names(build_model(data, BASE, "rows").free_RVs)
-    mode_model = model_for_mode(data, BASE)
+    mode_model = model_for_mode(data, plan_fit(data, BASE))
     assert names(mode_model.free_RVs) == {"mu", "tau", "b", "sigma"}
-    assert names(model_for_mode(data, BASE.with_pooling("complete")).free_RVs) == {"beta", "sigma"}
+    complete = BASE.with_pooling("complete")
+    assert names(model_for_mode(data, plan_fit(data, complete)).free_RVs) == {"beta", "sigma"}
 
 
 # ---------------------------------------------------------------------------------------------------- log density

@@ -1,0 +1,199 @@
+r"""The joint mode (MAP), one finder for every model, and the limit mode where the mode does not exist.
+
+The mode reported is that of the model's **centred** form (:func:`model_for_mode`): a mode is not invariant to
+reparameterisation, and the question "what is the most probable set of group coefficients and group scale?" is
+about the density over :math:`b` and :math:`\tau` themselves. That density grows without bound as
+:math:`\tau_k \to 0` with every :math:`b_{jk} = \mu_k`: the collapse (:func:`collapsed_terms`), where
+:func:`limit_mode` reports the limit instead of wherever the optimiser stopped.
+
+Both routes run scipy's L-BFGS-B with the same tolerances (:data:`LBFGSB_OPTIONS`), in the unconstrained
+space, without the Jacobian (as ``pm.find_MAP``), from the model's initial point without jitter (so the mode
+is reproducible): the gaussian engine's own log-density where it covers the model
+(``FitPlan.mode_finder == "engine"``), otherwise the compiled PyMC model (:class:`CompiledModeFinder`). One set
+of tolerances (the engine's, tight: ``ftol`` 1e-13, ``gtol`` 1e-9), so that the two routes cannot disagree on
+whether a scale collapsed because one of them stopped earlier (scipy's default ``ftol`` stops at a relative
+change of 2e-9, which on a collapsing :math:`\log\tau` can be far from the limit).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+from pymc.blocking import DictToArrayBijection, RaveledVars
+
+from hiermodels import gaussian_engine
+from hiermodels.compiled import CompiledModelCache, data_values
+from hiermodels.data import PreparedData
+from hiermodels.models import (
+    COMMON,
+    CORRELATION,
+    GAMMA_SHAPE,
+    GROUP_COEFFICIENT,
+    GROUP_SD,
+    GROUP_SIGMA,
+    LOG_SIGMA_SD,
+    POPULATION_MEAN,
+    SIGMA,
+    build_model,
+    term_split,
+)
+from hiermodels.plan import FitPlan, plan_fit
+from hiermodels.priors import default_priors, resolve_priors
+from hiermodels.results import COLLAPSE_RATIO
+from hiermodels.spec import ModelSpec
+
+# scipy's L-BFGS-B options for every mode in the project (see the module docstring).
+LBFGSB_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 50_000}
+
+
+def model_for_mode(data: PreparedData, plan: FitPlan) -> pm.Model:
+    """The PyMC model whose joint mode is reported: the centred form of the plan's model, with its group
+    effects as parameters (``plan.mode_spec``, ``plan.mode_method``; gaussian models on their sufficient
+    statistics, the same density, cheaper). ``pm.find_MAP`` would maximise its ``logp(jacobian=False)``, the
+    density in the original space, and so does :class:`CompiledModeFinder`."""
+    return build_model(data, plan.mode_spec, plan.mode_method)
+
+
+def find_mode(data: PreparedData, spec: ModelSpec,
+              compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
+    """The joint mode (MAP) of the model, in its centred form (see :func:`model_for_mode`).
+
+    Returns the point (variable name -> value, deterministics included) and a message that is empty when the
+    optimiser converged and otherwise says what happened; a failed optimisation gives an empty point. With a
+    ``compiled_cache`` the optimiser's functions are compiled once per structure and data set size.
+    """
+    try:
+        plan = plan_fit(data, spec)
+        if plan.mode_finder == "engine":  # no compile per structure (hiermodels.gaussian_engine)
+            return gaussian_engine.engine_model(data, spec).find_mode(LBFGSB_OPTIONS)
+        model = model_for_mode(data, plan)
+        if compiled_cache is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                finder = CompiledModeFinder(model)
+        else:
+            finder, _ = compiled_cache.get_or_compile(plan.mode_key, lambda: CompiledModeFinder(model))
+        # No jitter: the optimiser starts from the model's initial point, so the mode found is reproducible.
+        return finder.find(data_values(model), model.initial_point())
+    except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
+        return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+
+
+def collapsed_terms(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
+                    posterior: xr.DataTree) -> tuple[str, ...]:
+    """The varying terms whose group-level scale the joint mode collapsed: tau_k at the mode below
+    ``COLLAPSE_RATIO`` of its posterior mean (partial pooling only; none when there is no mode)."""
+    if spec.pooling != "partial" or GROUP_SD not in point:
+        return ()
+    _, varying = term_split(data, spec)
+    tau_mode = np.asarray(point[GROUP_SD], dtype=float)
+    tau_mean = posterior["posterior"][GROUP_SD].mean(("chain", "draw")).to_numpy()
+    return tuple(t for k, t in enumerate(varying) if tau_mode[k] < COLLAPSE_RATIO * tau_mean[k])
+
+
+def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
+               compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
+    r"""The joint mode in the limit :math:`\tau_k \to 0` of the ``collapsed`` terms, where the mode does not exist.
+
+    The centred density grows without bound as :math:`\tau_k \to 0` with every :math:`b_{jk} = \mu_k`, so the
+    optimiser's other values are wherever it stopped. In the limit, term k is common to all groups: the other
+    parameters are at the mode of the same model with those terms common (the complete-pooling model when every
+    varying term collapsed), under the same priors (:math:`\mu_k`'s prior becomes the common coefficient's,
+    which is the same default). Returned in this model's variables: :math:`\tau_k = 0`, :math:`b_{jk} = \mu_k`
+    for every group, correlations involving a collapsed term undefined (NaN).
+    """
+    common, varying = term_split(data, spec)
+    collapsed_predictors = {name for name in spec.varying if set(data.terms_of((name,))) <= set(collapsed)}
+    kept = tuple(name for name in spec.varying if name not in collapsed_predictors)
+    if kept:
+        reduced = replace(spec, varying=kept, correlated=spec.correlated and len(data.terms_of(kept)) > 1)
+    else:
+        reduced = spec.with_pooling("complete")
+    resolved = resolve_priors(data, spec)
+    reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(data, reduced)
+                                            if name in resolved))
+    found, message = find_mode(data, reduced, compiled_cache)
+    if not found:
+        return {}, message
+    reduced_common, reduced_varying = term_split(data, reduced)
+
+    def coefficient(term: str) -> float:
+        """The reduced mode's value of a term that is common there (beta) or varies there (mu)."""
+        if term in reduced_common:
+            return float(np.asarray(found[COMMON])[reduced_common.index(term)])
+        return float(np.asarray(found[POPULATION_MEAN])[reduced_varying.index(term)])
+
+    q, n_groups = len(varying), data.n_groups
+    point: dict[str, np.ndarray] = {name: np.asarray(found[name]) for name in (SIGMA, GROUP_SIGMA, LOG_SIGMA_SD,
+                                                                                 GAMMA_SHAPE) if name in found}
+    if common:
+        point[COMMON] = np.array([coefficient(t) for t in common])
+    point[POPULATION_MEAN] = np.array([coefficient(t) for t in varying])
+    point[GROUP_SD] = np.array([0.0 if t not in reduced_varying else
+                                float(np.asarray(found[GROUP_SD])[reduced_varying.index(t)]) for t in varying])
+    b = np.tile(point[POPULATION_MEAN], (n_groups, 1))
+    for k, term in enumerate(varying):
+        if term in reduced_varying:
+            b[:, k] = np.asarray(found[GROUP_COEFFICIENT])[:n_groups, reduced_varying.index(term)]
+    point[GROUP_COEFFICIENT] = b
+    if spec.correlated:
+        correlation = np.full((q, q), np.nan)
+        np.fill_diagonal(correlation, 1.0)
+        if CORRELATION in found:
+            kept_index = [k for k, t in enumerate(varying) if t in reduced_varying]
+            reduced_corr = np.asarray(found[CORRELATION])
+            for a, ka in enumerate(kept_index):
+                for c, kc in enumerate(kept_index):
+                    correlation[ka, kc] = reduced_corr[a, c]
+        point[CORRELATION] = correlation
+    return point, message
+
+
+class CompiledModeFinder:
+    """The joint mode (MAP) of one model structure, compiled once: L-BFGS-B on ``logp(jacobian=False)``.
+
+    The same optimisation as ``pm.find_MAP`` (scipy's L-BFGS-B from the model's initial point, in the
+    transformed space, without the Jacobian, so the mode is the density's mode in the original space), but the
+    log-density, its gradient and the map back to every variable are compiled once and new data are set into
+    the model's ``pm.Data`` containers. Setting data mutates shared state, so each finder has its own lock.
+    """
+
+    def __init__(self, model: pm.Model) -> None:
+        self.model = model
+        self._logp = model.compile_logp(jacobian=False)
+        self._dlogp = model.compile_dlogp(jacobian=False)
+        self._names = [v.name for v in model.unobserved_value_vars]
+        self._values = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
+                                        on_unused_input="ignore")
+        self._lock = threading.Lock()
+
+    def find(self, data: dict[str, object], start: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
+        """The mode for these data containers, from ``start`` (a point of the value variables)."""
+        from scipy import optimize
+
+        with self._lock:
+            for variable in self.model.data_vars:
+                variable.set_value(data[variable.name])
+            x0 = DictToArrayBijection.map({v.name: np.asarray(start[v.name]) for v in self.model.value_vars})
+
+            def point(x: np.ndarray) -> dict[str, np.ndarray]:
+                return DictToArrayBijection.rmap(RaveledVars(x, x0.point_map_info))
+
+            def negative_logp(x: np.ndarray) -> float:
+                value = float(self._logp(point(x)))
+                return -value if np.isfinite(value) else 1e300
+
+            def negative_gradient(x: np.ndarray) -> np.ndarray:
+                return -np.nan_to_num(np.asarray(self._dlogp(point(x)), dtype=float))
+
+            result = optimize.minimize(negative_logp, x0.data, jac=negative_gradient, method="L-BFGS-B",
+                                       options=LBFGSB_OPTIONS)
+            values = dict(zip(self._names, self._values(point(result.x)), strict=True))
+        message = "" if result.success else f"the optimiser stopped early: {result.message}"
+        return {name: np.asarray(value) for name, value in values.items()}, message

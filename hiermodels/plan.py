@@ -1,0 +1,153 @@
+"""Where a fit is decided: one frozen :class:`FitPlan` per (prepared data, spec), read by every caller.
+
+Fitting, the compiled-model cache, the warm start, the CLI and the Model page all ask the same questions; the
+answers are computed here, once, in this order:
+
+1. **How the data enter** (``method``, :func:`choose_method`): gaussian models through per-group sufficient
+   statistics (``"sufficient"``), with the group effects integrated out where they are conjugate
+   (``"marginal"``: non-centred partial pooling, or no pooling with normal coefficient priors); binomial,
+   poisson and gamma models whose linear predictor is constant within each group through per-group sums
+   (``"grouped"``); every other model row by row (``"rows"``). Each gives the row-by-row log-density
+   (``tests/test_gaussian.py``, ``tests/test_grouped.py``).
+2. **Who samples** (``sampler``): the gaussian engine (``"engine"``, :mod:`hiermodels.gaussian_engine`, one
+   numba program compiled once per machine) where it covers the model, otherwise the PyMC model compiled by
+   nutpie (``"nutpie"``, once per structure with a cache, :mod:`hiermodels.compiled`).
+3. **Who finds the joint mode** (``mode_finder``), of the centred form of the model (``mode_spec``, see
+   :mod:`hiermodels.mode`): the engine where it covers it, otherwise L-BFGS-B on the compiled PyMC model, built
+   with the group effects as parameters (``mode_method``).
+4. **The group axis** (``n_groups``): padded to a bucket (:func:`padded_group_count`) where a sampled parameter
+   has one value per group, so that the compiled function serves every data set whose group count falls in
+   the same bucket (:func:`group_count_shapes`); the padding groups carry no data.
+5. **The structure keys** (``structure_key``, ``mode_key``): everything baked into a compiled function, so that
+   data sets with equal keys share one compile; ``None`` where the engine needs no compile.
+
+``FitPlan.needs_compile(cache)`` says whether sampling will compile first (the Model page shows a REML preview
+only then).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Container, Hashable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from hiermodels import gaussian_engine, grouped, names
+from hiermodels.data import PreparedData
+from hiermodels.models import Method, normal_coefficient_priors, term_split
+from hiermodels.priors import resolve_priors
+from hiermodels.spec import ModelSpec
+
+Backend = Literal["engine", "nutpie"]
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """Every decision about one fit of ``spec`` (see the module docstring)."""
+
+    spec: ModelSpec
+    method: Method
+    sampler: Backend
+    n_groups: int  # the group axis of the sampled model (the data's, or padded)
+    structure_key: Hashable | None  # the compiled cache's key for the sampled model; None for the engine
+    mode_spec: ModelSpec  # the centred model whose joint mode is reported
+    mode_method: Method
+    mode_finder: Backend
+    mode_key: Hashable | None  # the compiled cache's key for the mode finder; None for the engine
+
+    @property
+    def draws_group_effects(self) -> bool:
+        """Whether the group effects are drawn after sampling, from their exact conditional (``"marginal"``)."""
+        return self.method == "marginal"
+
+    def needs_compile(self, compiled: Container[Hashable] | None) -> bool:
+        """Whether sampling compiles a model first: nutpie's route, and no compiled structure in ``compiled``
+        (a :class:`~hiermodels.compiled.CompiledModelCache`; without one every nutpie fit compiles)."""
+        return self.sampler == "nutpie" and (compiled is None or self.structure_key not in compiled)
+
+
+def plan_fit(data: PreparedData, spec: ModelSpec, method: Method | None = None) -> FitPlan:
+    """The plan for fitting ``spec`` to ``data``; ``method`` overrides :func:`choose_method` (e.g. ``"rows"`` for
+    the textbook model)."""
+    method = method or choose_method(data, spec)
+    if gaussian_engine.supports(spec, method):
+        sampler: Backend = "engine"
+        n_groups, key = data.n_groups, None
+    else:
+        sampler = "nutpie"
+        n_groups = padded_group_count(data.n_groups) if group_count_shapes(spec, method) else data.n_groups
+        key = structure_key(data, spec, method, n_groups if group_count_shapes(spec, method) else None)
+    mode_spec = replace(spec, parameterization="centered")
+    mode_method = choose_mode_method(data, spec)
+    if gaussian_engine.supports_mode(spec):
+        mode_finder: Backend = "engine"
+        mode_key = None
+    else:
+        mode_finder = "nutpie"
+        # The mode finder is compiled for the data's own group count; a row-by-row model also for its row count.
+        mode_key = ("mode", structure_key(data, mode_spec, mode_method, data.n_groups),
+                    data.n_rows if mode_method == "rows" else None)
+    return FitPlan(spec=spec, method=method, sampler=sampler, n_groups=n_groups, structure_key=key,
+                   mode_spec=mode_spec, mode_method=mode_method, mode_finder=mode_finder, mode_key=mode_key)
+
+
+def choose_method(data: PreparedData, spec: ModelSpec) -> Method:
+    """How the data enter the model (decision 1 of the module docstring).
+
+    A centred partial-pooling gaussian model keeps its group effects as parameters, so that the centred
+    geometry (and its divergences) can still be shown.
+    """
+    if spec.family == "gaussian":
+        if spec.pooling == "partial" and spec.parameterization == "noncentered":
+            return "marginal"
+        if spec.pooling == "none" and normal_coefficient_priors(spec):
+            return "marginal"
+        return "sufficient"
+    if spec.family in grouped.FAMILIES and grouped.design_constant_within_groups(data):
+        return "grouped"
+    return "rows"
+
+
+def choose_mode_method(data: PreparedData, spec: ModelSpec) -> Method:
+    """How the data enter the model whose joint mode is found: its centred form, with the group effects as
+    parameters (a marginal likelihood would give the mode of another density)."""
+    method = choose_method(data, replace(spec, parameterization="centered"))
+    return "sufficient" if method == "marginal" else method
+
+
+def padded_group_count(n_groups: int) -> int:
+    """The bucket a group count is padded to: the next of 8, 12, 16, 24, 32, 48, 64, ... (at most 50% extra)."""
+    if n_groups <= 8:
+        return 8
+    power = 2 ** math.floor(math.log2(n_groups))
+    for candidate in (power, power * 3 // 2, power * 2):
+        if candidate >= n_groups:
+            return candidate
+    return power * 2  # pragma: no cover - the loop always returns
+
+
+def group_count_shapes(spec: ModelSpec, method: Method) -> bool:
+    """Whether the compiled function depends on the number of groups: it does when a sampled parameter has one
+    value per group, or the rows are indexed by group. Models on group sums without such a parameter (complete
+    pooling; group effects integrated out, one residual scale) take any number of groups through
+    ``with_data``."""
+    if method == "rows" or spec.group_noise:
+        return True
+    return not (spec.pooling == "complete" or method == "marginal")
+
+
+def structure_key(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int | None) -> Hashable:
+    """Everything that shapes the compiled function; data sets with equal keys share one compile.
+
+    ``n_groups`` is the padded group count, or None when the group count does not matter
+    (:func:`group_count_shapes`)."""
+    common, varying = term_split(data, spec)
+    priors = resolve_priors(data, spec)
+    return (
+        spec.family, spec.pooling, method, spec.correlated, spec.parameterization, spec.group_noise,
+        len(data.terms), tuple(data.terms.index(t) for t in varying), tuple(data.terms.index(t) for t in common),
+        bool(spec.trials), bool(spec.exposure), bool(spec.se),
+        tuple(sorted((name, prior.distribution) for name, prior in priors.items())),
+        priors[names.CORRELATION_PRIOR].params if names.CORRELATION_PRIOR in priors else None,
+        n_groups,
+    )
