@@ -46,13 +46,15 @@ than four draws or a NaN draw give NaN.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
 from scipy import special
-from scipy.fftpack import next_fast_len  # the FFT length arviz-stats' autocov uses
+from scipy.fft import next_fast_len  # real=True: the lengths scipy.fftpack's, which arviz-stats uses, gives
 
 from hiermodels.spec import CAREFUL_SAMPLER, ModelSpec, describe_sampler
 
@@ -64,6 +66,7 @@ DIVERGENCE_PROBLEM = 0.01  # this app's convention: a divergent share of all dra
 TAIL_PROB = 0.05  # tail ESS at the 5% and 95% quantiles, as ArviZ and Stan report it
 
 MIN_DRAWS = 4  # fewer draws per chain give no R-hat or ESS (as arviz-stats)
+_THREADS = min(2, len(os.sched_getaffinity(0)))
 _CHUNK = 256  # columns per step: a (4, 1000, 256) block of float64 is 8 MB, its FFT about twice that
 
 Status = Literal["ok", "check", "problem", "n/a"]
@@ -103,32 +106,48 @@ def convergence(draws: np.ndarray) -> Convergence:
         return Convergence(r_hat, ess_bulk, ess_tail)
     # A constant scalar has no R-hat or ESS, nor has one with a NaN draw (its spread is NaN).
     columns = np.flatnonzero(np.ptp(draws, axis=(0, 1)) > 0)
+    if columns.size == 0:
+        return Convergence(r_hat, ess_bulk, ess_tail)
     half = n_draws // 2
     size = 2 * chains * half
     table = _normal_scores(size)
-    for start in range(0, columns.size, _CHUNK):
-        index = columns[start:start + _CHUNK]
+
+    def measure(index: np.ndarray) -> None:
+        k = index.size
         # Scalar first, (scalar, chain, draw): every step below runs along contiguous memory.
         x = np.ascontiguousarray(np.moveaxis(draws[:, :, index], -1, 0))
-        split = np.concatenate([x[:, :, :half], x[:, :, n_draws - half:]], axis=1)  # (k, 2M, n)
-        k = index.size
+        # Split chains (k, 2M, n). The order of the chains changes nothing (R-hat and ESS use their means), so
+        # with an even N each chain's two halves are a reshape, not a copy.
+        if n_draws % 2 == 0:
+            split = x.reshape(k, 2 * chains, half)
+        else:
+            split = np.concatenate([x[:, :, :half], x[:, :, n_draws - half:]], axis=1)
         flat = split.reshape(k, size)
         # One batch for the three ESS: bulk (the z-scores), then the indicators of the two tail quantiles.
-        batch = np.empty((3 * k, *split.shape[1:]))
+        batch = np.empty((3 * k, 2 * chains, half))
         order = np.argsort(flat, axis=-1)
         ordered = np.take_along_axis(flat, order, axis=-1)
-        z = _scores(order, ordered, table, out=batch[:k].reshape(k, size))
+        z = _scores(order, ordered, table, out=batch[:k].reshape(k, size)).reshape(split.shape)
+        if chains >= 2:
+            folded = _folded_scores(order, ordered, table).reshape(split.shape)
+            r_hat[index] = np.maximum(_r_hat(z), _r_hat(folded))
         # All draws when N is even (the split keeps them all): the quantiles of the sorted copy are the same.
-        pooled = ordered if half * 2 == n_draws else x.reshape(k, -1)
+        pooled = ordered if n_draws % 2 == 0 else x.reshape(k, -1)
         low, high = np.quantile(pooled, [TAIL_PROB, 1 - TAIL_PROB], axis=-1)
         np.less_equal(split, low[:, None, None], out=batch[k:2 * k])
         np.less_equal(split, high[:, None, None], out=batch[2 * k:])
-        ess = _ess(batch)
+        ess = _ess(batch)  # overwrites batch
         ess_bulk[index] = ess[:k]
         ess_tail[index] = np.minimum(ess[k:2 * k], ess[2 * k:])
-        if chains >= 2:
-            folded = _folded_scores(order, ordered, table)
-            r_hat[index] = np.maximum(_r_hat(z.reshape(split.shape)), _r_hat(folded.reshape(split.shape)))
+
+    # Chunks of columns bound the memory; two threads (numpy's sorts, FFTs and loops release the GIL) use both
+    # cores of a small machine. Each chunk writes its own columns of the results.
+    chunks = np.array_split(columns, max(-(-columns.size // _CHUNK), min(_THREADS, columns.size)))
+    if len(chunks) == 1:
+        measure(chunks[0])
+    else:
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            list(pool.map(measure, chunks))
     return Convergence(r_hat, ess_bulk, ess_tail)
 
 
@@ -170,12 +189,14 @@ def _folded_scores(order: np.ndarray, ordered: np.ndarray, table: np.ndarray) ->
     """
     middle = ordered.shape[-1] // 2  # S = 2 M floor(N / 2) is even
     median = (ordered[:, middle - 1] + ordered[:, middle]) / 2  # the mean of the middle two, as numpy's median
-    distance = np.abs(ordered - median[:, None])
-    runs = np.concatenate([distance[:, middle - 1::-1], distance[:, middle:]], axis=-1)
+    # |draw - median|, exactly: median - draw below the median, draw - median above it.
+    runs = np.empty_like(ordered)
+    np.subtract(median[:, None], ordered[:, middle - 1::-1], out=runs[:, :middle])
+    np.subtract(ordered[:, middle:], median[:, None], out=runs[:, middle:])
     merge = np.argsort(runs, axis=-1, kind="stable")
     # Position in ``ordered`` of each entry of ``runs``, then in the original row.
-    sorted_position = np.where(merge < middle, middle - 1 - merge, merge)
-    return _scores(np.take_along_axis(order, sorted_position, axis=-1), np.take_along_axis(runs, merge, axis=-1),
+    position = np.concatenate([np.arange(middle - 1, -1, -1), np.arange(middle, ordered.shape[-1])])
+    return _scores(np.take_along_axis(order, position[merge], axis=-1), np.take_along_axis(runs, merge, axis=-1),
                    table)
 
 
@@ -188,24 +209,31 @@ def _r_hat(x: np.ndarray) -> np.ndarray:
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
-    """Effective sample size of each row of (k, chain, draw) chains (Geyer's initial monotone sequence)."""
+    """Effective sample size of each row of (k, chain, draw) chains (Geyer's initial monotone sequence).
+
+    ``x`` is overwritten (each chain centred in place).
+    """
     k, chains, n = x.shape
     total = chains * n
     out = np.full(k, float(total))  # a constant row: every draw counts (as arviz-stats)
-    live = np.flatnonzero((x.max(axis=(1, 2)) - x.min(axis=(1, 2))) >= np.finfo(float).resolution)
-    if live.size == 0:
+    live = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) >= np.finfo(float).resolution
+    if not live.all():
+        x = x[live]
+    if not x.size:
         return out
-    x = x[live]
+    chain_means = x.mean(axis=-1)
+    x -= chain_means[..., None]
     # Autocovariance at every lag through the FFT (zero-padded against circular wrap-around), averaged over the
     # chains: the transform is linear, so the chains' power spectra are averaged first and transformed back once.
-    length = next_fast_len(2 * n)
-    spectrum = np.fft.rfft(x - x.mean(axis=-1, keepdims=True), n=length, axis=-1)
-    power = (spectrum.real ** 2 + spectrum.imag ** 2).mean(axis=1)
-    acov = np.fft.irfft(power, n=length, axis=-1)[:, :n] / n  # (row, lag), mean over chains
+    length = next_fast_len(2 * n, real=True)
+    spectrum = np.fft.rfft(x, n=length, axis=-1)
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
+    acov = np.fft.irfft(power.mean(axis=1), n=length, axis=-1)[:, :n] / n  # (row, lag), mean over chains
     mean_var = acov[:, 0] * n / (n - 1.0)
     var_plus = mean_var * (n - 1.0) / n
     if chains > 1:
-        var_plus = var_plus + np.var(x.mean(axis=-1), axis=-1, ddof=1)
+        var_plus = var_plus + np.var(chain_means, axis=-1, ddof=1)
     rho = 1.0 - (mean_var[:, None] - acov) / var_plus[:, None]  # (row, lag)
     rho[:, 0] = 1.0
     # Pairs rho[2j] + rho[2j+1], j = 0..j_max (Geyer's loop looks at pairs while 2j - 1 < n - 3).
@@ -214,9 +242,9 @@ def _ess(x: np.ndarray) -> np.ndarray:
     positive = pairs > 0
     # The truncating pair: the first j >= 1 that is not positive (j_max if none is), or 0 if pair 0 is not.
     stops = ~positive[:, 1:]
-    first = np.where(stops.any(axis=-1), stops.argmax(axis=-1) + 1, j_max) if j_max else np.zeros(live.size, int)
+    first = np.where(stops.any(axis=-1), stops.argmax(axis=-1) + 1, j_max) if j_max else np.zeros(len(x), int)
     last = np.where(positive[:, 0], first, 0)
-    rows = np.arange(live.size)
+    rows = np.arange(len(x))
     # The pairs before it, each no larger than the one before (the monotone sequence), summed.
     summed = np.cumsum(np.minimum.accumulate(pairs, axis=-1), axis=-1)
     head = np.where(last > 0, summed[rows, np.maximum(last - 1, 0)], 0.0)

@@ -1,0 +1,133 @@
+"""What convergence diagnostics cost: on radon in the process, and the whole command line on 1,000,000 rows.
+
+Run from the repository root: ``.venv/bin/python benchmarks/bench_diagnostics.py [--only radon,cli] [--runs N]
+[--slope]`` (about a minute on 2 cores). Timings are information, not tests: ``tests/test_diagnostics.py`` and
+``tests/test_results.py`` assert what can fail (the numbers equal arviz-stats', they are computed once).
+
+radon  Radon's default model (log radon by floor, varying intercept by county; ``datasets.DEFAULT_SAMPLE``)
+       fitted once with the default sampler (4 chains x 1,000 draws, no MAP). Then ``FitResult.diagnostics()``:
+       its **first call** (R-hat, bulk and tail ESS of the 4 population parameters and 85 county coefficients,
+       computed all at once, then the verdict), timed on 20 fresh copies of the result (``dataclasses.replace``
+       copies the fields, not the cache), median and fastest; and its **cached call** (the same result asked
+       again, as the CLI and the pages do). Target: first call < 50 ms.
+cli    A seeded gaussian CSV of 1,000,000 rows in 1,000 groups (y = 1 + a_j + 0.5 x + e, a_j ~ N(0, 0.5),
+       e ~ N(0, 1)) written into a temporary folder, then the command line as a child process::
+
+           .venv/bin/python -m hiermodels fit DATA.csv --outcome y --group g --predictor x --pooling all \\
+               --json OUT.json --quiet
+
+       (``--slope`` adds ``--vary intercept --vary x``), ``--runs`` times (default 2: the first may also fill
+       numba's and PyTensor's disk caches). Per run: whole-process wall clock (start to exit, imports and
+       reading the CSV included), peak resident memory of that child (``os.wait4``'s ``ru_maxrss``), and the
+       sampling time the JSON reports. Target: < 8 s wall, < 2 GB (before: 19 s, 15 s of it in diagnostics).
+
+The machine is shared while this runs (other processes use the two cores), so every figure is an upper bound of
+what the same code does alone: the load average is printed with each table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = REPO / ".venv" / "bin" / "python"
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def bench_radon(copies: int = 20) -> None:
+    from hiermodels.data import prepare
+    from hiermodels.datasets import DEFAULT_SAMPLE
+    from hiermodels.fitting import fit
+
+    spec = DEFAULT_SAMPLE.spec
+    result = fit(prepare(DEFAULT_SAMPLE.load(), spec), spec, compute_map=False)
+    replace(result).diagnostics()  # the first computation in this process (imports, numpy's FFT plan)
+    firsts = []
+    for _ in range(copies):
+        fresh = replace(result)
+        started = time.perf_counter()
+        d = fresh.diagnostics()
+        firsts.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    fresh.diagnostics()
+    cached = time.perf_counter() - started
+    print(f"radon default model, {d.chains} x {d.draws} draws, {len(fresh.convergence.r_hat)} scalars ({load()})")
+    print(f"  first call: median {1000 * statistics.median(firsts):.1f} ms, fastest {1000 * min(firsts):.1f} ms "
+          f"over {copies} fresh results (target < 50 ms)")
+    print(f"  cached call: {1e6 * cached:.1f} µs")
+    print(f"  largest R-hat {d.max_r_hat:.4f}, smallest bulk ESS {d.min_ess_bulk:.0f}, tail ESS {d.min_ess_tail:.0f}")
+
+
+def make_csv(path: Path, n_rows: int, n_groups: int, seed: int = 1) -> None:
+    """Every group the same size; y = 1 + a_j + 0.5 x + e, a_j ~ N(0, 0.5), e ~ N(0, 1)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    group = np.repeat(np.arange(n_groups), n_rows // n_groups)
+    x = rng.normal(size=group.size)
+    y = 1 + rng.normal(0, 0.5, n_groups)[group] + 0.5 * x + rng.normal(size=group.size)
+    labels = np.array([f"g{g:04d}" for g in range(n_groups)])
+    pd.DataFrame({"g": labels[group], "x": x.round(6), "y": y.round(6)}).to_csv(path, index=False)
+
+
+def bench_cli(runs: int, n_rows: int, n_groups: int, slope: bool) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        data, output = Path(folder) / "large.csv", Path(folder) / "large.json"
+        started = time.perf_counter()
+        make_csv(data, n_rows, n_groups)
+        print(f"{n_rows:,} rows x {n_groups:,} groups written in {time.perf_counter() - started:.1f} s "
+              f"({data.stat().st_size / 1e6:.0f} MB)")
+        command = [str(PYTHON), "-m", "hiermodels", "fit", str(data), "--outcome", "y", "--group", "g",
+                   "--predictor", "x", "--pooling", "all", "--json", str(output), "--quiet"]
+        if slope:
+            command += ["--vary", "intercept", "--vary", "x"]
+        print("command: " + " ".join(command).replace(folder, "$TMP"))
+        for run in range(1, runs + 1):
+            started = time.perf_counter()
+            child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - started
+            child.returncode = os.waitstatus_to_exitcode(status)
+            errors = child.stderr.read().decode() if child.stderr else ""
+            if child.returncode != 0:
+                raise SystemExit(f"the command failed with status {child.returncode}: {errors.strip()}")
+            timing = json.loads(output.read_text())["timing"]
+            sampling = sum(t["total_s"] for t in timing.values())
+            print(f"  run {run}: wall {wall:.2f} s (target < 8 s), peak RSS {usage.ru_maxrss / 1024:.0f} MB "
+                  f"(target < 2048 MB), fits {sampling:.2f} s of it ({load()})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="radon,cli", help="comma-separated: radon, cli")
+    parser.add_argument("--runs", type=int, default=2, help="command-line runs (default 2)")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--slope", action="store_true", help="the slope of x varies by group too")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    if unknown := only - {"radon", "cli"}:
+        parser.error(f"--only takes radon and/or cli, got {', '.join(sorted(unknown))}")
+    if "radon" in only:
+        bench_radon()
+    if "cli" in only:
+        bench_cli(args.runs, args.rows, args.groups, args.slope)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
