@@ -1,8 +1,9 @@
 """What convergence diagnostics cost: on radon in the process, and the whole command line on 1,000,000 rows.
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_diagnostics.py [--only radon,cli] [--runs N]
-[--slope]`` (about a minute on 2 cores). Timings are information, not tests: ``tests/test_diagnostics.py`` and
-``tests/test_results.py`` assert what can fail (the numbers equal arviz-stats', they are computed once).
+[--slope] [--compare]`` (a few minutes on 2 cores). Timings are information, not tests:
+``tests/test_diagnostics.py`` and ``tests/test_results.py`` assert what can fail (the numbers equal
+arviz-stats', they are computed once).
 
 radon  Radon's default model (log radon by floor, varying intercept by county; ``datasets.DEFAULT_SAMPLE``)
        fitted once with the default sampler (4 chains x 1,000 draws, no MAP). Then ``FitResult.diagnostics()``:
@@ -21,6 +22,9 @@ cli    A seeded gaussian CSV of 1,000,000 rows in 1,000 groups (y = 1 + a_j + 0.
        numba's and PyTensor's disk caches). Per run: whole-process wall clock (start to exit, imports and
        reading the CSV included), peak resident memory of that child (``os.wait4``'s ``ru_maxrss``), and the
        sampling time the JSON reports. Target: < 8 s wall, < 2 GB (before: 19 s, 15 s of it in diagnostics).
+       Then, in this process, the same fits (no MAP) and each pooling's first ``diagnostics()`` call; with
+       ``--compare`` also the same numbers one arviz-stats call per scalar (the computation this replaced, which
+       the command line then ran twice).
 
 The machine is shared while this runs (other processes use the two cores), so every figure is an upper bound of
 what the same code does alone: the load average is printed with each table.
@@ -85,8 +89,9 @@ def per_scalar(result) -> float:
     posterior = result.draws
     chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     scalars = [draws_of(posterior, ref) for ref in population_parameters(result.spec, result.data)]
-    b = posterior[m.GROUP_COEFFICIENT].transpose("chain", "draw", ...).to_numpy().reshape(chains, n_draws, -1)
-    scalars += [b[:, :, k] for k in range(b.shape[-1])]
+    if m.GROUP_COEFFICIENT in posterior:
+        b = posterior[m.GROUP_COEFFICIENT].transpose("chain", "draw", ...).to_numpy().reshape(chains, n_draws, -1)
+        scalars += [b[:, :, k] for k in range(b.shape[-1])]
     started = time.perf_counter()
     for samples in scalars:
         array_stats.rhat(samples, chain_axis=0, draw_axis=1)
@@ -107,7 +112,7 @@ def make_csv(path: Path, n_rows: int, n_groups: int, seed: int = 1) -> None:
     pd.DataFrame({"g": labels[group], "x": x.round(6), "y": y.round(6)}).to_csv(path, index=False)
 
 
-def bench_cli(runs: int, n_rows: int, n_groups: int, slope: bool) -> None:
+def bench_cli(runs: int, n_rows: int, n_groups: int, slope: bool, compare: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
         data, output = Path(folder) / "large.csv", Path(folder) / "large.json"
         started = time.perf_counter()
@@ -132,6 +137,26 @@ def bench_cli(runs: int, n_rows: int, n_groups: int, slope: bool) -> None:
             sampling = sum(t["total_s"] for t in timing.values())
             print(f"  run {run}: wall {wall:.2f} s (target < 8 s), peak RSS {usage.ru_maxrss / 1024:.0f} MB "
                   f"(target < 2048 MB), fits {sampling:.2f} s of it ({load()})")
+        in_process(data, slope, compare)
+
+
+def in_process(data: Path, slope: bool, compare: bool) -> None:
+    from hiermodels.data import prepare, read_table
+    from hiermodels.fitting import fit_poolings
+    from hiermodels.spec import ModelSpec
+
+    spec = ModelSpec("y", "g", ("x",), varying=("intercept", "x") if slope else ("intercept",))
+    comparison = fit_poolings(prepare(read_table(data), spec), spec, compute_map=False)
+    for pooling in comparison.poolings:
+        result = comparison[pooling]
+        started = time.perf_counter()
+        result.diagnostics()
+        seconds = time.perf_counter() - started
+        line = (f"  in the process, {pooling} pooling: diagnostics {1000 * seconds:.0f} ms for "
+                f"{len(result.convergence.r_hat)} scalars")
+        if compare:
+            line += f", one arviz-stats call per scalar {per_scalar(result):.2f} s"
+        print(line + f" ({load()})")
 
 
 def main() -> int:
@@ -141,6 +166,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--groups", type=int, default=1000)
     parser.add_argument("--slope", action="store_true", help="the slope of x varies by group too")
+    parser.add_argument("--compare", action="store_true", help="also time arviz-stats one scalar at a time")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if unknown := only - {"radon", "cli"}:
@@ -148,7 +174,7 @@ def main() -> int:
     if "radon" in only:
         bench_radon()
     if "cli" in only:
-        bench_cli(args.runs, args.rows, args.groups, args.slope)
+        bench_cli(args.runs, args.rows, args.groups, args.slope, args.compare)
     return 0
 
 

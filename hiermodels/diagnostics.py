@@ -29,20 +29,20 @@ and median (the folded draws' order is merged from it: two sorted runs, below an
 normal scores come from a table of every possible rank; one FFT gives every autocovariance, the chains' power
 spectra averaged before transforming back; Geyer's sequence is a cumulative minimum over pairs. Columns go in
 chunks (bounded memory) on two threads (numpy releases the GIL in sorts, FFTs and loops; each chunk writes its
-own columns). Radon's 89 scalars take about 45 ms, 2,000 scalars about a second
-(``benchmarks/bench_diagnostics.py``).
-``tests/test_diagnostics.py`` holds the result to arviz-stats to 1e-10 on radon's posterior and on edge cases
-(odd draws, one chain, ties, constants, NaN). Kept from the per-scalar version: a constant scalar (a
+own columns). Radon's 89 scalars take about 50 ms (arviz-stats, one scalar at a time: 400 ms), 2,000 scalars
+about a second (11 s) (``benchmarks/bench_diagnostics.py``). The numbers equal arviz-stats' to 1e-10 on radon's
+posterior (``tests/test_results.py``) and on edge cases (odd draws, one chain, ties, constants, NaN;
+``tests/test_diagnostics.py``). Kept from the per-scalar version: a constant scalar (a
 correlation's diagonal, a fixed value) has no R-hat or ESS (NaN, not a warning); R-hat needs two chains; fewer
 than four draws or a NaN draw give NaN.
 
 **Thresholds** (each stated once here; the CLI's warnings, the app's traffic lights and the tests read them):
 
 - ``R_HAT_LIMIT`` 1.01 and ``ESS_PER_CHAIN`` 100 (400 effective draws, bulk and tail, for four chains) are
-  Vehtari et al. (2021)'s recommendations (section 4: use the draws only if R-hat < 1.01 and the bulk and tail
-  ESS exceed 100 per chain);
+  Vehtari et al. (2021)'s recommendations (use the draws only if R-hat < 1.01, and the bulk and tail ESS exceed
+  100 per chain);
 - any divergent transition means that the sampler could not follow the posterior's curvature somewhere and the
-  estimates may be biased (Betancourt 2017, "A conceptual introduction to Hamiltonian Monte Carlo", section 6.2);
+  estimates may be biased (Betancourt 2017, "A conceptual introduction to Hamiltonian Monte Carlo", arXiv:1701.02434);
 - the "problem" levels are this app's own convention for "clearly worse" (no published threshold):
   ``R_HAT_PROBLEM`` 1.05, fewer than ``ESS_PROBLEM`` = 100 effective draws in all, a divergent share of
   ``DIVERGENCE_PROBLEM`` = 1% of all draws. Between "ok" and "problem" a value is worth a "check".
@@ -93,8 +93,8 @@ class Convergence:
 
     def worst(self) -> tuple[float, float, float]:
         """Largest R-hat, smallest bulk ESS, smallest tail ESS over the scalars that have them (else NaN)."""
-        return _finite_extreme(np.max, self.r_hat), _finite_extreme(np.min, self.ess_bulk), \
-            _finite_extreme(np.min, self.ess_tail)
+        return (_finite_extreme(np.max, self.r_hat), _finite_extreme(np.min, self.ess_bulk),
+                _finite_extreme(np.min, self.ess_tail))
 
 
 def convergence(draws: np.ndarray) -> Convergence:

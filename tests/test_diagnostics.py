@@ -139,7 +139,7 @@ def test_worst_ignores_scalars_without_numbers():
 
 # ------------------------------------------------------------------------------------------- thresholds, grading
 def test_thresholds_are_vehtari_et_al_2021():
-    """Vehtari et al. (2021), section 4: R-hat below 1.01, bulk and tail ESS above 100 per chain."""
+    """Vehtari et al. (2021) recommend R-hat below 1.01 and bulk and tail ESS above 100 per chain."""
     assert R_HAT_LIMIT == 1.01 and ESS_PER_CHAIN == 100
     assert R_HAT_PROBLEM > R_HAT_LIMIT and ESS_PROBLEM <= ESS_PER_CHAIN and 0 < DIVERGENCE_PROBLEM < 1
 
