@@ -71,7 +71,8 @@ DIVERGENCE_PROBLEM = 0.01  # this app's convention: a divergent share of all dra
 TAIL_PROB = 0.05  # tail ESS at the 5% and 95% quantiles, as ArviZ and Stan report it
 
 MIN_DRAWS = 4  # fewer draws per chain give no R-hat or ESS (as arviz-stats)
-_THREADS = min(2, len(os.sched_getaffinity(0)))
+# Two threads where two cores are ours (sched_getaffinity is Linux's; elsewhere the machine's count).
+_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 _CHUNK = 128  # columns per step: their batch of three ESS inputs is 12 MB at 4 x 1,000 draws, its FFT twice that
 
 Status = Literal["ok", "check", "problem", "n/a"]
