@@ -10,6 +10,7 @@ import streamlit as st
 from hiermodels import charts, interpret
 from hiermodels.comparison import PoolingComparison
 from hiermodels.diagnostics import ESS_PER_CHAIN, checks
+from hiermodels.names import is_group_level_scale
 from hiermodels.spec import POOLING_LABELS
 from hiermodels_ui import cache, state, widgets
 
@@ -35,7 +36,7 @@ def trace_and_rank(fit: PoolingComparison) -> None:
                        horizontal=True)
     result = fit[pooling]
     names = list(result.population()["name"])
-    scales = [n for n in names if n.startswith("sd(")]
+    scales = [n for n in names if is_group_level_scale(n)]
     state.seed("w_diagnostics_parameter", scales[0] if scales else names[0], names)
     name = st.selectbox("Parameter", names, key="w_diagnostics_parameter",
                         help="Population-level parameters of this pooling.")
