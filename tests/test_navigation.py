@@ -7,7 +7,8 @@ from pathlib import Path
 from hiermodels_ui import navigation
 
 ROOT = Path(__file__).resolve().parent.parent
-# Pages edited elsewhere at the time of the table (their links move to navigation.link separately).
+
+
 def test_every_page_in_the_table_exists_once() -> None:
     paths = [page.path for page in navigation.PAGES]
     assert len(set(paths)) == len(paths) == len(list((ROOT / "pages").glob("*.py")))
