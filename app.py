@@ -10,7 +10,7 @@ import sys
 import streamlit as st
 
 from hiermodels import charts
-from hiermodels.datasets import DEFAULT_SAMPLE
+from hiermodels.data.datasets import DEFAULT_SAMPLE
 from hiermodels_ui import cache, navigation, state
 
 st.set_page_config(page_title="hiermodels: see partial pooling", page_icon=":material/scatter_plot:",

@@ -54,9 +54,9 @@ def load() -> str:
 
 
 def bench_radon(copies: int = 20) -> None:
-    from hiermodels.data import prepare
-    from hiermodels.datasets import DEFAULT_SAMPLE
-    from hiermodels.fitting import fit
+    from hiermodels.data.datasets import DEFAULT_SAMPLE
+    from hiermodels.data.preparing import prepare
+    from hiermodels.inference.fitting import fit
 
     spec = DEFAULT_SAMPLE.spec
     result = fit(prepare(DEFAULT_SAMPLE.load(), spec), spec, compute_map=False)
@@ -82,9 +82,9 @@ def per_scalar(result) -> float:
     """Seconds to compute the same R-hat, bulk and tail ESS one scalar at a time with arviz-stats."""
     from arviz_stats.base import array_stats
 
-    from hiermodels import models as m
-    from hiermodels.diagnostics import TAIL_PROB
-    from hiermodels.results import draws_of, population_parameters
+    from hiermodels.model import build as m
+    from hiermodels.results.diagnostics import TAIL_PROB
+    from hiermodels.results.fit_result import draws_of, population_parameters
 
     posterior = result.draws
     chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -141,9 +141,10 @@ def bench_cli(runs: int, n_rows: int, n_groups: int, slope: bool, compare: bool)
 
 
 def in_process(data: Path, slope: bool, compare: bool) -> None:
-    from hiermodels.data import prepare, read_table
-    from hiermodels.fitting import fit_poolings
-    from hiermodels.spec import ModelSpec
+    from hiermodels.data.preparing import prepare
+    from hiermodels.data.reading import read_table
+    from hiermodels.inference.fitting import fit_poolings
+    from hiermodels.model.spec import ModelSpec
 
     spec = ModelSpec("y", "g", ("x",), varying=("intercept", "x") if slope else ("intercept",))
     comparison = fit_poolings(prepare(read_table(data), spec), spec, compute_map=False)

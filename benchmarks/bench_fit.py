@@ -135,8 +135,8 @@ def our_summary(result):
 # ------------------------------------------------------------------------------------------------ scenarios
 def scenario_warm() -> dict:
     from hiermodels import fit
-    from hiermodels.compiled import CompiledModelCache
-    from hiermodels.mode import find_mode
+    from hiermodels.engine.compiled import CompiledModelCache
+    from hiermodels.inference.mode import find_mode
 
     first, second = radon(), radon(noise_seed=1)
     plain_fit(first)  # warm the process: imports, numba, PyTensor caches
@@ -181,7 +181,7 @@ def scenario_cold_plain() -> dict:
 
 def scenario_cold_ours() -> dict:
     from hiermodels import fit
-    from hiermodels.compiled import CompiledModelCache
+    from hiermodels.engine.compiled import CompiledModelCache
 
     started = time.perf_counter()
     result = fit(radon(), our_spec(), compiled_cache=CompiledModelCache(), compute_map=False)
@@ -205,7 +205,7 @@ def make_large(path: Path, seed: int, n_rows: int = 1_000_000, n_groups: int = 1
 
 def scenario_large() -> dict:
     from hiermodels import ModelSpec, fit_poolings, prepare, read_table
-    from hiermodels.compiled import CompiledModelCache
+    from hiermodels.engine.compiled import CompiledModelCache
 
     spec = ModelSpec("y", "group", ("x",), varying=("intercept", "x"))
     cache = CompiledModelCache()
@@ -233,7 +233,7 @@ def scenario_pages() -> dict:
     from streamlit.testing.v1 import AppTest
 
     from hiermodels import QUICK_SAMPLER, fit_poolings, prepare
-    from hiermodels.datasets import DEFAULT_SAMPLE
+    from hiermodels.data.datasets import DEFAULT_SAMPLE
     from hiermodels_ui import cache
     from hiermodels_ui.state import FitKey
 

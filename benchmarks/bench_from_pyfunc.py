@@ -10,7 +10,7 @@ less than 25 % more wall time on radon, the project switches to it and lifts the
 
 The model is radon's default (the first bundled sample, its default spec: varying intercept, partial pooling,
 group effects integrated out) with its default sampler settings (4 chains x 1,000 draws after 1,000 tuning,
-target acceptance 0.99), sampled with ``nutpie.sample`` as ``hiermodels.fitting`` calls it (cores =
+target acceptance 0.99), sampled with ``nutpie.sample`` as ``hiermodels.inference.fitting`` calls it (cores =
 min(chains, CPUs), no progress callback, which would cost both routes alike). In one process: one untimed run
 of each route (numba loads or compiles the kernels), then ``--runs`` timed rounds, alternating which route goes
 first, so that a slow spell of a shared machine falls on both. The two routes must give the same draws from the
@@ -37,10 +37,11 @@ THRESHOLD = 0.25  # issue 11: switch to from_pyfunc if it costs less than this m
 
 def routes():
     """Radon's default spec and the two nutpie models of it: (spec, {route: nutpie model})."""
-    from hiermodels import gaussian_engine, prepare
-    from hiermodels.compiled import COMPILE_LOCK
-    from hiermodels.datasets import SAMPLES
-    from hiermodels.models import build_model
+    from hiermodels import prepare
+    from hiermodels.data.datasets import SAMPLES
+    from hiermodels.engine import gaussian_engine
+    from hiermodels.engine.compiled import COMPILE_LOCK
+    from hiermodels.model.build import build_model
 
     sample = next(s for s in SAMPLES if s.filename == "radon.csv")
     spec = sample.spec

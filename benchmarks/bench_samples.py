@@ -2,7 +2,7 @@
 
 Run from the repository root: ``.venv/bin/python benchmarks/bench_samples.py [--empty-caches] [--draws N ...]``.
 
-For each sample of ``hiermodels.datasets.SAMPLES`` the script prepares the data, then calls
+For each sample of ``hiermodels.data.datasets.SAMPLES`` the script prepares the data, then calls
 ``fit_poolings(..., compiled_cache=..., queue=...)`` exactly as the Model & fit page does, twice, on one
 compiled-model cache shared by all samples (as one server shares it):
 
@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(sampler_overrides: dict) -> None:
-    from hiermodels.compiled import CompiledModelCache
-    from hiermodels.data import prepare
-    from hiermodels.datasets import SAMPLES
-    from hiermodels.fitting import fit_poolings
-    from hiermodels.queue import FitQueue
+    from hiermodels.data.datasets import SAMPLES
+    from hiermodels.data.preparing import prepare
+    from hiermodels.engine.compiled import CompiledModelCache
+    from hiermodels.inference.fitting import fit_poolings
+    from hiermodels.inference.queue import FitQueue
 
     cache = CompiledModelCache(64)
     queue = FitQueue(slots=1, max_waiting=4)

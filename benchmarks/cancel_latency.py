@@ -30,7 +30,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     from hiermodels import FitCancelled, ModelSpec, SamplerSettings, fit, prepare
-    from hiermodels.compiled import CompiledModelCache
+    from hiermodels.engine.compiled import CompiledModelCache
 
     rng = np.random.default_rng(0)
     n, groups = 20_000, 100

@@ -9,12 +9,11 @@ mode (MAP) beside the posterior mean, and what the population says about a new g
 >>> result.population()  # doctest: +SKIP
 """
 
-from hiermodels.comparison import PoolingComparison
-from hiermodels.data import PreparedData, prepare, read_table
+from hiermodels.data.preparing import PreparedData, prepare
+from hiermodels.data.reading import read_table
 from hiermodels.errors import DataError, FileReadError, FitCancelled, FitFailed, HierModelsError, SpecError
-from hiermodels.fitting import FitProgress, fit, fit_poolings
-from hiermodels.results import FitResult
-from hiermodels.spec import (
+from hiermodels.inference.fitting import FitProgress, fit, fit_poolings
+from hiermodels.model.spec import (
     CAREFUL_SAMPLER,
     FAMILIES,
     POOLINGS,
@@ -23,6 +22,8 @@ from hiermodels.spec import (
     Prior,
     SamplerSettings,
 )
+from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.fit_result import FitResult
 
 __all__ = [
     "CAREFUL_SAMPLER",

@@ -1,6 +1,6 @@
 """Charts: tidy DataFrames in, Altair charts out. Nothing here samples, fits or shows anything.
 
-The frames come from :mod:`hiermodels.interpret` (and :meth:`PoolingComparison.shrinkage`,
+The frames come from :mod:`hiermodels.results.interpret` (and :meth:`PoolingComparison.shrinkage`,
 :meth:`PoolingComparison.population`); every function *returns* a chart, which the caller displays
 (``st.altair_chart``) or exports (:func:`to_png`, :func:`to_svg`).
 
@@ -17,7 +17,7 @@ Design rules
 * User strings (group labels, column and term names) travel as *data* (rows, tooltips, facet headers) or as
   plain-text titles; they are never spliced into Vega expressions or used as field names, and nothing here
   produces markdown or HTML. Conditions such as "the highlighted group" are computed into boolean columns.
-* Inline data stay under Altair's 5,000-row limit because :mod:`hiermodels.interpret` thins the draws; the
+* Inline data stay under Altair's 5,000-row limit because :mod:`hiermodels.results.interpret` thins the draws; the
   limit is never raised here.
 """
 
@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from hiermodels import interpret, names
 from hiermodels.errors import SpecError
-from hiermodels.spec import POOLING_LABELS, POOLINGS
+from hiermodels.model import names
+from hiermodels.model.spec import POOLING_LABELS, POOLINGS
+from hiermodels.results import interpret
 
 # ------------------------------------------------------------------------------------------------ palette
 OKABE_ITO: Mapping[str, str] = {

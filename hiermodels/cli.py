@@ -21,12 +21,12 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from hiermodels.comparison import PoolingComparison
-from hiermodels.data import prepare, read_table
+from hiermodels.data.preparing import prepare
+from hiermodels.data.reading import read_table
 from hiermodels.errors import FitCancelled, HierModelsError, SpecError
-from hiermodels.fitting import FitProgress, fit_poolings
-from hiermodels.progress import terminal_line
-from hiermodels.spec import (
+from hiermodels.inference.fitting import FitProgress, fit_poolings
+from hiermodels.inference.progress import terminal_line
+from hiermodels.model.spec import (
     FAMILIES,
     INTERCEPT,
     POOLING_LABELS,
@@ -35,6 +35,7 @@ from hiermodels.spec import (
     SamplerSettings,
     parse_prior_assignment,
 )
+from hiermodels.results.comparison import PoolingComparison
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -50,4 +50,4 @@ class FitFailed(HierModelsError, RuntimeError):
 
 
 class QueueFull(HierModelsError):
-    """Too many fits are waiting already (a :class:`hiermodels.queue.FitQueue` at its ``max_waiting``)."""
+    """Too many fits are waiting already (a :class:`hiermodels.inference.queue.FitQueue` at its ``max_waiting``)."""

@@ -2,8 +2,9 @@
 
 The app serves a whole classroom from one small server, so every input is bounded: a file that is too big, too
 wide or has too many groups gets a message saying the limit and how to get under it, instead of taking the server
-down for everyone. :mod:`hiermodels.data` enforces the data limits (:func:`~hiermodels.data.read_table` checks
-the size before parsing, then columns and rows; :func:`~hiermodels.data.prepare` checks rows, groups and terms).
+down for everyone. :mod:`hiermodels.data` enforces the data limits (:func:`~hiermodels.data.reading.read_table` checks
+the size before parsing, then columns and rows; :func:`~hiermodels.data.preparing.prepare` checks rows,
+groups and terms).
 
 The values are read at call time (``limits.MAX_ROWS``, not ``from limits import MAX_ROWS``), so a test may lower a
 limit with ``monkeypatch.setattr``.

@@ -17,15 +17,16 @@ from collections import OrderedDict
 import pandas as pd
 import streamlit as st
 
-from hiermodels import interpret
-from hiermodels.comparison import PoolingComparison
-from hiermodels.compiled import CompiledModelCache
-from hiermodels.data import PreparedData, prepare, read_table
-from hiermodels.datasets import DEFAULT_SAMPLE, SAMPLES, sample_by_name
-from hiermodels.fitting import warm
-from hiermodels.queue import FitQueue
-from hiermodels.scales import Scale
-from hiermodels.spec import POOLINGS, ModelSpec
+from hiermodels.data.datasets import DEFAULT_SAMPLE, SAMPLES, sample_by_name
+from hiermodels.data.preparing import PreparedData, prepare
+from hiermodels.data.reading import read_table
+from hiermodels.engine.compiled import CompiledModelCache
+from hiermodels.inference.fitting import warm
+from hiermodels.inference.queue import FitQueue
+from hiermodels.model.spec import POOLINGS, ModelSpec
+from hiermodels.results import interpret
+from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.scales import Scale
 from hiermodels_ui.state import FitKey
 
 MAX_STORED_FITS = 24
@@ -88,7 +89,7 @@ def fit_store() -> FitStore:
 
 @st.cache_resource(show_spinner=False)
 def compiled_models() -> CompiledModelCache:
-    """Compiled models shared by every session: compile once per model structure (hiermodels.compiled)."""
+    """Compiled models shared by every session: compile once per model structure (hiermodels.engine.compiled)."""
     return CompiledModelCache(MAX_COMPILED_MODELS)
 
 

@@ -29,10 +29,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from hiermodels.datasets import DEFAULT_SAMPLE, SAMPLES, SampleDataset
+from hiermodels.data.datasets import DEFAULT_SAMPLE, SAMPLES, SampleDataset
 from hiermodels.errors import SpecError
-from hiermodels.scales import Scale
-from hiermodels.spec import (
+from hiermodels.model.spec import (
     CAREFUL_SAMPLER,
     FAMILIES,
     INTERCEPT,
@@ -44,6 +43,7 @@ from hiermodels.spec import (
     SamplerSettings,
     parse_prior_assignment,
 )
+from hiermodels.results.scales import Scale
 
 _TABLE = "hm_table"
 _SPEC = "hm_spec"

@@ -15,10 +15,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from hiermodels import charts, notation
-from hiermodels.comparison import PoolingComparison
-from hiermodels.scales import SCALE_LABELS, SCALES, Scale, has_link, scale_note
-from hiermodels.spec import POOLING_LABELS
+from hiermodels import charts
+from hiermodels.model import notation
+from hiermodels.model.spec import POOLING_LABELS
+from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.scales import SCALE_LABELS, SCALES, Scale, has_link, scale_note
 from hiermodels_ui import cache, navigation, state
 
 # Cells that a spreadsheet would run as a formula (OWASP "CSV injection").

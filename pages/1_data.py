@@ -2,11 +2,13 @@
 
 import streamlit as st
 
-from hiermodels import charts, interpret
-from hiermodels.data import group_level_notes, index_column_note, index_columns, numeric_columns, suggest_spec
-from hiermodels.datasets import SAMPLES, sample_by_name
+from hiermodels import charts
+from hiermodels.data.datasets import SAMPLES, sample_by_name
+from hiermodels.data.preparing import group_level_notes, numeric_columns
+from hiermodels.data.roles import index_column_note, index_columns, suggest_spec
 from hiermodels.errors import DataError, FileReadError, SpecError
-from hiermodels.spec import FAMILIES, FAMILY_LABELS, INTERCEPT, ModelSpec
+from hiermodels.model.spec import FAMILIES, FAMILY_LABELS, INTERCEPT, ModelSpec
+from hiermodels.results import interpret
 from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()
@@ -81,7 +83,8 @@ frame = loaded.frame
 st.subheader("Preview")
 st.text(f"{loaded.name}: {len(frame):,} rows, {frame.shape[1]} columns"
         + (f" (first {PREVIEW_ROWS} shown)" if len(frame) > PREVIEW_ROWS else ""))
-if frame.attrs.get("notes"):  # what was read differently from the file as it stands (hiermodels.data.read_table)
+# What was read differently from the file as it stands (hiermodels.data.reading.read_table).
+if frame.attrs.get("notes"):
     st.info("Read with notes:", icon=":material/info:")
     st.text("\n".join(f"• {note}" for note in frame.attrs["notes"]))
 st.dataframe(frame.head(PREVIEW_ROWS), hide_index=True, height=260)

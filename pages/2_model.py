@@ -5,15 +5,15 @@ from dataclasses import replace
 import streamlit as st
 
 from hiermodels import limits
-from hiermodels.data import identification_problems
+from hiermodels.data.preparing import identification_problems
 from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
-from hiermodels.fitting import fit_poolings
-from hiermodels.notation import describe, formula, latex
-from hiermodels.plan import plan_fit
-from hiermodels.preview import reml_preview
-from hiermodels.priors import default_priors, resolve_priors, specs_for_poolings
-from hiermodels.progress import progress_text
-from hiermodels.spec import (
+from hiermodels.inference.fitting import fit_poolings
+from hiermodels.inference.plan import plan_fit
+from hiermodels.inference.preview import reml_preview
+from hiermodels.inference.progress import progress_text
+from hiermodels.model.notation import describe, formula, latex
+from hiermodels.model.priors import default_priors, resolve_priors, specs_for_poolings
+from hiermodels.model.spec import (
     CAREFUL_SAMPLER,
     INTERCEPT,
     POOLING_LABELS,

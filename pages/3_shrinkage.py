@@ -7,8 +7,9 @@ rest-of-season averages, the simulated daughters' family means), a last section 
 
 import streamlit as st
 
-from hiermodels import charts, interpret
-from hiermodels.spec import POOLING_LABELS
+from hiermodels import charts
+from hiermodels.model.spec import POOLING_LABELS
+from hiermodels.results import interpret
 from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()

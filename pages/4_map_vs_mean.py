@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from hiermodels import charts, interpret
-from hiermodels.results import FitResult
+from hiermodels import charts
+from hiermodels.results import interpret
+from hiermodels.results.fit_result import FitResult
 from hiermodels_ui import cache, state, widgets
 
 widgets.require_frame()

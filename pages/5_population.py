@@ -4,8 +4,9 @@ and for a new, unseen one."""
 import numpy as np
 import streamlit as st
 
-from hiermodels import charts, interpret
-from hiermodels.spec import INTERCEPT, POOLING_LABELS
+from hiermodels import charts
+from hiermodels.model.spec import INTERCEPT, POOLING_LABELS
+from hiermodels.results import interpret
 from hiermodels_ui import cache, state, widgets
 
 widgets.require_frame()

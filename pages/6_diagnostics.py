@@ -1,17 +1,18 @@
 """Diagnostics: did the sampler explore the posterior well enough to trust the other pages?
 
 The checks, their thresholds (Vehtari et al. 2021) and their grading ("ok", "check", "problem") are computed in
-:mod:`hiermodels.diagnostics`; this page shows them as a table, badges and warnings.
+:mod:`hiermodels.results.diagnostics`; this page shows them as a table, badges and warnings.
 """
 
 import pandas as pd
 import streamlit as st
 
-from hiermodels import charts, interpret
-from hiermodels.comparison import PoolingComparison
-from hiermodels.diagnostics import ESS_PER_CHAIN, checks
-from hiermodels.names import is_group_level_scale
-from hiermodels.spec import POOLING_LABELS
+from hiermodels import charts
+from hiermodels.model.names import is_group_level_scale
+from hiermodels.model.spec import POOLING_LABELS
+from hiermodels.results import interpret
+from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.diagnostics import ESS_PER_CHAIN, checks
 from hiermodels_ui import cache, state, widgets
 
 widgets.require_frame()

@@ -16,8 +16,8 @@ import pymc as pm
 import pytest
 from scipy import stats
 
-from hiermodels.data import read_table
-from hiermodels.spec import Prior
+from hiermodels.data.reading import read_table
+from hiermodels.model.spec import Prior
 
 # The app compiles the default sample's models in a background thread when it starts; AppTest runs the app in
 # this process many times, where that would only compete for the two cores. (A browser test that wants it sets

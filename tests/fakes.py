@@ -2,7 +2,7 @@
 
 :func:`fake_data` builds a :class:`PreparedData` by hand, :func:`fake_fit` wraps draws (variable name -> array of
 shape ``(chain, draw, *dims)``) into a :class:`FitResult` whose posterior has the dims and coords that
-:mod:`hiermodels.models` gives the real one.
+:mod:`hiermodels.model.build` gives the real one.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from dataclasses import replace
 import numpy as np
 import xarray as xr
 
-from hiermodels import models as m
-from hiermodels.comparison import PoolingComparison
-from hiermodels.data import PreparedData
-from hiermodels.results import FitResult, Timing
-from hiermodels.spec import ModelSpec, SamplerSettings
+from hiermodels.data.preparing import PreparedData
+from hiermodels.model import build as m
+from hiermodels.model.spec import ModelSpec, SamplerSettings
+from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.fit_result import FitResult, Timing
 
 SAMPLER = SamplerSettings(draws=1000, tune=10, chains=4, seed=1234)
 
-# The dims of every variable a model can have (see hiermodels.models).
+# The dims of every variable a model can have (see hiermodels.model.build).
 VAR_DIMS: dict[str, tuple[str, ...]] = {
     m.COMMON: (m.COMMON_DIM,),
     m.POPULATION_MEAN: (m.VARYING_DIM,),
@@ -172,10 +172,10 @@ def comparison(data: PreparedData | None = None, *, slope: bool = False, correla
 def fake_fit_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[str], *, progress=None,
                       cancel=None, compute_map: bool = True, compiled_cache=None,
                       queue=None) -> PoolingComparison:
-    """A stand-in for :func:`hiermodels.fitting.fit_poolings` with the same signature: no sampling, draws that
+    """A stand-in for :func:`hiermodels.inference.fitting.fit_poolings` with the same signature: no sampling, draws that
     have the right variables, dims and group labels for any data and spec, and progress reports as a real
     fit sends them (compiling, sampling, done)."""
-    from hiermodels.fitting import FitProgress
+    from hiermodels.inference.fitting import FitProgress
 
     rng = np.random.default_rng(spec.sampler.seed)
     chains, n_draws = 2, 100

@@ -116,7 +116,7 @@ def test_fit_flows_to_the_success_message_and_is_cached(app):
         calls.append(args)
         return fake_fit_poolings(*args, **kwargs)
 
-    with mock.patch("hiermodels.fitting.fit_poolings", recording_fit):
+    with mock.patch("hiermodels.inference.fitting.fit_poolings", recording_fit):
         app.button[0].click().run()  # "Fit"
         assert not app.exception
         assert any(s.startswith("Fitted") for s in texts(app, "success"))
@@ -161,8 +161,8 @@ def test_the_reml_preview_runs_only_while_a_model_compiles(app):
         previews.append(spec.parameterization)
         return None
 
-    with (mock.patch("hiermodels.fitting.fit_poolings", fake_fit_poolings),
-          mock.patch("hiermodels.preview.reml_preview", recording_preview)):
+    with (mock.patch("hiermodels.inference.fitting.fit_poolings", fake_fit_poolings),
+          mock.patch("hiermodels.inference.preview.reml_preview", recording_preview)):
         app.button[0].click().run()  # "Fit"
         assert not app.exception and previews == []
         app.radio(key="w_parameterization").set_value("centered").run()

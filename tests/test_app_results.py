@@ -27,12 +27,12 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.testing.v1 import AppTest
 from test_app import every_run_through_app  # noqa: F401 (a fixture, used by name)
 
-from hiermodels import interpret
-from hiermodels import models as m
-from hiermodels.comparison import PoolingComparison
-from hiermodels.data import prepare
-from hiermodels.datasets import SAMPLES, sample_by_name
-from hiermodels.spec import POOLINGS
+from hiermodels.data.datasets import SAMPLES, sample_by_name
+from hiermodels.data.preparing import prepare
+from hiermodels.model import build as m
+from hiermodels.model.spec import POOLINGS
+from hiermodels.results import interpret
+from hiermodels.results.comparison import PoolingComparison
 from hiermodels_ui import cache, state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -442,7 +442,7 @@ def test_divergences_are_a_problem_with_advice(comp):
 def fit_in_the_app(at: AppTest) -> None:
     """Click Fit on the Model & fit page, the sampler replaced by fake draws (fakes.fake_fit_poolings)."""
     at.switch_page("pages/2_model.py").run()
-    with mock.patch("hiermodels.fitting.fit_poolings", fake_fit_poolings):
+    with mock.patch("hiermodels.inference.fitting.fit_poolings", fake_fit_poolings):
         at.button[0].click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(text.startswith("Fitted") for text in texts(at, "success"))

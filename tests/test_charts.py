@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from fakes import comparison, fake_data
 
-from hiermodels import charts, interpret
+from hiermodels import charts
 from hiermodels.errors import SpecError
-from hiermodels.spec import POOLING_LABELS, POOLINGS
+from hiermodels.model.spec import POOLING_LABELS, POOLINGS
+from hiermodels.results import interpret
 
 TRICKY = "O'Brien \"the\" {group} [x] \\ <b>"
 

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from hiermodels.cli import build_parser, main, spec_from_args, spec_to_dict
-from hiermodels.spec import Prior, SamplerSettings
+from hiermodels.model.spec import Prior, SamplerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "sample_data"

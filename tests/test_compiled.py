@@ -1,5 +1,5 @@
-"""Compile once per model structure (hiermodels.compiled): the cache, and a real reuse (buckets and structure keys:
-tests/test_plan.py)."""
+"""Compile once per model structure (hiermodels.engine.compiled): the cache, and a real reuse (buckets and
+structure keys: tests/test_plan.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from hiermodels import ModelSpec, Prior, SamplerSettings, fit, prepare, read_table
-from hiermodels.compiled import CompiledModelCache
-from hiermodels.models import PADDING_LABEL, build_model
-from hiermodels.plan import choose_method
+from hiermodels.engine.compiled import CompiledModelCache
+from hiermodels.inference.plan import choose_method
+from hiermodels.model.build import PADDING_LABEL, build_model
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

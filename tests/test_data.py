@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hiermodels.data import PreparedData, prepare, read_table
+from hiermodels.data.preparing import PreparedData, prepare
+from hiermodels.data.reading import read_table
 from hiermodels.errors import DataError, FileReadError
-from hiermodels.spec import ModelSpec
+from hiermodels.model.spec import ModelSpec
 
 CSV = "g,y,x\n01,1.5,0.1\n1,2.5,0.2\n01,3,0.4\n"
 EXPECTED = {"g": ["01", "1", "01"], "y": ["1.5", "2.5", "3"], "x": ["0.1", "0.2", "0.4"]}

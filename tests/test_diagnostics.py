@@ -1,4 +1,4 @@
-"""Convergence diagnostics (hiermodels.diagnostics): the vectorised R-hat and ESS against arviz-stats' own
+"""Convergence diagnostics (hiermodels.results.diagnostics): the vectorised R-hat and ESS against arviz-stats' own
 per-scalar functions, against closed forms, and the thresholds and grading that the CLI and the Diagnostics page
 read. The parity on a real posterior (radon) is in tests/test_results.py."""
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from arviz_stats.base import array_stats
 
-from hiermodels.diagnostics import (
+from hiermodels.model.spec import CAREFUL_SAMPLER, ModelSpec
+from hiermodels.results.diagnostics import (
     DIVERGENCE_PROBLEM,
     ESS_PER_CHAIN,
     ESS_PROBLEM,
@@ -26,7 +27,6 @@ from hiermodels.diagnostics import (
     convergence,
     grade,
 )
-from hiermodels.spec import CAREFUL_SAMPLER, ModelSpec
 
 
 def arviz_reference(draws: np.ndarray) -> np.ndarray:

@@ -128,8 +128,8 @@ def test_two_users_share_one_queue_and_one_compile_and_get_their_own_answers(eig
     """Two threads fit at once through one FitQueue (one slot) and one compiled-model cache: the second waits
     its turn (it hears stage "waiting"), the model is compiled once, and each gets the answer for its own data
     (the second data set is the first shifted by +10, so its population mean is higher by about 10)."""
-    from hiermodels.compiled import CompiledModelCache
-    from hiermodels.queue import FitQueue
+    from hiermodels.engine.compiled import CompiledModelCache
+    from hiermodels.inference.queue import FitQueue
 
     spec = ModelSpec("estimate", "school", family="known_se", se="se", sampler=TINY)
     shifted = eight_schools.assign(estimate=(eight_schools["estimate"].astype(float) + 10).astype(str))
@@ -155,13 +155,13 @@ def test_two_users_share_one_queue_and_one_compile_and_get_their_own_answers(eig
 
 
 def test_gaussian_modes_converge_and_complete_pooling_is_least_squares():
-    """The mode finder runs the gaussian Ops (hiermodels.gaussian_ops) under L-BFGS, which probes extreme values.
+    """The mode finder runs the gaussian Ops (hiermodels.model.gaussian_ops) under L-BFGS, which probes extreme values.
 
     Complete pooling on radon: with priors 2.5 outcome-sds wide and 919 houses, the joint mode is ordinary least
     squares to within 1e-3 (closed form: beta = (X'X)^-1 X'y, sigma = sqrt(RSS / n)). The no-pooling and
     partial-pooling modes must converge too.
     """
-    from hiermodels.mode import find_mode
+    from hiermodels.inference.mode import find_mode
 
     spec = ModelSpec("log_radon", "county", ("floor",))
     data = prepare(read_table(SAMPLE_DATA / "radon.csv"), spec)

@@ -1,10 +1,10 @@
-"""Gaussian models on sufficient statistics and with the group effects integrated out (hiermodels.gaussian).
+"""Gaussian models on sufficient statistics and with the group effects integrated out (hiermodels.model.gaussian).
 
 The sufficient-statistics likelihood is an algebraic identity, so its log-density must equal the row-by-row
 model's at any point. The marginal likelihood must equal the multivariate normal density of each group's rows,
 y_j ~ N(D_j theta, sigma^2 I + Z_j Sigma Z_j^T), computed directly with scipy. The conditional draws of the group
 effects must have the closed-form mean and covariance. Both likelihoods are Ops with hand-written gradients
-(hiermodels.gaussian_ops): the sufficient one's gradient must equal the row-by-row model's autodiff gradient, and
+(hiermodels.model.gaussian_ops): the sufficient one's gradient must equal the row-by-row model's autodiff gradient, and
 the marginal one's must match central finite differences. No sampling here; test_reference.py compares whole fits.
 """
 
@@ -18,9 +18,9 @@ import pytest
 from scipy import stats
 
 from hiermodels import ModelSpec, Prior, prepare, read_table
-from hiermodels.gaussian import GroupSums, draw_group_effects
-from hiermodels.models import build_model
-from hiermodels.plan import choose_method
+from hiermodels.inference.plan import choose_method
+from hiermodels.model.build import build_model
+from hiermodels.model.gaussian import GroupSums, draw_group_effects
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 
@@ -122,7 +122,7 @@ def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(correlated
 @pytest.mark.parametrize("group_noise", [False, True])
 def test_no_pooling_integrates_out_conjugate_group_effects(group_noise, sleepstudy):
     """No pooling with normal priors b_j ~ N(m, diag(s^2)): y_j ~ N(D_j m, sigma_j^2 I + Z_j diag(s^2) Z_j^T)."""
-    from hiermodels.priors import resolve_priors
+    from hiermodels.model.priors import resolve_priors
 
     spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), pooling="none",
                      group_noise=group_noise)

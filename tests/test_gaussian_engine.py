@@ -1,4 +1,4 @@
-"""The gaussian engine (hiermodels.gaussian_engine): one compiled program for every gaussian model whose group
+"""The gaussian engine (hiermodels.engine.gaussian_engine): one compiled program for every gaussian model whose group
 effects integrate out. Its log-density and gradient must be the PyMC model's, exactly, for every prior family,
 transform and pooling; and a fit through it must be a fit of that model."""
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from hiermodels import ModelSpec, Prior, SamplerSettings, fit, prepare
-from hiermodels import gaussian_engine as engine
-from hiermodels.mode import LBFGSB_OPTIONS
-from hiermodels.models import build_model
-from hiermodels.plan import choose_method
-from hiermodels.priors import specs_for_poolings
+from hiermodels.engine import gaussian_engine as engine
+from hiermodels.inference.mode import LBFGSB_OPTIONS
+from hiermodels.inference.plan import choose_method
+from hiermodels.model.build import build_model
+from hiermodels.model.priors import specs_for_poolings
 
 REAL_LINE = [Prior("normal", (0.5, 2)), Prior("studentt", (4, -0.2, 1.5)), Prior("cauchy", (0.1, 2)),
              Prior("flat", ()), Prior("uniform", (-5, 5))]
@@ -110,7 +110,7 @@ def test_transforms_round_trip_and_start_where_pymc_does():
     """x(y) inverts to_unconstrained, and the start before jitter is PyMC's support point."""
     import pymc as pm
 
-    from hiermodels.priors import prior_distribution
+    from hiermodels.model.priors import prior_distribution
 
     for prior in REAL_LINE + POSITIVE:
         x = engine.support_point(prior)
@@ -125,7 +125,7 @@ def test_transforms_round_trip_and_start_where_pymc_does():
 def test_engine_fits_are_reproducible_and_need_no_cache(radon):
     """The same data and seed give the same draws, whatever was fitted in between; no compiled-model cache
     entry is made."""
-    from hiermodels.compiled import CompiledModelCache
+    from hiermodels.engine.compiled import CompiledModelCache
 
     spec = ModelSpec("log_radon", "county", ("floor",), varying=("intercept", "floor"),
                      sampler=SamplerSettings(draws=200, tune=200, chains=2, seed=11))

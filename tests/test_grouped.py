@@ -1,4 +1,4 @@
-"""Binomial, poisson and gamma likelihoods on per-group sums (hiermodels.grouped).
+"""Binomial, poisson and gamma likelihoods on per-group sums (hiermodels.model.grouped).
 
 With one linear predictor per group the grouped likelihood is an algebraic identity (the exponential-family sums
 of the module docstring), so the model's log-density and its gradient must equal the row-by-row model's at any
@@ -16,9 +16,9 @@ import pytest
 
 from hiermodels import ModelSpec, prepare, read_table
 from hiermodels.errors import SpecError
-from hiermodels.grouped import FamilySums, design_constant_within_groups
-from hiermodels.models import PADDING_LABEL, build_model
-from hiermodels.plan import choose_method
+from hiermodels.inference.plan import choose_method
+from hiermodels.model.build import PADDING_LABEL, build_model
+from hiermodels.model.grouped import FamilySums, design_constant_within_groups
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

@@ -29,9 +29,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from hiermodels import limits
-from hiermodels.data import PreparedData, numeric_columns, prepare, read_table
+from hiermodels.data.preparing import PreparedData, numeric_columns, prepare
+from hiermodels.data.reading import read_table
 from hiermodels.errors import DataError, FileReadError
-from hiermodels.spec import ModelSpec
+from hiermodels.model.spec import ModelSpec
 from hiermodels_ui.widgets import safe_csv
 
 REPO = Path(__file__).resolve().parent.parent

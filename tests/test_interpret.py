@@ -1,4 +1,4 @@
-"""hiermodels.interpret on fake posteriors with known properties (no sampling; see tests/fakes.py)."""
+"""hiermodels.results.interpret on fake posteriors with known properties (no sampling; see tests/fakes.py)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from fakes import constant, fake_data, fake_fit, fake_spec
 from scipy import stats
 
-from hiermodels import interpret
-from hiermodels import models as m
-from hiermodels.datasets import sample_by_name
+from hiermodels.data.datasets import sample_by_name
 from hiermodels.errors import SpecError
-from hiermodels.results import population_parameters
+from hiermodels.model import build as m
+from hiermodels.results import interpret
+from hiermodels.results.fit_result import population_parameters
 
 CHAINS, DRAWS = 4, 1000
 

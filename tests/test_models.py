@@ -2,12 +2,12 @@
 
 The log-density tests evaluate ``model.compile_logp(jacobian=False)`` (the density in the original space, the
 one ``pm.find_MAP`` maximises) at a hand-picked point and compare it with the sum of scipy log densities of the
-priors (taken from :func:`hiermodels.priors.resolve_priors`, i.e. the model's own) and of the likelihood written
-out from the equations in the docstring of :mod:`hiermodels.models`. Nothing is sampled.
+priors (taken from :func:`hiermodels.model.priors.resolve_priors`, i.e. the model's own) and of the likelihood written
+out from the equations in the docstring of :mod:`hiermodels.model.build`. Nothing is sampled.
 
 Default priors follow rstanarm's autoscaling ("Prior Distributions for rstanarm Models", Gabry & Goodrich):
 location priors ``normal(m, 2.5 s)`` and slopes ``normal(0, 2.5 s / sd(x))``, as documented in
-:mod:`hiermodels.priors`.
+:mod:`hiermodels.model.priors`.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import pytest
 from scipy import stats
 from scipy.special import betaln, expit, logit
 
-from hiermodels.data import PreparedData, prepare
+from hiermodels.data.preparing import PreparedData, prepare
 from hiermodels.errors import SpecError
-from hiermodels.mode import model_for_mode
-from hiermodels.models import build_model
-from hiermodels.plan import plan_fit
-from hiermodels.priors import default_priors, resolve_priors
-from hiermodels.spec import ModelSpec, Prior
+from hiermodels.inference.mode import model_for_mode
+from hiermodels.inference.plan import plan_fit
+from hiermodels.model.build import build_model
+from hiermodels.model.priors import default_priors, resolve_priors
+from hiermodels.model.spec import ModelSpec, Prior
 
 # PyMC writes some constants as integer tensors (``pt.log(2)`` in HalfCauchy, Cauchy, StudentT), which PyTensor
 # evaluates in float32: a few 1e-8 per term. A wrong parameter or term moves the log density by far more.

@@ -9,13 +9,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from hiermodels import models as m
-from hiermodels import names
-from hiermodels.data import PreparedData, prepare
-from hiermodels.models import build_model
-from hiermodels.priors import default_priors
-from hiermodels.results import population_parameters
-from hiermodels.spec import ModelSpec
+from hiermodels.data.preparing import PreparedData, prepare
+from hiermodels.model import build as m
+from hiermodels.model import names
+from hiermodels.model.build import build_model
+from hiermodels.model.priors import default_priors
+from hiermodels.model.spec import ModelSpec
+from hiermodels.results.fit_result import population_parameters
 
 # Terms as prepare() makes them, including categorical levels holding a comma and parentheses.
 TERMS = ("intercept", "floor", "c[u,v]", "c[x(1)]", "sd", "corr_x")

@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 
 from hiermodels.errors import SpecError
-from hiermodels.notation import describe, escape_latex, formula, latex, latex_text, r_name
-from hiermodels.spec import FAMILIES, POOLINGS, ModelSpec, Prior
+from hiermodels.model.notation import describe, escape_latex, formula, latex, latex_text, r_name
+from hiermodels.model.spec import FAMILIES, POOLINGS, ModelSpec, Prior
 
 RADON = ModelSpec(outcome="log_radon", group="county", predictors=("floor",))
 VARYING_SLOPE = replace(RADON, varying=("intercept", "floor"))

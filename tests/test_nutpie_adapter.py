@@ -1,4 +1,4 @@
-"""The contract with nutpie's and numba's internals (``hiermodels.nutpie_adapter``): each test names the internal
+"""The contract with nutpie's and numba's internals (``hiermodels.engine.nutpie_adapter``): each test names the internal
 it checks, so that an upgrade that changes one fails here, by name, before any fit does. When one fails, read
 the adapter's docstring (what is relied on and why), adapt the adapter, and move ``CHECKED_NUTPIE`` /
 ``CHECKED_NUMBA``; ``EngineModel.for_pyfunc`` is the fallback that needs no internal.
@@ -14,12 +14,13 @@ import nutpie
 import pymc as pm
 import pytest
 
-from hiermodels import ModelSpec, Prior, gaussian_engine, nutpie_adapter, prepare, read_table
-from hiermodels.compiled import COMPILE_LOCK, CompiledSampler
-from hiermodels.models import build_model
+from hiermodels import ModelSpec, Prior, prepare, read_table
+from hiermodels.engine import gaussian_engine, nutpie_adapter
+from hiermodels.engine.compiled import COMPILE_LOCK, CompiledSampler
+from hiermodels.model.build import build_model
 
 UPGRADED = (f"nutpie {nutpie.__version__} (the adapter was checked against {nutpie_adapter.CHECKED_NUTPIE}): "
-            "see hiermodels/nutpie_adapter.py")
+            "see hiermodels/engine/nutpie_adapter.py")
 
 
 def compiled_pymc_model():

@@ -1,4 +1,4 @@
-"""Where a fit is decided (hiermodels.plan): how the data enter, who samples and who finds the mode, the group
+"""Where a fit is decided (hiermodels.inference.plan): how the data enter, who samples and who finds the mode, the group
 axis and the structure keys, for every bundled sample under every pooling; and that the plan's compile decision
 is the one the compiled cache and the Model page act on."""
 
@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from hiermodels import ModelSpec, Prior, prepare, read_table
-from hiermodels.compiled import CompiledModelCache, sampler_for
-from hiermodels.datasets import SAMPLES, sample_by_name
-from hiermodels.plan import group_count_shapes, padded_group_count, plan_fit, structure_key
-from hiermodels.priors import specs_for_poolings
-from hiermodels.spec import POOLINGS
+from hiermodels.data.datasets import SAMPLES, sample_by_name
+from hiermodels.engine.compiled import CompiledModelCache, sampler_for
+from hiermodels.inference.plan import group_count_shapes, padded_group_count, plan_fit, structure_key
+from hiermodels.model.priors import specs_for_poolings
+from hiermodels.model.spec import POOLINGS
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

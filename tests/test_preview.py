@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hiermodels import ModelSpec, prepare, read_table
-from hiermodels.preview import reml_preview
+from hiermodels.inference.preview import reml_preview
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 

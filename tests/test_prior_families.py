@@ -1,4 +1,4 @@
-"""The table of prior families (hiermodels.prior_families), held against PyMC itself: each row's parameter names,
+"""The table of prior families (hiermodels.model.prior_families), held against PyMC itself: each row's parameter names,
 positive parameters, support, transform and support point are what PyMC's class does, and every place that
 needs a family (the spec's validation, the PyMC builder, the gaussian engine) knows exactly the table's
 families."""
@@ -13,12 +13,12 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from hiermodels import gaussian_engine as engine
-from hiermodels import spec
+from hiermodels.engine import gaussian_engine as engine
 from hiermodels.errors import PriorSyntaxError
-from hiermodels.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, PriorDistribution, PriorFamily
-from hiermodels.priors import add_prior, prior_distribution
-from hiermodels.spec import Prior
+from hiermodels.model import spec
+from hiermodels.model.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, PriorDistribution, PriorFamily
+from hiermodels.model.priors import add_prior, prior_distribution
+from hiermodels.model.spec import Prior
 
 # Valid parameters for every family, each differing from the others so that a swapped pair shows.
 EXAMPLES: dict[str, tuple[float, ...]] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hiermodels.fitting import FitProgress
-from hiermodels.progress import progress_text, terminal_line
+from hiermodels.inference.fitting import FitProgress
+from hiermodels.inference.progress import progress_text, terminal_line
 
 
 def test_each_stage_names_the_fit_and_its_place() -> None:

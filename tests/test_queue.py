@@ -8,7 +8,7 @@ import time
 import pytest
 
 from hiermodels.errors import QueueFull
-from hiermodels.queue import FitQueue
+from hiermodels.inference.queue import FitQueue
 
 
 def run_in_threads(queue: FitQueue, count: int, hold: float, positions: dict, order: list) -> None:

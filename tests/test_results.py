@@ -10,12 +10,12 @@ import pytest
 from test_diagnostics import arviz_reference
 
 from hiermodels import ModelSpec, prepare
-from hiermodels import models as m
-from hiermodels import results as results_module
-from hiermodels.diagnostics import convergence
-from hiermodels.fitting import fit
-from hiermodels.results import draws_of, identified_matrix, population_parameters
-from hiermodels.spec import SamplerSettings
+from hiermodels.inference.fitting import fit
+from hiermodels.model import build as m
+from hiermodels.model.spec import SamplerSettings
+from hiermodels.results import fit_result as results_module
+from hiermodels.results.diagnostics import convergence
+from hiermodels.results.fit_result import draws_of, identified_matrix, population_parameters
 
 
 def test_identifiability_follows_each_groups_design():

@@ -19,22 +19,19 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from hiermodels import fitting
-from hiermodels.data import (
+from hiermodels.data.datasets import SAMPLES, sample_by_name
+from hiermodels.data.preparing import (
     check_identified,
     group_level_notes,
     group_level_predictors,
     identification_problems,
-    index_column_note,
-    index_columns,
-    is_row_number_sequence,
     prepare,
-    read_table,
-    suggest_spec,
 )
-from hiermodels.datasets import SAMPLES, sample_by_name
+from hiermodels.data.reading import is_row_number_sequence, read_table
+from hiermodels.data.roles import index_column_note, index_columns, suggest_spec
 from hiermodels.errors import FileReadError, SpecError
-from hiermodels.spec import INTERCEPT, POOLINGS, QUICK_SAMPLER, ModelSpec
+from hiermodels.inference import fitting
+from hiermodels.model.spec import INTERCEPT, POOLINGS, QUICK_SAMPLER, ModelSpec
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

@@ -3,7 +3,7 @@
 The app's Fit button calls ``fit_poolings(prepared, spec, poolings, compiled_cache=..., queue=...)`` on the
 compiled-model cache that every session shares; so does this module, with the app's default sampler preset
 (``QUICK_SAMPLER``), one cache for all samples, and no patching. A sample added to
-``hiermodels.datasets.SAMPLES`` joins the matrix by itself.
+``hiermodels.data.datasets.SAMPLES`` joins the matrix by itself.
 
 Besides "it runs", each fit must give finite estimates for every group and parameter on both scales, clean
 diagnostics (the default preset must be clean in front of a class: R-hat < 1.01, ESS >= 400, no divergence),
@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 from scipy import special
 
-from hiermodels.comparison import PoolingComparison
-from hiermodels.compiled import CompiledModelCache
-from hiermodels.data import prepare
-from hiermodels.datasets import SAMPLES, sample_by_name
-from hiermodels.diagnostics import R_HAT_LIMIT
-from hiermodels.fitting import fit_poolings
-from hiermodels.priors import resolve_priors
-from hiermodels.queue import FitQueue
-from hiermodels.spec import POOLINGS, QUICK_SAMPLER
+from hiermodels.data.datasets import SAMPLES, sample_by_name
+from hiermodels.data.preparing import prepare
+from hiermodels.engine.compiled import CompiledModelCache
+from hiermodels.inference.fitting import fit_poolings
+from hiermodels.inference.queue import FitQueue
+from hiermodels.model.priors import resolve_priors
+from hiermodels.model.spec import POOLINGS, QUICK_SAMPLER
+from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.diagnostics import R_HAT_LIMIT
 
 pytestmark = pytest.mark.reference
 

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from hiermodels.errors import PriorSyntaxError, SpecError
-from hiermodels.spec import (
+from hiermodels.model.spec import (
     FAMILIES,
     POOLINGS,
     PRIOR_DISTRIBUTIONS,

@@ -27,10 +27,11 @@ import pymc as pm
 import xarray as xr
 from pymc.blocking import DictToArrayBijection, RaveledVars
 
-from hiermodels import gaussian_engine
-from hiermodels.compiled import CompiledModelCache, data_values
-from hiermodels.data import PreparedData
-from hiermodels.models import (
+from hiermodels.data.preparing import PreparedData
+from hiermodels.engine import gaussian_engine
+from hiermodels.engine.compiled import CompiledModelCache, data_values
+from hiermodels.inference.plan import FitPlan, plan_fit
+from hiermodels.model.build import (
     COMMON,
     CORRELATION,
     GAMMA_SHAPE,
@@ -43,10 +44,9 @@ from hiermodels.models import (
     build_model,
     term_split,
 )
-from hiermodels.plan import FitPlan, plan_fit
-from hiermodels.priors import default_priors, resolve_priors
-from hiermodels.results import COLLAPSE_RATIO
-from hiermodels.spec import ModelSpec
+from hiermodels.model.priors import default_priors, resolve_priors
+from hiermodels.model.spec import ModelSpec
+from hiermodels.results.fit_result import COLLAPSE_RATIO
 
 # scipy's L-BFGS-B options for every mode in the project (see the module docstring).
 LBFGSB_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 50_000}
@@ -70,7 +70,7 @@ def find_mode(data: PreparedData, spec: ModelSpec,
     """
     try:
         plan = plan_fit(data, spec)
-        if plan.mode_finder == "engine":  # no compile per structure (hiermodels.gaussian_engine)
+        if plan.mode_finder == "engine":  # no compile per structure (hiermodels.engine.gaussian_engine)
             return gaussian_engine.engine_model(data, spec).find_mode(LBFGSB_OPTIONS)
         model = model_for_mode(data, plan)
         if compiled_cache is None:

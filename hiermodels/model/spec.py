@@ -1,7 +1,7 @@
 """What a model *is*: frozen, hashable specifications, validated on construction.
 
 A :class:`ModelSpec` names the columns and the modelling choices; it holds no data and builds nothing (that is
-:mod:`hiermodels.models`). Because it is frozen and made of tuples it can key a cache, and
+:mod:`hiermodels.model.build`). Because it is frozen and made of tuples it can key a cache, and
 ``dataclasses.replace(spec, pooling="none")`` gives the same model under another pooling.
 
 Option strings are ``Literal`` types, and validation reads the allowed values from the types themselves
@@ -32,7 +32,7 @@ from typing import Literal, get_args
 
 from hiermodels import limits
 from hiermodels.errors import PriorSyntaxError, SpecError
-from hiermodels.prior_families import PRIOR_DISTRIBUTIONS, PRIOR_FAMILIES, PriorDistribution
+from hiermodels.model.prior_families import PRIOR_DISTRIBUTIONS, PRIOR_FAMILIES, PriorDistribution
 
 Pooling = Literal["complete", "none", "partial"]
 Family = Literal["gaussian", "binomial", "poisson", "gamma", "known_se"]
@@ -66,7 +66,7 @@ class Prior:
     """A prior distribution written as in the CLI: ``normal(0, 5)``, ``halfcauchy(5)``, ``lkj(2)``.
 
     What each family takes (how many numbers, which must be positive) and where it puts its mass come from the
-    table of prior families, :mod:`hiermodels.prior_families`.
+    table of prior families, :mod:`hiermodels.model.prior_families`.
     """
 
     distribution: PriorDistribution

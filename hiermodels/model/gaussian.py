@@ -1,6 +1,6 @@
 r"""Gaussian models on per-group sufficient statistics, and partial pooling with the group effects integrated out.
 
-Notation as in :mod:`hiermodels.models`; :math:`D` is the whole design matrix (``X``, every term), :math:`Z` its
+Notation as in :mod:`hiermodels.model.build`; :math:`D` is the whole design matrix (``X``, every term), :math:`Z` its
 columns of the varying terms, :math:`c_j` group j's coefficient for every term (``beta`` for common terms,
 ``b_j`` for varying ones) and :math:`\theta` the coefficients of the mean structure (``beta`` and ``mu``).
 
@@ -32,7 +32,7 @@ Integrating the group effects out under no pooling (``models.build_no_pooling_ma
     same marginal likelihood with :math:`\mu = m` and :math:`\Sigma = \mathrm{diag}(s^2)` fixed: NUTS samples
     only :math:`\sigma` (and common coefficients), and ``b`` is drawn from the same conditional.
 
-Both log-likelihoods are single PyTensor Ops with hand-written gradients (:mod:`hiermodels.gaussian_ops`,
+Both log-likelihoods are single PyTensor Ops with hand-written gradients (:mod:`hiermodels.model.gaussian_ops`,
 re-exported here): written as graphs they compiled three times slower than the whole textbook model.
 """
 
@@ -45,8 +45,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hiermodels.data import PreparedData
-from hiermodels.gaussian_ops import _inverse_from_cholesky, _njit, marginal_loglik, sufficient_loglik
+from hiermodels.data.preparing import PreparedData
+from hiermodels.model.gaussian_ops import _inverse_from_cholesky, _njit, marginal_loglik, sufficient_loglik
 
 __all__ = ["SUMS_FIELDS", "GroupSums", "add_sums_data", "draw_group_effects", "marginal_loglik", "sufficient_loglik",
            "sums_of"]

@@ -1,8 +1,8 @@
 """Fitting: NUTS through nutpie, the joint mode by L-BFGS-B (as ``pm.find_MAP``), with progress and cancellation.
 
 :func:`fit` fits one pooling mode; :func:`fit_poolings` fits several and returns a
-:class:`~hiermodels.comparison.PoolingComparison`. Both accept a raw DataFrame (validated here) or a
-:class:`~hiermodels.data.PreparedData`.
+:class:`~hiermodels.results.comparison.PoolingComparison`. Both accept a raw DataFrame (validated here) or a
+:class:`~hiermodels.data.preparing.PreparedData`.
 
 Progress is reported through a callback called **on the caller's thread** (nutpie's own callback runs on a
 sampler thread and only records the latest state), so a user interface may draw from it directly. Cancelling
@@ -27,12 +27,15 @@ import pandas as pd
 import pymc as pm
 import xarray as xr
 
-from hiermodels import gaussian, gaussian_engine
-from hiermodels.compiled import COMPILE_LOCK, CompiledModelCache, CompiledSampler, sampler_for
-from hiermodels.data import PreparedData, check_identified, prepare
+from hiermodels.data.preparing import PreparedData, check_identified, prepare
+from hiermodels.engine import gaussian_engine
+from hiermodels.engine.compiled import COMPILE_LOCK, CompiledModelCache, CompiledSampler, sampler_for
 from hiermodels.errors import FitCancelled, FitFailed
-from hiermodels.mode import collapsed_terms, find_mode, limit_mode
-from hiermodels.models import (
+from hiermodels.inference.mode import collapsed_terms, find_mode, limit_mode
+from hiermodels.inference.plan import plan_fit
+from hiermodels.inference.queue import FitQueue
+from hiermodels.model import gaussian
+from hiermodels.model.build import (
     COMMON,
     CORRELATION,
     GROUP_COEFFICIENT,
@@ -47,11 +50,9 @@ from hiermodels.models import (
     no_pooling_prior,
     term_split,
 )
-from hiermodels.plan import plan_fit
-from hiermodels.priors import resolve_priors, specs_for_poolings
-from hiermodels.queue import FitQueue
-from hiermodels.results import FitResult, MapKind, Timing
-from hiermodels.spec import POOLINGS, ModelSpec, Pooling
+from hiermodels.model.priors import resolve_priors, specs_for_poolings
+from hiermodels.model.spec import POOLINGS, ModelSpec, Pooling
+from hiermodels.results.fit_result import FitResult, MapKind, Timing
 
 POLL_SECONDS = 0.1
 Stage = Literal["compiling", "waiting", "sampling", "optimising", "done"]
@@ -111,9 +112,9 @@ def fit(
     """Fit ``spec`` to ``data`` with NUTS (nutpie) and find the joint mode; see the module docstring.
 
     Every decision about the fit (how the data enter, who samples and who finds the mode, the group axis, the
-    compiled structure) is the :class:`~hiermodels.plan.FitPlan` of ``(data, spec)``; ``method`` overrides how
+    compiled structure) is the :class:`~hiermodels.inference.plan.FitPlan` of ``(data, spec)``; ``method`` overrides how
     the data enter (``"rows"`` forces the textbook row-by-row model). With a ``compiled_cache``
-    (``hiermodels.compiled``) a model of the same structure compiled before is reused with this data swapped
+    (``hiermodels.engine.compiled``) a model of the same structure compiled before is reused with this data swapped
     in. With a ``queue`` the sampling and the mode wait for a slot (the progress callback hears
     ``stage="waiting"`` with the queue position).
     """
@@ -187,7 +188,7 @@ def fit_poolings(
     queue: FitQueue | None = None,
 ):
     """Fit the same model under several poolings (default all three), one after another."""
-    from hiermodels.comparison import PoolingComparison
+    from hiermodels.results.comparison import PoolingComparison
 
     prepared = data if isinstance(data, PreparedData) else prepare(data, spec)
     specs = specs_for_poolings(prepared, spec, poolings)

@@ -1,8 +1,8 @@
 """Compile once per model *structure*, sample many data sets: a bounded cache of compiled nutpie models.
 
-(Gaussian models whose group effects integrate out skip all of this: :mod:`hiermodels.gaussian_engine`
+(Gaussian models whose group effects integrate out skip all of this: :mod:`hiermodels.engine.gaussian_engine`
 samples them with one program compiled once per machine. Which route a fit takes, its group axis and its
-structure key are decided in :mod:`hiermodels.plan`; :func:`sampler_for` follows the plan.)
+structure key are decided in :mod:`hiermodels.inference.plan`; :func:`sampler_for` follows the plan.)
 
 Compiling a model (PyTensor graph -> numba) takes seconds; sampling a gaussian model on sufficient statistics
 takes a fraction of a second. Everything that varies between data sets of the same structure is a ``pm.Data``
@@ -10,10 +10,10 @@ container (the sufficient statistics or rows, and the prior parameters, which ar
 compiled model serves a new data set through nutpie's ``CompiledPyMCModel.with_data``
 (:class:`CompiledSampler`).
 
-What stays baked into the compiled function is the **structure** (:func:`hiermodels.plan.structure_key`):
+What stays baked into the compiled function is the **structure** (:func:`hiermodels.inference.plan.structure_key`):
 family, pooling, likelihood method, which design columns vary, correlation and parameterisation, group noise,
 the prior *families*, the LKJ shape, the number of terms and the number of groups. The number of groups is
-rounded up to a bucket (:func:`hiermodels.plan.padded_group_count`: 8, 12, 16, 24, 32, 48, ...) and the extra
+rounded up to a bucket (:func:`hiermodels.inference.plan.padded_group_count`: 8, 12, 16, 24, 32, 48, ...) and the extra
 groups carry no data: with sums of zero they add exactly nothing to the likelihood (the marginal term of an
 empty group is 0), and in other models their coefficients just follow the prior; they are dropped from the
 results. So one compile serves every data set whose group count falls in the same bucket.
@@ -32,17 +32,17 @@ from collections.abc import Callable, Hashable
 import nutpie
 import pymc as pm
 
-from hiermodels import gaussian_engine, nutpie_adapter
-from hiermodels.data import PreparedData
-from hiermodels.models import build_model
-from hiermodels.plan import FitPlan
+from hiermodels.data.preparing import PreparedData
+from hiermodels.engine import gaussian_engine, nutpie_adapter
+from hiermodels.inference.plan import FitPlan
+from hiermodels.model.build import build_model
 
 COMPILE_LOCK = threading.Lock()
 DEFAULT_MAX_ENTRIES = 16
 
 
 class CompiledModelCache:
-    """Bounded map from a structure key (:func:`hiermodels.plan.structure_key`) to compiled nutpie models
+    """Bounded map from a structure key (:func:`hiermodels.inference.plan.structure_key`) to compiled nutpie models
     (least recently used dropped first).
 
     Thread-safe; a model missing from the cache is compiled under :data:`COMPILE_LOCK`, so two sessions asking

@@ -1,13 +1,13 @@
 """The bundled sample data sets, with the roles of their columns and a one-line story each.
 
 The files live in ``sample_data/`` at the repository root (``sample_data/README.md`` gives sources and columns).
-Each :class:`SampleDataset` carries a ready-to-fit :class:`~hiermodels.spec.ModelSpec`, so the app and the
+Each :class:`SampleDataset` carries a ready-to-fit :class:`~hiermodels.model.spec.ModelSpec`, so the app and the
 tests can open any of them with one call.
 
 Some samples also carry a held-out **truth** per group (:class:`Truth`): a value of the same quantity that the
 sample's own model estimates for each group (its mean outcome on the natural scale), known from outside the
 data: Efron & Morris's rest-of-season batting averages, the simulated daughters' true family means. The app
-compares every pooling's estimates with it (:func:`hiermodels.interpret.truth_errors`).
+compares every pooling's estimates with it (:func:`hiermodels.results.interpret.truth_errors`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from hiermodels.data import read_table
+from hiermodels.data.reading import read_table
 from hiermodels.errors import SpecError
-from hiermodels.spec import INTERCEPT, ModelSpec
+from hiermodels.model.spec import INTERCEPT, ModelSpec
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-r"""Writing a :class:`~hiermodels.spec.ModelSpec` down three ways: a formula, the maths, and one sentence.
+r"""Writing a :class:`~hiermodels.model.spec.ModelSpec` down three ways: a formula, the maths, and one sentence.
 
 :func:`formula`
     the model in lme4/brms syntax, as an R user would fit it. Partial pooling is lme4's ``(terms | group)``
@@ -8,7 +8,7 @@ r"""Writing a :class:`~hiermodels.spec.ModelSpec` down three ways: a formula, th
     ``sigma ~ ...`` part when the residual noise varies by group. Column names that are not R identifiers are
     written in backticks.
 :func:`latex`
-    the model as a KaTeX ``aligned`` block for ``st.latex``, in the notation of :mod:`hiermodels.models`:
+    the model as a KaTeX ``aligned`` block for ``st.latex``, in the notation of :mod:`hiermodels.model.build`:
     :math:`\eta_i` the linear predictor, :math:`g[i]` the group of row i, :math:`\beta` common coefficients,
     :math:`b_{k,j}` group j's coefficient of term k, :math:`\mu_k, \tau_k` the population mean and scale of a
     varying term, :math:`R` the correlation matrix, :math:`\sigma` the residual scale, :math:`\alpha` the gamma
@@ -29,10 +29,10 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 
-from hiermodels import names
 from hiermodels.errors import SpecError
-from hiermodels.prior_families import PRIOR_FAMILIES
-from hiermodels.spec import INTERCEPT, POOLING_LABELS, ModelSpec, Prior
+from hiermodels.model import names
+from hiermodels.model.prior_families import PRIOR_FAMILIES
+from hiermodels.model.spec import INTERCEPT, POOLING_LABELS, ModelSpec, Prior
 
 # ------------------------------------------------------------------------------------------------ formula
 # An R syntactic name: a letter, or a dot not followed by a digit, then letters, digits, dots and underscores.

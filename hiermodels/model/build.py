@@ -34,11 +34,11 @@ Likelihoods (``y_obs``)
     \alpha e^{-\eta_i})`, mean :math:`e^{\eta_i}`, shape :math:`\alpha` (``alpha``); known_se
     :math:`y_j \sim \mathcal N(\eta_j, se_j)` with the standard errors taken as known (eight schools).
 
-How the rows enter (``Method``, chosen by :func:`hiermodels.plan.choose_method`): row by row (``"rows"``);
+How the rows enter (``Method``, chosen by :func:`hiermodels.inference.plan.choose_method`): row by row (``"rows"``);
 gaussian models through per-group sufficient statistics (``"sufficient"``) or with the group effects
-integrated out (``"marginal"``, :mod:`hiermodels.gaussian`); binomial, poisson and gamma models whose linear
+integrated out (``"marginal"``, :mod:`hiermodels.model.gaussian`); binomial, poisson and gamma models whose linear
 predictor is constant within each group through per-group sums of the family's statistics (``"grouped"``,
-:mod:`hiermodels.grouped`). Each gives the same log-density as the rows.
+:mod:`hiermodels.model.grouped`). Each gives the same log-density as the rows.
 
 Every data array is a ``pm.Data`` container, and every group-level variable carries ``dims="group"``, so the
 group labels flow into the posterior and results select by name, never by position.
@@ -53,11 +53,11 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hiermodels import gaussian, grouped, names
-from hiermodels.data import PreparedData
+from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
-from hiermodels.spec import ModelSpec, Prior
+from hiermodels.model import gaussian, grouped, names
+from hiermodels.model.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
+from hiermodels.model.spec import ModelSpec, Prior
 
 # Variable names in the PyMC model (see the module docstring).
 COMMON = "beta"
@@ -90,9 +90,9 @@ def normal_coefficient_priors(spec: ModelSpec) -> bool:
 
 def build_model(data: PreparedData, spec: ModelSpec, method: Method, n_groups: int | None = None) -> pm.Model:
     """The PyMC model of ``spec`` (under its pooling) for ``data``, the data entering as ``method`` says
-    (:mod:`hiermodels.plan` chooses it).
+    (:mod:`hiermodels.inference.plan` chooses it).
 
-    ``n_groups`` pads the group axis with empty groups (``hiermodels.compiled``): they carry no data, so they
+    ``n_groups`` pads the group axis with empty groups (``hiermodels.engine.compiled``): they carry no data, so they
     change nothing for the real groups, and their labels are ``PADDING_LABEL`` plus a number.
     """
     n_groups = max(n_groups or 0, data.n_groups)
@@ -116,7 +116,7 @@ def build_model(data: PreparedData, spec: ModelSpec, method: Method, n_groups: i
     return builders[spec.pooling](data, spec, method, n_groups)
 
 
-# Labels of the empty groups that pad the group axis (hiermodels.compiled); never a user's label (a NUL byte).
+# Labels of the empty groups that pad the group axis (hiermodels.engine.compiled); never a user's label (a NUL byte).
 PADDING_LABEL = "\x00padding"
 
 
@@ -186,7 +186,7 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = 
 
 
 def build_partial_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int | None = None) -> pm.Model:
-    """Gaussian partial pooling with the group effects integrated out (:mod:`hiermodels.gaussian`).
+    """Gaussian partial pooling with the group effects integrated out (:mod:`hiermodels.model.gaussian`).
 
     The model has the population parameters only; ``fitting`` draws ``b`` from its exact conditional afterwards.
     """
@@ -221,7 +221,7 @@ def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int
     """Gaussian no pooling with the group effects integrated out.
 
     Under no pooling, b_j ~ N(m, diag(s^2)) independently, with m and s the terms' fixed prior means and sds:
-    the marginal likelihood of partial pooling with mu = m and tau = s known (:mod:`hiermodels.gaussian`). NUTS
+    the marginal likelihood of partial pooling with mu = m and tau = s known (:mod:`hiermodels.model.gaussian`). NUTS
     samples only sigma (and common coefficients); ``fitting`` draws ``b`` from its exact conditional afterwards.
     """
     priors = resolve_priors(data, spec)
@@ -311,7 +311,7 @@ def _linear_predictor(
     b: pt.TensorVariable | None,
     design: pt.TensorVariable | None = None,
 ) -> pt.TensorVariable:
-    """eta of every row; with ``design`` (one row per group, :mod:`hiermodels.grouped`) eta of every group,
+    """eta of every row; with ``design`` (one row per group, :mod:`hiermodels.model.grouped`) eta of every group,
     without the exposure (the grouped likelihood carries it in its sums)."""
     common, varying = term_split(data, spec)
     X = model["X"] if design is None else design

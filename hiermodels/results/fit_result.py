@@ -2,7 +2,7 @@
 
 The functions here *compute* (numbers in, DataFrames out); :mod:`hiermodels.charts` *draws* from those
 DataFrames. Every parameter a user sees has a **name** (``intercept``, ``floor``, ``sd(intercept)``,
-``corr(intercept,floor)``, ``sigma``...; built and read by :mod:`hiermodels.names`) and a **reference** into the
+``corr(intercept,floor)``, ``sigma``...; built and read by :mod:`hiermodels.model.names`) and a **reference** into the
 PyMC model (variable + coordinates); :func:`population_parameters` is the one place that maps one to the other.
 
 Intervals are equal-tailed (``lower`` = the ``(1 - prob)/2`` quantile) at ``DEFAULT_INTERVAL_PROB``.
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hiermodels import models as m
-from hiermodels import names
-from hiermodels.data import PreparedData
-from hiermodels.diagnostics import Convergence, Diagnostics, assess, convergence
-from hiermodels.scales import Scale, coefficient_transform
-from hiermodels.spec import INTERCEPT, ModelSpec, Pooling, Prior
+from hiermodels.data.preparing import PreparedData
+from hiermodels.model import build as m
+from hiermodels.model import names
+from hiermodels.model.spec import INTERCEPT, ModelSpec, Pooling, Prior
+from hiermodels.results.diagnostics import Convergence, Diagnostics, assess, convergence
+from hiermodels.results.scales import Scale, coefficient_transform
 
 DEFAULT_INTERVAL_PROB = 0.95
 # A MAP group scale below this fraction of its posterior mean sits at the boundary: the mode has collapsed.
@@ -130,7 +130,7 @@ class FitResult:
         ess_tail, shown_as.
 
         With ``scale="natural"`` the coefficients (``intercept``, slopes) are summarised on the outcome's scale,
-        draw by draw (:mod:`hiermodels.scales`); ``shown_as`` names what a row's numbers are ("probability",
+        draw by draw (:mod:`hiermodels.results.scales`); ``shown_as`` names what a row's numbers are ("probability",
         "odds ratio"...; empty where nothing was transformed). R-hat and ESS are those of the model's own
         parameter (a monotone transform leaves rank-based R-hat and ESS unchanged).
         """
@@ -158,7 +158,7 @@ class FitResult:
         False where the group's own data cannot determine a no-pooling coefficient (e.g. a slope from one
         observation, or a predictor constant within the group): its estimate there comes from the prior.
         With ``scale="natural"`` each draw is transformed to the outcome's scale before it is summarised
-        (:mod:`hiermodels.scales`).
+        (:mod:`hiermodels.results.scales`).
         """
         posterior = self.draws
         common, varying = m.term_split(self.data, self.spec)
@@ -195,7 +195,7 @@ class FitResult:
     def convergence(self) -> Convergence:
         """R-hat and bulk/tail ESS of every population parameter (in :func:`population_parameters` order), then
         of every group coefficient (a sticky group effect shows in its R-hat first), all at once
-        (:func:`hiermodels.diagnostics.convergence`), computed on first use and kept with the result."""
+        (:func:`hiermodels.results.diagnostics.convergence`), computed on first use and kept with the result."""
         posterior = self.draws
         chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
         columns = [draws_of(posterior, ref).reshape(chains, n_draws, 1)
@@ -206,7 +206,7 @@ class FitResult:
         return convergence(np.concatenate(columns, axis=-1) if columns else np.empty((chains, n_draws, 0)))
 
     def diagnostics(self) -> Diagnostics:
-        """R-hat, ESS and divergences, with plain-language advice (:mod:`hiermodels.diagnostics` thresholds);
+        """R-hat, ESS and divergences, with plain-language advice (:mod:`hiermodels.results.diagnostics` thresholds);
         computed once per result (the CLI and the pages ask again)."""
         return self._diagnostics
 

@@ -1,6 +1,6 @@
 r"""Binomial, poisson and gamma likelihoods on per-group sums, when the linear predictor is constant in a group.
 
-Notation as in :mod:`hiermodels.models`. When every design column is constant within each group (an
+Notation as in :mod:`hiermodels.model.build`. When every design column is constant within each group (an
 intercept-only model, or predictors that are properties of the group), every row of group j has the same linear
 predictor :math:`\eta_j = d_j^T c_j`, with :math:`d_j` the group's design row (``design``) and :math:`c_j` its
 coefficients. The row-by-row log-likelihood then depends on the rows only through a few sums per group
@@ -24,7 +24,7 @@ terms that do not involve a parameter summed over every row into one number (``c
 log-density equals the row-by-row model's to rounding (``tests/test_grouped.py``). A gradient then costs
 :math:`O(J)` instead of :math:`O(N)`: the daughters' 1,091 heights in 8 families become 8 terms.
 
-An empty group (a padding group of :mod:`hiermodels.compiled`) has every sum 0 and adds exactly 0.
+An empty group (a padding group of :mod:`hiermodels.engine.compiled`) has every sum 0 and adds exactly 0.
 
 The sums are written by hand rather than taken from a library: PyMC's distributions take rows, and the
 exponential-family identity above is three lines per family.
@@ -39,7 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special
 
-from hiermodels.data import PreparedData, constant_within_groups
+from hiermodels.data.preparing import PreparedData, constant_within_groups
 from hiermodels.errors import SpecError
 
 # The families with a likelihood on group sums, and the pm.Data names of the sums.
@@ -95,8 +95,8 @@ class FamilySums:
 
 def design_constant_within_groups(data: PreparedData) -> bool:
     """Whether every design column takes one value within each group (so each group has one linear predictor);
-    trivially so when no group has two rows. (The test per column is :func:`hiermodels.data.constant_within_groups`,
-    the one that finds group-level predictors.)"""
+    trivially so when no group has two rows. (The test per column is
+    :func:`hiermodels.data.preparing.constant_within_groups`, the one that finds group-level predictors.)"""
     if data.n_rows == 0 or data.group_sizes.max() <= 1:
         return True
     return all(constant_within_groups(list(data.X.T), data.group_index))

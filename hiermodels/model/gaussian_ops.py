@@ -1,4 +1,4 @@
-r"""The two gaussian log-likelihoods of :mod:`hiermodels.gaussian` as single PyTensor Ops with hand-written
+r"""The two gaussian log-likelihoods of :mod:`hiermodels.model.gaussian` as single PyTensor Ops with hand-written
 gradients, written as numba loops.
 
 Why: written as a PyTensor graph, the marginal likelihood (unrolled q × q Cholesky factors over the groups, and
@@ -19,7 +19,7 @@ and noise sd :math:`\sigma_j` (``sigma``); ``rss_j`` :math:`= y_j^Ty_j - 2c_j^TD
 
 ``MarginalGaussianLoglik`` (:func:`marginal_loglik`): with :math:`s_j = \sigma_j^2`, :math:`P = \Sigma^{-1}`
 (``precision``), :math:`M_j = s_jP + Z_j^TZ_j`, :math:`z_j = Z_j^Tr_j`, :math:`v_j = M_j^{-1}z_j` and
-``log_det`` :math:`=\log|\Sigma|` (see :mod:`hiermodels.gaussian` for the derivation of the value),
+``log_det`` :math:`=\log|\Sigma|` (see :mod:`hiermodels.model.gaussian` for the derivation of the value),
 
 .. math::
     \ell_j &= -\tfrac12\big[n_j\log 2\pi + (n_j - q)\log s_j + \log|\Sigma| + \log|M_j|

@@ -1,6 +1,6 @@
 r"""The scale a person reads a coefficient on: the outcome's own (natural) scale, or the model's link scale.
 
-The families with a link (:mod:`hiermodels.models`) have a linear predictor :math:`\eta` on the link scale:
+The families with a link (:mod:`hiermodels.model.build`) have a linear predictor :math:`\eta` on the link scale:
 binomial :math:`\eta = \mathrm{logit}\,p`, poisson :math:`\eta = \log \lambda` (per unit of exposure), gamma
 :math:`\eta = \log \mathrm{E}[y]`. Nobody reads a batting average as −0.88, so every estimate is shown on the
 natural scale by default:
@@ -30,7 +30,7 @@ from typing import Literal, get_args
 import numpy as np
 from scipy import special
 
-from hiermodels.spec import INTERCEPT, Family
+from hiermodels.model.spec import INTERCEPT, Family
 
 Scale = Literal["natural", "link"]
 SCALES: tuple[Scale, ...] = get_args(Scale)

@@ -4,7 +4,7 @@ Sampling uses every core it is given (one chain per core), so two fits at once o
 :class:`FitQueue` lets ``slots`` fits sample at a time; the others wait in arrival order and learn their
 position while they wait (``on_wait``), and at most ``max_waiting`` may wait: one more gets :class:`QueueFull`,
 a message, not a frozen page. Compilation happens before a fit joins the queue (it has its own lock, see
-``hiermodels.compiled``), so a waiting user's model is ready when their turn comes.
+``hiermodels.engine.compiled``), so a waiting user's model is ready when their turn comes.
 
 A waiting fit can give up at any time: if ``on_wait`` raises (the user cancelled, left the page or closed the
 tab), its ticket leaves the queue and the users behind it move up.

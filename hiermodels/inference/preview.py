@@ -16,10 +16,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from hiermodels import names
-from hiermodels.data import PreparedData
-from hiermodels.models import term_split
-from hiermodels.spec import ModelSpec
+from hiermodels.data.preparing import PreparedData
+from hiermodels.model import names
+from hiermodels.model.build import term_split
+from hiermodels.model.spec import ModelSpec
 
 
 def reml_preview(data: PreparedData, spec: ModelSpec) -> pd.DataFrame | None:

@@ -9,12 +9,12 @@ answers are computed here, once, in this order:
    poisson and gamma models whose linear predictor is constant within each group through per-group sums
    (``"grouped"``); every other model row by row (``"rows"``). Each gives the row-by-row log-density
    (``tests/test_gaussian.py``, ``tests/test_grouped.py``).
-2. **Who samples** (``sampler``): the gaussian engine (``"engine"``, :mod:`hiermodels.gaussian_engine`, one
+2. **Who samples** (``sampler``): the gaussian engine (``"engine"``, :mod:`hiermodels.engine.gaussian_engine`, one
    numba program compiled once per machine) where it covers the model, otherwise the PyMC model compiled by
-   nutpie (``"nutpie"``, once per structure with a cache, :mod:`hiermodels.compiled`).
+   nutpie (``"nutpie"``, once per structure with a cache, :mod:`hiermodels.engine.compiled`).
 3. **Who finds the joint mode** (``mode_finder``), of the centred form of the model (``mode_spec``, see
-   :mod:`hiermodels.mode`): the engine where it covers it, otherwise L-BFGS-B on the compiled PyMC model, built
-   with the group effects as parameters (``mode_method``).
+   :mod:`hiermodels.inference.mode`): the engine where it covers it, otherwise L-BFGS-B on the compiled PyMC
+   model, built with the group effects as parameters (``mode_method``).
 4. **The group axis** (``n_groups``): padded to a bucket (:func:`padded_group_count`) where a sampled parameter
    has one value per group, so that the compiled function serves every data set whose group count falls in
    the same bucket (:func:`group_count_shapes`); the padding groups carry no data.
@@ -32,11 +32,12 @@ from collections.abc import Container, Hashable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from hiermodels import gaussian_engine, grouped, names
-from hiermodels.data import PreparedData
-from hiermodels.models import Method, normal_coefficient_priors, term_split
-from hiermodels.priors import resolve_priors
-from hiermodels.spec import ModelSpec
+from hiermodels.data.preparing import PreparedData
+from hiermodels.engine import gaussian_engine
+from hiermodels.model import grouped, names
+from hiermodels.model.build import Method, normal_coefficient_priors, term_split
+from hiermodels.model.priors import resolve_priors
+from hiermodels.model.spec import ModelSpec
 
 Backend = Literal["engine", "nutpie"]
 
@@ -62,7 +63,7 @@ class FitPlan:
 
     def needs_compile(self, compiled: Container[Hashable] | None) -> bool:
         """Whether sampling compiles a model first: nutpie's route, and no compiled structure in ``compiled``
-        (a :class:`~hiermodels.compiled.CompiledModelCache`; without one every nutpie fit compiles)."""
+        (a :class:`~hiermodels.engine.compiled.CompiledModelCache`; without one every nutpie fit compiles)."""
         return self.sampler == "nutpie" and (compiled is None or self.structure_key not in compiled)
 
 

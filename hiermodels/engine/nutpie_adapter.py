@@ -10,7 +10,7 @@ What is relied on, and why:
 1. **nutpie's C callback route** (the gaussian engine, :func:`callback_model`). nutpie samples a PyMC model
    through two C functions compiled by numba and one pointer of user data; the engine hands it its own two
    callbacks instead of a compiled PyTensor graph, so that one program compiled once per machine serves every
-   gaussian model (``hiermodels.gaussian_engine``'s docstring says why). This uses
+   gaussian model (``hiermodels.engine.gaussian_engine``'s docstring says why). This uses
 
    - ``nutpie.compile_pymc.CompiledPyMCModel``, a frozen dataclass, built directly with its fields
      ``_n_dim``, ``dims``, ``_coords``, ``_shapes``, ``compiled_logp_func``, ``compiled_expand_func``,
@@ -26,7 +26,7 @@ What is relied on, and why:
      ends the trajectory as a divergence (nutpie's ``src/pymc.rs``, ``is_recoverable``: ``code > 0``); nutpie's
      own callback returns :data:`NONFINITE_GRADIENT` (3) and :data:`NONFINITE_LOGP` (4), and so do ours.
 
-2. **A compiled PyMC model with new data** (``hiermodels.compiled.CompiledSampler``: compile once per
+2. **A compiled PyMC model with new data** (``hiermodels.engine.compiled.CompiledSampler``: compile once per
    structure, sample many data sets). ``CompiledPyMCModel.with_data(**updates)`` is public, but it refuses a
    name the compiled function does not read, and which names those are is only in the private field
    ``shared_var_keys`` (shared variable -> key) (:func:`data_inputs`); the initial point is the private field

@@ -1,7 +1,7 @@
 r"""Numbers behind the charts: every function here *computes* and returns a tidy DataFrame.
 
 :mod:`hiermodels.charts` *draws* from these frames and never touches a posterior. Notation as in
-:mod:`hiermodels.models`: group j, varying term k, population mean :math:`\mu_k` (``mu``), group-level scale
+:mod:`hiermodels.model.build`: group j, varying term k, population mean :math:`\mu_k` (``mu``), group-level scale
 :math:`\tau_k` (``tau``, shown as ``sd(k)``), group coefficient :math:`b_{jk}` (``b``), common coefficient
 :math:`\beta_k` (``beta``), correlation matrix :math:`R` (``corr``). A draw is one (chain, draw) pair of the
 posterior, flattened chain by chain into :math:`s = 1..S`.
@@ -48,7 +48,7 @@ Shrinkage against what (:func:`shrinkage_axis`)
     rank of the no-pooling estimate (every group is equally certain, so only its distance from the population
     mean decides how far it moves). Nothing is jittered: a position always means a difference that is there.
 Against a held-out truth (:func:`truth_comparison`, :func:`truth_errors`)
-    Where a data set carries each group's true value :math:`\theta_j` (:class:`hiermodels.datasets.Truth`), each
+    Where a data set carries each group's true value :math:`\theta_j` (:class:`hiermodels.data.datasets.Truth`), each
     pooling's estimate :math:`\hat\theta_j` (posterior mean of the term, on the truth's natural scale) is judged by
     its total squared error :math:`\sum_j (\hat\theta_j - \theta_j)^2` and mean squared error (divided by the
     number of groups J). Efron & Morris (1975): the raw averages of 18 batters after 45 at-bats have a total
@@ -72,11 +72,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hiermodels import models as m
-from hiermodels import names
-from hiermodels.data import PreparedData
+from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.results import (
+from hiermodels.model import build as m
+from hiermodels.model import names
+from hiermodels.model.spec import INTERCEPT, POOLING_LABELS
+from hiermodels.results.fit_result import (
     COLLAPSE_RATIO,
     DEFAULT_INTERVAL_PROB,
     FitResult,
@@ -85,8 +86,7 @@ from hiermodels.results import (
     population_parameters,
     value_at,
 )
-from hiermodels.scales import Scale, inverse_link
-from hiermodels.spec import INTERCEPT, POOLING_LABELS
+from hiermodels.results.scales import Scale, inverse_link
 
 # Defaults chosen so that each chart's inline data stays well under Altair's 5,000 rows.
 MAX_SCALE_POINTS = 4000

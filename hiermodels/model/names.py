@@ -2,7 +2,7 @@ r"""The names of model parameters, built and read in one place.
 
 Every parameter a user sees (the population table, the CLI's text and JSON, the charts' titles) and every
 prior a user sets (``--prior NAME=DIST(...)``, the Model page) has one of these names. Symbols as in
-:mod:`hiermodels.models`; ``term`` is a column of the design matrix: ``intercept``, a numeric predictor
+:mod:`hiermodels.model.build`; ``term`` is a column of the design matrix: ``intercept``, a numeric predictor
 (``floor``), or a level of a categorical one (``county_type[rural]``).
 
 ==================  ====================  =================================================================
@@ -23,7 +23,7 @@ name                kind                  meaning
 ==================  ====================  =================================================================
 
 Scales (``group_sd``, ``sigma``, ``log_sigma_sd``, ``gamma_shape``) are positive; coefficients are locations;
-``corr`` and ``corr(a,b)`` are correlations. :mod:`hiermodels.spec` keeps predictors from taking a name that is
+``corr`` and ``corr(a,b)`` are correlations. :mod:`hiermodels.model.spec` keeps predictors from taking a name that is
 not a coefficient, so the kinds never collide.
 
 A term may itself hold commas and brackets (a level ``[a,b]`` of a categorical predictor), so

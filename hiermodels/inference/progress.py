@@ -1,6 +1,6 @@
 """One sentence for a fit under way, the same in the app's progress bar and on the command line.
 
-:func:`progress_text` turns a :class:`~hiermodels.fitting.FitProgress` snapshot into text: which fit (pooling,
+:func:`progress_text` turns a :class:`~hiermodels.inference.fitting.FitProgress` snapshot into text: which fit (pooling,
 and its place among several), then its stage. While sampling it adds the draws done, the rate, the time left
 (draws left / current rate, once the rate is known) and the divergences so far. :func:`terminal_line` fits that
 text to one line of a terminal, to be rewritten in place.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hiermodels.spec import POOLING_LABELS
+from hiermodels.model.spec import POOLING_LABELS
 
-if TYPE_CHECKING:  # only a type here: importing hiermodels.fitting would import PyMC
-    from hiermodels.fitting import FitProgress
+if TYPE_CHECKING:  # only a type here: importing hiermodels.inference.fitting would import PyMC
+    from hiermodels.inference.fitting import FitProgress
 
 # ANSI "erase to the end of the line": a shorter line leaves nothing of the longer one before it.
 _ERASE_LINE_END = "\x1b[K"

@@ -61,7 +61,7 @@ import pandas as pd
 from scipy import special
 from scipy.fft import next_fast_len  # real=True: the lengths scipy.fftpack's, which arviz-stats uses, gives
 
-from hiermodels.spec import CAREFUL_SAMPLER, ModelSpec, describe_sampler
+from hiermodels.model.spec import CAREFUL_SAMPLER, ModelSpec, describe_sampler
 
 R_HAT_LIMIT = 1.01  # Vehtari et al. (2021): below this the chains agree
 ESS_PER_CHAIN = 100  # Vehtari et al. (2021): at least this many effective draws per chain, bulk and tail

@@ -3,7 +3,7 @@ r"""Gaussian models whose group effects integrate out, sampled by one numba prog
 Why: nutpie compiles every PyMC model afresh (PyTensor graph -> numba), and numba's type inference made that
 15-18 s for the radon model on an empty cache (60 s with correlated group effects), against 9-10 s for the
 PyMC primer's own model. Yet every gaussian model of this app whose group effects integrate out has the same
-shape: priors on a handful of scalars, and :mod:`hiermodels.gaussian`'s marginal likelihood. So the whole
+shape: priors on a handful of scalars, and :mod:`hiermodels.model.gaussian`'s marginal likelihood. So the whole
 log-density is written once here, with the structure (which terms, which prior families) read from arrays at
 run time rather than baked into the compiled code. numba compiles it once per machine (``cache=True`` keeps
 the machine code on disk), and then any data set, any priors and any pooling below start sampling at once.
@@ -24,7 +24,7 @@ The parameter vector :math:`y` that NUTS moves in is unconstrained; in this orde
 (``mu``, ``tau`` and the correlations only under partial pooling, the correlations only when correlated).
 Each scalar has a prior, given as a row ``(family code, p1, p2, p3)`` of :data:`FAMILIES` with PyMC's
 parameters in PyMC's order, and the transform PyMC gives that family (both from the one table of prior families,
-:mod:`hiermodels.prior_families`): ``uniform(l, u)`` the interval transform
+:mod:`hiermodels.model.prior_families`): ``uniform(l, u)`` the interval transform
 :math:`x = l + (u - l)\,\mathrm{logistic}(y)`, the families on the positive line the log transform
 :math:`x = e^y`, the others none. The correlations are Stan's: canonical
 partial correlations :math:`z = \tanh(y)` build the Cholesky factor :math:`L` of :math:`R` row by row
@@ -45,7 +45,7 @@ array holding the sizes and the addresses of the arrays (:meth:`EngineModel.user
 nutpie's own ``CompiledPyMCModel`` (so ``pyproject.toml`` pins nutpie's minor version), and sampling,
 progress, cancelling and the trace are exactly those of a PyMC model. Every nutpie or numba internal this
 takes (the model's fields, the C signatures and return codes, the pointer intrinsic) is in
-:mod:`hiermodels.nutpie_adapter`, with the measurement of the alternative through Python callables
+:mod:`hiermodels.engine.nutpie_adapter`, with the measurement of the alternative through Python callables
 (nutpie's ``from_pyfunc``: over three times slower on radon).
 """
 
@@ -58,12 +58,12 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from hiermodels.data import PreparedData
-from hiermodels.gaussian import GroupSums
-from hiermodels.gaussian_ops import _inverse_from_cholesky, _marginal_kernel, _sufficient_kernel
-from hiermodels.nutpie_adapter import NONFINITE_GRADIENT, NONFINITE_LOGP, as_pointer, c_callbacks, callback_model
-from hiermodels.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, engine_codes
-from hiermodels.spec import ModelSpec, Prior
+from hiermodels.data.preparing import PreparedData
+from hiermodels.engine.nutpie_adapter import NONFINITE_GRADIENT, NONFINITE_LOGP, as_pointer, c_callbacks, callback_model
+from hiermodels.model.gaussian import GroupSums
+from hiermodels.model.gaussian_ops import _inverse_from_cholesky, _marginal_kernel, _sufficient_kernel
+from hiermodels.model.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, engine_codes
+from hiermodels.model.spec import ModelSpec, Prior
 
 _LOG_2PI = math.log(2 * math.pi)
 _LOG_PI = math.log(math.pi)
@@ -348,7 +348,7 @@ def log_density_independent(y, sizes, priors, columns, fixed, n, DtD, Dty, yty, 
     1 when the group effects are correlated (:func:`log_density_correlated`, ``fixed`` = (eta,), the LKJ
     shape). ``priors`` (P, 4) one row per scalar parameter; ``columns`` the design columns of the common, then
     the varying, terms; ``n``, ``DtD``, ``Dty``, ``yty`` the group sums
-    (:class:`hiermodels.gaussian.GroupSums`). Kept apart from the correlated density, and written flat, so
+    (:class:`hiermodels.model.gaussian.GroupSums`). Kept apart from the correlated density, and written flat, so
     that the common case compiles in a few seconds.
     """
     C, q, partial = sizes[0], sizes[1], sizes[2]
@@ -469,7 +469,7 @@ def _mode_core(y, sizes, columns, n, DtD, Dty, yty, start, x, dx_dy, mu, precisi
 
 # ------------------------------------------------------------------------------------------------ nutpie's callbacks
 # The C interface itself (signatures, return codes, the pointer intrinsic) is nutpie's and numba's:
-# hiermodels.nutpie_adapter holds it.
+# hiermodels.engine.nutpie_adapter holds it.
 # The user data (an int64 array; EngineModel.user_data): P (prior rows), J, K, then sizes (C, q, partial,
 # correlated), then the addresses of priors, columns, fixed, n, DtD, Dty, yty.
 _N_HEADER = 7
@@ -605,7 +605,7 @@ def has_correlations(spec: ModelSpec) -> bool:
 def supports_mode(spec: ModelSpec) -> bool:
     """Whether :meth:`EngineModel.find_mode` covers this model's joint mode (of its centred form): as
     :func:`supports`, whatever the parameterisation."""
-    from hiermodels.models import normal_coefficient_priors
+    from hiermodels.model.build import normal_coefficient_priors
 
     if spec.family != "gaussian" or spec.group_noise:
         return False
@@ -648,7 +648,7 @@ class EngineModel:
     docstring), its design columns and its group sums.
 
     ``names`` and ``shapes`` are the variables nutpie stores (:func:`expanded_values`): ``beta``, ``mu``,
-    ``tau``, ``sigma`` and, when correlated, ``corr`` (named as in ``hiermodels.models``).
+    ``tau``, ``sigma`` and, when correlated, ``corr`` (named as in ``hiermodels.model.build``).
     """
 
     priors: tuple[Prior, ...]
@@ -722,10 +722,10 @@ class EngineModel:
         """The joint mode of the centred model (:func:`_mode_log_density`) by L-BFGS-B, as ``pm.find_MAP`` finds
         it: from the support points without jitter, in the unconstrained space, without the Jacobian. Returns
         the point (the variables of :meth:`constrained` and ``b``) and a message, empty when the optimiser
-        converged. ``options`` are scipy's (``hiermodels.mode.LBFGSB_OPTIONS``, the same for every mode)."""
+        converged. ``options`` are scipy's (``hiermodels.inference.mode.LBFGSB_OPTIONS``, the same for every mode)."""
         from scipy import optimize
 
-        from hiermodels.models import GROUP_COEFFICIENT
+        from hiermodels.model.build import GROUP_COEFFICIENT
 
         a = self.arrays()
         J, q = a["n"].shape[0], len(self.varying_columns)
@@ -767,9 +767,9 @@ class EngineModel:
     def for_pyfunc(self, coords: dict[str, Sequence], dims: dict[str, tuple[str, ...]]):
         """The same nutpie model through nutpie's public ``from_pyfunc`` (``nutpie_adapter.pyfunc_model``):
         Python callables around the same numba kernels, called by nutpie under the GIL. Not the route
-        :func:`hiermodels.compiled.sampler_for` takes (``nutpie_adapter``'s docstring has the measurement);
+        :func:`hiermodels.engine.compiled.sampler_for` takes (``nutpie_adapter``'s docstring has the measurement);
         the fallback should an upgrade of nutpie break :meth:`for_nutpie`."""
-        from hiermodels.nutpie_adapter import pyfunc_model
+        from hiermodels.engine.nutpie_adapter import pyfunc_model
 
         a = self.arrays()
         arguments = (a["sizes"], a["priors"], a["columns"], a["fixed"], a["n"], a["DtD"], a["Dty"], a["yty"])
@@ -788,7 +788,7 @@ class EngineModel:
 
 def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
     """The :class:`EngineModel` of ``spec`` on ``data`` (:func:`supports` must hold)."""
-    from hiermodels.models import (
+    from hiermodels.model.build import (
         COMMON,
         CORRELATION,
         GROUP_SD,
@@ -797,7 +797,7 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
         no_pooling_prior,
         term_split,
     )
-    from hiermodels.priors import resolve_priors
+    from hiermodels.model.priors import resolve_priors
 
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)

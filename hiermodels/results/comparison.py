@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from hiermodels.data import PreparedData
-from hiermodels.results import DEFAULT_INTERVAL_PROB, FitResult
-from hiermodels.scales import Scale, coefficient_transform, has_link
-from hiermodels.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
+from hiermodels.data.preparing import PreparedData
+from hiermodels.model.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
+from hiermodels.results.fit_result import DEFAULT_INTERVAL_PROB, FitResult
+from hiermodels.results.scales import Scale, coefficient_transform, has_link
 
 # Within this fraction of the partial-pooling interval width of the population mean, a group's own estimate
 # counts as equal to it: the pooling factor's denominator is then smaller than the estimates' uncertainty.
@@ -62,7 +62,8 @@ class PoolingComparison:
         Columns: group, term, n, identified, and for each fitted pooling ``<pooling>`` (posterior mean),
         ``<pooling>_lower``, ``<pooling>_upper``; then ``population_mean`` and ``pooling_factor`` when no
         and partial pooling are both fitted; ``raw`` when the model has an intercept only (the group's own data
-        summary, :func:`raw_estimates`); ``shown_as`` (what the numbers are on ``scale``, :mod:`hiermodels.scales`).
+        summary, :func:`raw_estimates`); ``shown_as`` (what the numbers are on ``scale``,
+        :mod:`hiermodels.results.scales`).
         ``identified`` is False where the group's own data cannot determine its no-pooling coefficient.
         The estimates are on ``scale``; the pooling factor is always computed on the link scale, where the model
         is linear (the module docstring).

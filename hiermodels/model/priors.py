@@ -31,10 +31,10 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hiermodels.data import PreparedData
+from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.prior_families import PRIOR_FAMILIES
-from hiermodels.spec import INTERCEPT, ModelSpec, Pooling, Prior
+from hiermodels.model.prior_families import PRIOR_FAMILIES
+from hiermodels.model.spec import INTERCEPT, ModelSpec, Pooling, Prior
 
 # How wide location priors are, in units of the outcome's scale (rstanarm's 2.5).
 _LOCATION_WIDTH = 2.5
@@ -115,7 +115,7 @@ def specs_for_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[P
 
 def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, float]]:
     """The PyMC distribution class and keyword arguments for a :class:`Prior`: the family's parameter names
-    (:mod:`hiermodels.prior_families`) are PyMC's own, so they pass straight through."""
+    (:mod:`hiermodels.model.prior_families`) are PyMC's own, so they pass straight through."""
     family = PRIOR_FAMILIES[prior.distribution]
     return family.pymc_class, dict(zip(family.parameters, prior.params, strict=True))
 

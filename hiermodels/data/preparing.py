@@ -1,0 +1,447 @@
+"""Turning a table into model-ready arrays, with every problem reported at once.
+
+:func:`prepare` checks a table against a :class:`~hiermodels.model.spec.ModelSpec` and returns a
+:class:`PreparedData`: the outcome ``y``, the design matrix ``X`` (one column per term, the first being the
+intercept's column of ones), the group index of every row and the labels of the groups. Rows with a missing
+value in a used column are left out **and counted** (``PreparedData.dropped``); a group or level label of only
+spaces counts as missing ("NA" and "null" are labels). Every other problem (a missing column, text in a numeric
+column, infinite or too large values, a single group, too many groups or terms, a constant predictor, a family
+constraint) is collected, and all of them are raised together as one :class:`~hiermodels.errors.DataError`.
+Labels and column names quoted in messages are cut to ``limits.MAX_LABEL_LENGTH`` characters (only in the
+message).
+
+A **group-level predictor** is the same in every row of each group (:func:`group_level_predictors`): within
+group j it is a constant x_j, so x_j * beta only shifts the group's level, as its own intercept a_j does. Beside
+a varying intercept it is therefore not identified under no pooling, and a slope of it that varies by group is
+confounded with the intercept under any pooling; :func:`identification_problems` says so, and
+:func:`check_identified` (called by ``fitting.fit``) refuses such a model before anything is compiled. Under
+partial pooling a common coefficient of x is identified: it explains the differences between groups.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from hiermodels import limits
+from hiermodels.data.reading import _QUICK_LOOK, _list, _rows, _short, _shown, _to_numbers, _verb
+from hiermodels.errors import DataError, SpecError
+from hiermodels.model.spec import INTERCEPT, ModelSpec
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedData:
+    """Model-ready arrays.
+
+    ``X[:, k]`` is term ``terms[k]``; row ``i`` belongs to group ``group_labels[group_index[i]]``.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    terms: tuple[str, ...]
+    group_index: np.ndarray
+    group_labels: tuple[str, ...]
+    trials: np.ndarray | None = None
+    exposure: np.ndarray | None = None
+    se: np.ndarray | None = None
+    # Predictor -> the terms it contributes (a categorical predictor contributes one per level but the reference).
+    predictor_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rows_read: int = 0
+    # Column -> number of rows left out because that column was missing there (a row is counted once, under
+    # the first used column where it is missing).
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_labels)
+
+    @property
+    def group_sizes(self) -> np.ndarray:
+        return np.bincount(self.group_index, minlength=self.n_groups)
+
+    @property
+    def rows_dropped(self) -> int:
+        return int(sum(self.dropped.values()))
+
+    @cached_property
+    def _group_level(self) -> tuple[str, ...]:
+        # Computed once per prepared table (fit_poolings and each fit ask): see group_level_predictors.
+        return _group_level_predictors(self)
+
+    def terms_of(self, varying: Sequence[str]) -> tuple[str, ...]:
+        """The design-matrix terms behind a list of varying terms (``intercept`` and predictor names)."""
+        out: list[str] = []
+        for name in varying:
+            out.extend((INTERCEPT,) if name == INTERCEPT else self.predictor_terms[name])
+        return tuple(out)
+
+    def fingerprint(self) -> str:
+        """A hash of everything a fit depends on, to key caches: equal data give equal fingerprints."""
+        digest = hashlib.sha256()
+        for array in (self.y, self.X, self.group_index, self.trials, self.exposure, self.se):
+            if array is not None:
+                digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(b"|")
+        digest.update("\x1f".join(self.terms).encode())
+        digest.update("\x1f".join(self.group_labels).encode())
+        return digest.hexdigest()[:16]
+
+
+def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
+    """Check ``frame`` against ``spec`` and build the arrays; raise :class:`DataError` listing every problem."""
+    problems: list[str] = []
+    if len(frame) > limits.MAX_ROWS:
+        raise DataError([
+            f"the table has {len(frame):,} rows, more than the {limits.MAX_ROWS:,} that can be modelled: aggregate "
+            "or sample the rows (for example a random sample of groups), or keep a subset of the groups"
+        ])
+    columns = [str(c) for c in frame.columns]
+    counts = pd.Series(columns).value_counts()
+    duplicated = sorted(counts.index[counts > 1])
+    if duplicated:
+        problems.append(
+            f"the file has more than one column named {_list(duplicated)}; rename them so that "
+            "every column name is unique"
+        )
+    missing = [c for c in dict.fromkeys(spec.required_columns()) if c not in columns]
+    for column in missing:
+        problems.append(_missing_column_message(column, columns))
+    if missing or duplicated:
+        raise DataError(problems)
+
+    categorical = spec.categorical_levels
+    numeric_columns = [spec.outcome, *(p for p in spec.predictors if p not in categorical)]
+    numeric_columns += [c for c in (spec.trials, spec.exposure, spec.se) if c]
+    numbers: dict[str, pd.Series] = {}
+    for column in numeric_columns:
+        values, column_problems = _to_numbers(frame[column], column)
+        numbers[column] = values
+        problems.extend(column_problems)
+
+    # Rows with a missing value in any used column are left out, and counted per column.
+    keep = np.ones(len(frame), dtype=bool)
+    dropped: dict[str, int] = {}
+    text_columns = [spec.group, *categorical]
+    for column in [*numeric_columns, *text_columns]:
+        is_missing = numbers[column].isna().to_numpy() if column in numbers else _blank(frame[column])
+        newly = int(np.count_nonzero(is_missing & keep))
+        if newly:
+            dropped[column] = newly
+        keep &= ~is_missing
+    if not keep.any():
+        problems.append(
+            "no row has a value in every column the model uses ("
+            + ", ".join(_short(c) for c in spec.required_columns())
+            + "); fill in the missing values or choose other columns"
+        )
+        raise DataError(problems)
+
+    labels = _labels(frame[spec.group])[keep]
+    group_labels, group_index = _factorize(labels)
+    if len(group_labels) < 2:
+        problems.append(
+            f"the group column {_shown(spec.group)} has a single group ({_shown(group_labels[0])}); pooling compares "
+            "groups, so it needs at least two: choose another group column"
+        )
+    if len(group_labels) > limits.MAX_GROUPS:
+        problems.append(
+            f"the group column {_shown(spec.group)} has {len(group_labels):,} groups, more than the "
+            f"{limits.MAX_GROUPS:,} that can be fitted: group at a coarser level (e.g. schools instead of pupils), "
+            "or keep a sample of the groups. Is it an identifier of each row rather than of a group?"
+        )
+    levels_of = {p: _labels(frame[p])[keep] for p in spec.predictors if p in categorical}
+    level_counts = {p: len(pd.unique(levels)) for p, levels in levels_of.items()}
+    n_terms = 1 + sum(level_counts[p] - 1 if p in level_counts else 1 for p in spec.predictors)
+    if n_terms > limits.MAX_TERMS:
+        many = [f"{_shown(p)} ({n:,} levels)" for p, n in level_counts.items()]
+        problems.append(
+            f"these predictors make {n_terms:,} terms (coefficients), more than the {limits.MAX_TERMS} a model can "
+            f"have here{': ' + ', '.join(many) if many else ''}. Each level of a categorical predictor but the "
+            "reference is a term: merge rare levels, or use fewer predictors"
+        )
+        raise DataError(problems)
+
+    kept = {column: values.to_numpy(dtype=float, na_value=np.nan)[keep] for column, values in numbers.items()}
+    for column, values in kept.items():
+        huge = np.flatnonzero(np.isfinite(values) & (np.abs(values) > limits.MAX_ABS_VALUE))
+        if huge.size:
+            problems.append(
+                f"the column {_shown(column)} has numbers too large to compute with (beyond ±{limits.MAX_ABS_VALUE:g}) "
+                f"in {_rows(np.flatnonzero(keep)[huge])}: rescale it (e.g. thousands instead of units)"
+            )
+    y = kept[spec.outcome]
+    # Messages name rows by their position in the file, not among the rows kept.
+    problems.extend(_outcome_problems(y, spec, kept, np.flatnonzero(keep)))
+    if spec.family == "known_se" and len(group_labels) != len(labels):
+        repeated = [g for g, n in zip(group_labels, np.bincount(group_index), strict=True) if n > 1]
+        problems.append(
+            f"with known standard errors each group needs exactly one row, but {_list(repeated)} "
+            "appear more than once; keep one estimate per group"
+        )
+
+    # The design matrix: the intercept, then each predictor (numeric as is, categorical as 0/1 dummies).
+    design_columns: list[np.ndarray] = [np.ones(len(y))]
+    terms: list[str] = [INTERCEPT]
+    predictor_terms: dict[str, tuple[str, ...]] = {}
+    for predictor in spec.predictors:
+        if predictor in categorical:
+            levels = levels_of[predictor]
+            reference = categorical[predictor]
+            present = sorted(set(levels.tolist()))
+            if reference not in present:
+                problems.append(
+                    f"the reference level {_shown(reference)} of {_shown(predictor)} does not occur in the data; "
+                    f"choose one of {_list(present)}"
+                )
+                continue
+            names = tuple(f"{predictor}[{level}]" for level in present if level != reference)
+            if not names:
+                problems.append(f"{_shown(predictor)} has a single level ({_shown(reference)}) and cannot be a "
+                                "predictor")
+                continue
+            for level, name in zip([lv for lv in present if lv != reference], names, strict=True):
+                design_columns.append((levels == level).astype(float))
+                terms.append(name)
+            predictor_terms[predictor] = names
+        else:
+            x = kept[predictor]
+            finite = x[np.isfinite(x)]
+            if finite.size and np.all(finite == finite[0]):
+                problems.append(
+                    f"the predictor {_shown(predictor)} has the same value ({finite[0]:g}) in every row, so its slope "
+                    "cannot be told apart from the intercept: remove it from the predictors"
+                )
+            design_columns.append(x)
+            terms.append(predictor)
+            predictor_terms[predictor] = (predictor,)
+
+    if problems:
+        raise DataError(problems)
+    return PreparedData(
+        y=y,
+        X=np.column_stack(design_columns),
+        terms=tuple(terms),
+        group_index=group_index,
+        group_labels=group_labels,
+        trials=kept.get(spec.trials) if spec.trials else None,
+        exposure=kept.get(spec.exposure) if spec.exposure else None,
+        se=kept.get(spec.se) if spec.se else None,
+        predictor_terms=predictor_terms,
+        rows_read=len(frame),
+        dropped=dropped,
+    )
+
+
+def _missing_column_message(column: str, columns: Sequence[str]) -> str:
+    by_lower = {c.lower(): c for c in columns}
+    close = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+    suggestion = by_lower.get(column.lower()) or (close[0] if close else None)
+    hint = f"did you mean {_shown(suggestion)}?" if suggestion else f"the columns are {_list(columns)}"
+    return f"there is no column {_shown(column)}: {hint}"
+
+
+def _outcome_problems(
+    y: np.ndarray, spec: ModelSpec, kept: dict[str, np.ndarray], file_rows: np.ndarray
+) -> list[str]:
+    """Family constraints on the kept rows; ``file_rows[i]`` is kept row i's position in the file."""
+    problems = []
+    name = _shown(spec.outcome)
+    if y.size > 1 and np.all(y == y[0]):
+        problems.append(
+            f"the outcome {name} has the same value ({y[0]:g}) in every row: there is nothing to model"
+        )
+    if spec.family == "binomial":
+        if spec.trials:
+            trials = kept[spec.trials]
+            if np.any(trials < 1) or np.any(trials != np.round(trials)):
+                problems.append(f"the trials column {_shown(spec.trials)} must hold whole numbers of at least 1")
+            if np.any(y < 0) or np.any(y != np.round(y)):
+                problems.append(f"the outcome {name} counts successes and must hold whole numbers of 0 or more")
+            over = np.flatnonzero(y > trials)
+            if over.size:
+                problems.append(
+                    f"the outcome {name} exceeds the trials {_shown(spec.trials)} in {_rows(file_rows[over])}: "
+                    "successes cannot outnumber trials"
+                )
+        elif not np.all(np.isin(y, (0.0, 1.0))):
+            problems.append(
+                f"without a trials column the binomial outcome {name} must be 0 or 1 in every row; "
+                "for counts of successes, choose the column holding the number of trials"
+            )
+    elif spec.family == "poisson":
+        if np.any(y < 0) or np.any(y != np.round(y)):
+            problems.append(f"the poisson outcome {name} must hold counts: whole numbers of 0 or more")
+        if spec.exposure and np.any(kept[spec.exposure] <= 0):
+            problems.append(f"the exposure column {_shown(spec.exposure)} must be positive in every row")
+    elif spec.family == "gamma":
+        nonpositive = np.flatnonzero(y <= 0)
+        if nonpositive.size:
+            problems.append(
+                f"the gamma outcome {name} must be positive, but {_rows(file_rows[nonpositive])} "
+                f"{_verb(nonpositive, 'is', 'are')} zero or negative; "
+                "use the gaussian family or remove those rows"
+            )
+    elif spec.family == "known_se":
+        nonpositive = np.flatnonzero(kept[spec.se] <= 0) if spec.se else np.array([], dtype=int)
+        if nonpositive.size:
+            problems.append(
+                f"standard errors in {_shown(spec.se)} must be positive, but {_rows(file_rows[nonpositive])} "
+                f"{_verb(nonpositive, 'is', 'are')} not"
+            )
+    return problems
+
+
+def _labels(series: pd.Series) -> np.ndarray:
+    """Group or level labels as text exactly as read (text columns are untouched; numbers are printed)."""
+    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
+        return series.to_numpy(dtype=object)
+
+    def as_text(value: object) -> str:
+        if isinstance(value, float) and value.is_integer():
+            # A Parquet float column of whole numbers labels groups "3", not "3.0".
+            return str(int(value))
+        return str(value)
+
+    # Each distinct value is printed once (a column may have millions of rows but few groups).
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = np.array([as_text(v) for v in np.asarray(uniques, dtype=object)] + ["nan"], dtype=object)
+    return texts[codes]
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    """Missing text cells: empty, or only spaces (a label nobody could see). "NA" and "null" are labels."""
+    missing = series.isna().to_numpy().copy()
+    if pd.api.types.is_string_dtype(series.dtype) or pd.api.types.is_object_dtype(series.dtype):
+        present = np.flatnonzero(~missing)
+        stripped = series.iloc[present].astype(str).str.strip()
+        missing[present[(stripped == "").to_numpy(dtype=bool)]] = True
+    return missing
+
+
+def _factorize(labels: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    """Stable group order: by first appearance in the file, which is how a user reads their own table."""
+    codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=False)
+    return tuple(str(u) for u in uniques), codes.astype(np.int64)
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns whose non-empty cells all read as numbers (the candidates for an outcome or numeric predictor)."""
+    out = []
+    for column in frame.columns:
+        series = frame[column]
+        if len(series) > _QUICK_LOOK and _to_numbers(series.iloc[:_QUICK_LOOK], str(column))[1]:
+            continue  # text (or infinity) among the first rows: no need to parse the rest
+        values, column_problems = _to_numbers(series, str(column))
+        if not column_problems and values.notna().any():
+            out.append(str(column))
+    return out
+
+
+def constant_within_groups(columns: Sequence[np.ndarray], group_index: np.ndarray) -> list[bool]:
+    """For each column, whether it holds one value in every group (``group_index``, -1 for no group) of two or more
+    rows, with at least one such group; a group of one row says nothing either way, and missing values (NaN) are
+    left aside. The rows are sorted by group once; each column is then one min and one max per group."""
+    grouped = group_index >= 0
+    everything = bool(grouped.all())
+    codes = group_index if everything else group_index[grouped]
+    sizes = np.bincount(codes)
+    sizes = sizes[sizes > 0]
+    informative = sizes >= 2
+    if not informative.any():
+        return [False] * len(columns)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    out = []
+    for values in columns:
+        x = (values if everything else values[grouped])[order]
+        spread = np.fmax.reduceat(x, starts) - np.fmin.reduceat(x, starts)
+        out.append(bool(np.all(spread[informative] == 0)))
+    return out
+
+
+def group_level_predictors(data: PreparedData) -> tuple[str, ...]:
+    """The predictors that are a property of the group: the same in every row of each group.
+
+    A predictor counts when each of its design-matrix columns (one for a number, one dummy per level but the
+    reference for a categorical predictor) is constant within every group of two or more rows, and at least one
+    group has two or more rows; a group of one row says nothing either way. Such a predictor can explain
+    differences *between* groups, but within a group it only shifts the level, exactly as the group's own
+    intercept does (see :func:`identification_problems`).
+    """
+    return data._group_level
+
+
+def _group_level_predictors(data: PreparedData) -> tuple[str, ...]:
+    terms = [t for t in data.terms if t != INTERCEPT]
+    constant = dict(zip(terms, constant_within_groups([data.X[:, data.terms.index(t)] for t in terms],
+                                                       data.group_index), strict=True))
+    return tuple(p for p, names in data.predictor_terms.items() if names and all(constant[t] for t in names))
+
+
+def group_level_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
+    """One plain sentence per predictor that is a property of the group, for the Data page."""
+    return [
+        f"{_shown(p)} is a property of {_shown(spec.group)} (the same in every row of a group): it can explain "
+        "differences between groups under complete and partial pooling, but not under no pooling"
+        for p in group_level_predictors(data)
+    ]
+
+
+def identification_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
+    """Why ``spec`` cannot be fitted to ``data`` because a predictor is a property of the group; empty when fine.
+
+    Within a group, a group-level predictor x is a constant x_j, so its term x_j * beta only shifts that group's
+    level, which is what a varying intercept a_j does:
+
+    - under no pooling, with a varying intercept, y_ij = a_j + beta * x_j + ...: only a_j + beta * x_j is
+      informed by the data (each a_j has its own fixed prior and nothing ties the groups together), so beta is
+      not identified: its estimate is whatever the priors make of it;
+    - in any pooling, a slope of x that varies by group beside a varying intercept, a_j + b_j * x_j: within each
+      group the two are one number, so b_j is confounded with a_j (under no pooling neither is identified; under
+      partial pooling only the population distributions tell them apart).
+
+    Under partial pooling a *common* coefficient of x is identified: it says how the group means differ with x,
+    and the intercepts vary around that. Complete pooling has nothing that varies by group.
+    """
+    varying = spec.varying_terms
+    if INTERCEPT not in varying:
+        return []
+    problems = []
+    for predictor in group_level_predictors(data):
+        if predictor not in spec.predictors:
+            continue
+        name = _shown(predictor)
+        constant = f"{name} is constant within each {_shown(spec.group)} (a property of the group)"
+        if predictor in varying:
+            neither = " (under no pooling neither is identified)" if spec.pooling == "none" else ""
+            problems.append(
+                f"{constant}, so a slope of {name} that varies by group is confounded with each group's own "
+                f"intercept: within a group both only shift the level{neither}. Remove {name} from the terms that "
+                "vary by group (as a common term it explains differences between groups under complete and "
+                "partial pooling)"
+            )
+        elif spec.pooling == "none":
+            problems.append(
+                f"{constant}, so under no pooling each group's own intercept absorbs it and its coefficient is not "
+                f"identified: remove {name} from the predictors to fit no pooling, or fit complete or partial "
+                f"pooling instead (where {name} explains differences between groups)"
+            )
+    return problems
+
+
+def check_identified(data: PreparedData, specs: Sequence[ModelSpec]) -> None:
+    """Raise :class:`~hiermodels.errors.SpecError` listing :func:`identification_problems` of every spec (each
+    problem once), before anything is compiled or sampled."""
+    problems = list(dict.fromkeys(m for spec in specs for m in identification_problems(data, spec)))
+    if problems:
+        raise SpecError("; ".join(problems))
