@@ -12,6 +12,7 @@ import re
 import pytest
 
 from hiermodels.errors import PriorSyntaxError, SpecError
+from hiermodels.model import names
 from hiermodels.model.spec import (
     FAMILIES,
     POOLINGS,
@@ -19,7 +20,6 @@ from hiermodels.model.spec import (
     ModelSpec,
     Prior,
     SamplerSettings,
-    parameter_kind,
     parse_prior_assignment,
 )
 
@@ -152,7 +152,7 @@ def test_a_bad_prior_string_in_a_spec_raises_prior_syntax_error():
      ("intercept", "location"), ("floor", "location"), ("sd", "location"), ("x[b]", "location")],
 )
 def test_parameter_kind(name, kind):
-    assert parameter_kind(name) == kind
+    assert names.support(name) == kind
 
 
 # ---------------------------------------------------------------------------------------------------- hashing

@@ -62,6 +62,7 @@ from hiermodels.data.preparing import PreparedData
 from hiermodels.engine.nutpie_adapter import NONFINITE_GRADIENT, NONFINITE_LOGP, as_pointer, c_callbacks, callback_model
 from hiermodels.model.gaussian import GroupSums
 from hiermodels.model.gaussian_ops import _inverse_from_cholesky, _marginal_kernel, _sufficient_kernel
+from hiermodels.model.names import CORRELATION_PRIOR, group_sd
 from hiermodels.model.prior_families import ENGINE_PARAMETERS, PRIOR_FAMILIES, engine_codes
 from hiermodels.model.spec import ModelSpec, Prior
 
@@ -71,7 +72,7 @@ _LOG_2 = math.log(2.0)
 
 # Family codes of the prior rows, read from the table of prior families. numba freezes these module constants
 # into the compiled program: the branches of _prior_logp name the codes, the transforms test membership.
-FAMILIES: dict[str, int] = engine_codes()
+FAMILIES = engine_codes()  # PriorDistribution -> code
 (_NORMAL, _STUDENTT, _CAUCHY, _FLAT, _UNIFORM, _HALFNORMAL, _HALFCAUCHY, _HALFSTUDENTT, _EXPONENTIAL, _GAMMA,
  _HALFFLAT) = (FAMILIES[name] for name in ("normal", "studentt", "cauchy", "flat", "uniform", "halfnormal",
                                            "halfcauchy", "halfstudentt", "exponential", "gamma", "halfflat"))
@@ -810,7 +811,7 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
         shapes.append((len(common),))
     fixed: tuple[float, ...] = ()
     if partial:
-        ordered += [priors[t] for t in varying] + [priors[f"sd({t})"] for t in varying]
+        ordered += [priors[t] for t in varying] + [priors[group_sd(t)] for t in varying]
         names += [POPULATION_MEAN, GROUP_SD]
         shapes += [(len(varying),), (len(varying),)]
     elif varying:
@@ -820,7 +821,7 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
     names.append(SIGMA)
     shapes.append(())
     if has_correlations(spec):
-        fixed = (float(priors["corr"].params[0]),)
+        fixed = (float(priors[CORRELATION_PRIOR].params[0]),)
         names.append(CORRELATION)
         shapes.append((len(varying), len(varying)))
     unknown = [p.distribution for p in ordered if p.distribution not in FAMILIES]

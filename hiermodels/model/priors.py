@@ -33,6 +33,7 @@ import pytensor.tensor as pt
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
+from hiermodels.model import names
 from hiermodels.model.prior_families import PRIOR_FAMILIES
 from hiermodels.model.spec import INTERCEPT, ModelSpec, Pooling, Prior
 
@@ -67,16 +68,16 @@ def default_priors(data: PreparedData, spec: ModelSpec) -> dict[str, Prior]:
         priors[term] = Prior("normal", (0.0, _LOCATION_WIDTH * scale / sd_x))
     if spec.pooling == "partial":
         for term in data.terms_of(spec.varying):
-            priors[f"sd({term})"] = Prior("halfnormal", (scale / spread[term] if term in spread else scale,))
+            priors[names.group_sd(term)] = Prior("halfnormal", (scale / spread[term] if term in spread else scale,))
         if spec.correlated:
-            priors["corr"] = Prior("lkj", (2.0,))
+            priors[names.CORRELATION_PRIOR] = Prior("lkj", (2.0,))
     if spec.family == "gaussian":
-        priors["sigma"] = Prior("halfnormal", (scale,))
+        priors[names.SIGMA] = Prior("halfnormal", (scale,))
         if spec.group_noise and spec.pooling == "partial":
-            priors["sd(log_sigma)"] = Prior("halfnormal", (1.0,))
+            priors[names.LOG_SIGMA_SD] = Prior("halfnormal", (1.0,))
     if spec.family == "gamma":
         variance = float(np.var(data.y)) or 1.0
-        priors["alpha"] = Prior("halfcauchy", (max(float(np.mean(data.y)) ** 2 / variance, 1.0),))
+        priors[names.GAMMA_SHAPE] = Prior("halfcauchy", (max(float(np.mean(data.y)) ** 2 / variance, 1.0),))
     return priors
 
 

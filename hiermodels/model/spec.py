@@ -32,6 +32,7 @@ from typing import Literal, get_args
 
 from hiermodels import limits
 from hiermodels.errors import PriorSyntaxError, SpecError
+from hiermodels.model.names import support as parameter_support
 from hiermodels.model.prior_families import PRIOR_DISTRIBUTIONS, PRIOR_FAMILIES, PriorDistribution
 
 Pooling = Literal["complete", "none", "partial"]
@@ -267,7 +268,7 @@ class ModelSpec:
         if INTERCEPT in self.predictors:
             problems.append(f"{INTERCEPT!r} is reserved for the intercept; rename that column")
         # A predictor's name is also the name of its coefficient's prior, so it cannot be a scale's or corr's name.
-        reserved = [p for p in self.predictors if parameter_kind(p) != "location"]
+        reserved = [p for p in self.predictors if parameter_support(p) != "location"]
         if reserved:
             problems.append(
                 f"{', '.join(map(repr, reserved))} cannot be a predictor: sigma, alpha, corr and sd(...) name model "
@@ -321,7 +322,7 @@ class ModelSpec:
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"the prior for {name!r} is given twice")
         for name, prior in self.priors:
-            kind = parameter_kind(name)
+            kind = parameter_support(name)
             if kind == "scale" and prior.support != "positive":
                 problems.append(
                     f"{name} is a scale and needs a prior on positive numbers "
@@ -355,15 +356,6 @@ class ModelSpec:
     def required_columns(self) -> tuple[str, ...]:
         columns = [self.outcome, self.group, *self.predictors, self.trials, self.exposure, self.se]
         return tuple(c for c in columns if c)
-
-
-def parameter_kind(name: str) -> Literal["scale", "location", "correlation"]:
-    """Whether a parameter name (``sd(x)``, ``sigma``, ``corr``, ``floor``...) is a scale, a location or ``corr``."""
-    if name == "corr":
-        return "correlation"
-    if name in ("sigma", "alpha") or (name.startswith("sd(") and name.endswith(")")):
-        return "scale"
-    return "location"
 
 
 def _as_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
