@@ -14,18 +14,14 @@ import json
 import math
 import shutil
 import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import numpy as np
-import pandas as pd
-
-from hiermodels.data.preparing import prepare
-from hiermodels.data.reading import read_table
+# Only what parsing the flags needs is imported here: numpy, pandas, PyMC, nutpie and the fitting code load when a
+# command runs (``python -X importtime -c "import hiermodels.cli"``), so that a bad flag fails at once.
 from hiermodels.errors import FitCancelled, HierModelsError, SpecError
-from hiermodels.inference.fitting import FitProgress, fit_poolings
-from hiermodels.inference.progress import terminal_line
 from hiermodels.model.spec import (
     FAMILIES,
     INTERCEPT,
@@ -35,10 +31,14 @@ from hiermodels.model.spec import (
     SamplerSettings,
     parse_prior_assignment,
 )
-from hiermodels.results.comparison import PoolingComparison
+
+if TYPE_CHECKING:
+    from hiermodels.inference.fitting import FitProgress
+    from hiermodels.results.comparison import PoolingComparison
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+NUTPIE_ARVIZ_NAMES = ("from_dict", "dict_to_dataset")  # what nutpie.sample reads from arviz (defer_full_arviz)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,6 +129,11 @@ def spec_to_dict(spec: ModelSpec) -> dict:
 def run_fit(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     output = _json_path(args.json)  # checked before a fit that may take minutes
+    defer_full_arviz()
+    from hiermodels.data.preparing import prepare
+    from hiermodels.data.reading import read_table
+    from hiermodels.inference.fitting import fit_poolings
+
     frame = read_table(args.data)
     prepared = prepare(frame, spec)
     poolings = POOLINGS if args.pooling == "all" else (args.pooling,)
@@ -157,6 +162,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def format_report(comparison: PoolingComparison) -> str:
     """The population tables and diagnostics as plain text."""
+    import pandas as pd
+
     lines = []
     first = comparison[comparison.poolings[0]]
     data = first.data
@@ -183,6 +190,8 @@ def format_report(comparison: PoolingComparison) -> str:
 
 
 def _print_progress(progress: FitProgress) -> None:
+    from hiermodels.inference.progress import terminal_line
+
     width = shutil.get_terminal_size().columns
     print(terminal_line(progress, width), end="", file=sys.stderr, flush=True)
 
@@ -201,14 +210,48 @@ def _json_path(text: str | None) -> Path | None:
     return path
 
 
-def _finite_or_none(value: object) -> object:
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return None
-    return value
+def _finite_or_none(document: object) -> object:
+    """``document`` with every NaN or infinity (Python's or numpy's) replaced by None."""
+    import numpy as np
+
+    def walk(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            return None
+        return value
+
+    return walk(document)
+
+
+def defer_full_arviz() -> None:
+    """Let nutpie load without the whole ``arviz`` namespace, which costs about a second of every run.
+
+    ``nutpie.sample`` imports ``arviz`` at its top and uses two of its names, ``from_dict`` and
+    ``dict_to_dataset``, which ``arviz`` re-exports from arviz-base (the same functions); importing ``arviz``
+    also imports arviz-stats and arviz-plots, and through them ``scipy.stats``, which a fit does not use. So the
+    command line, a process of its own, puts a stand-in ``arviz`` module in ``sys.modules`` first: it holds those
+    two functions, and any other name loads the real ``arviz`` (which then replaces it). Nothing changes if
+    ``arviz`` was already imported. ``tests/test_cli.py`` checks that nutpie still reads only those two names.
+    """
+    if "arviz" in sys.modules:
+        return
+    import arviz_base
+
+    class _Deferred(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            import importlib
+
+            if sys.modules.get("arviz") is self:
+                del sys.modules["arviz"]
+            return getattr(importlib.import_module("arviz"), name)
+
+    stand_in = _Deferred("arviz", "arviz-base's from_dict and dict_to_dataset; anything else loads arviz")
+    for name in NUTPIE_ARVIZ_NAMES:
+        setattr(stand_in, name, getattr(arviz_base, name))
+    sys.modules["arviz"] = stand_in
 
 
 def _json_default(value: object) -> object:

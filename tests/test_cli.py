@@ -302,3 +302,49 @@ def test_fit_one_pooling_writes_json_to_stdout_not_keyed_by_pooling():
     slope = population["Days"]
     assert abs(slope["mean"] - ols[1]) < 4 * ols_se / np.sqrt(slope["ess_bulk"]) + 0.05
     assert slope["sd"] == pytest.approx(ols_se, rel=0.3)
+
+
+# ---------------------------------------------------------------------------------------------------- imports
+def test_importing_the_cli_loads_no_fitting_library():
+    """Parsing flags needs none of numpy, pandas, PyMC or nutpie: they load when a command runs."""
+    code = ("import sys, hiermodels.cli; "
+            "print(sorted(m for m in ('numpy', 'pandas', 'pymc', 'nutpie', 'arviz', 'scipy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_public_names_load_on_first_use():
+    import hiermodels
+    from hiermodels.inference.fitting import fit
+    from hiermodels.model.spec import ModelSpec
+
+    assert sorted(hiermodels._HOMES) == sorted(hiermodels.__all__)
+    assert hiermodels.fit is fit and hiermodels.ModelSpec is ModelSpec
+    assert set(hiermodels.__all__) <= set(dir(hiermodels))
+    with pytest.raises(AttributeError, match="no attribute 'fitt'"):
+        hiermodels.fitt  # noqa: B018
+
+
+def test_nutpie_reads_only_the_arviz_names_the_cli_provides():
+    """defer_full_arviz gives nutpie a stand-in arviz with these names only: a nutpie that reads another one
+    must fail here, not in a user's fit."""
+    import re
+    from importlib.util import find_spec
+
+    from hiermodels.cli import NUTPIE_ARVIZ_NAMES
+
+    spec = find_spec("nutpie.sample")
+    assert spec is not None and spec.origin is not None
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    assert set(re.findall(r"\barviz\.(\w+)", source)) == set(NUTPIE_ARVIZ_NAMES)
+    assert re.findall(r"^[ \t]*(?:import arviz\b.*|from arviz\b.*)$", source, re.MULTILINE) == ["import arviz"]
+
+
+def test_the_stand_in_arviz_holds_arviz_base_functions_and_loads_arviz_for_anything_else():
+    code = ("import sys; from hiermodels.cli import defer_full_arviz; defer_full_arviz(); "
+            "import arviz, arviz_base; assert arviz.from_dict is arviz_base.from_dict; "
+            "assert 'arviz_stats' not in sys.modules; "
+            "import nutpie; assert 'arviz_stats' not in sys.modules and 'scipy.stats' not in sys.modules; "
+            "arviz.ess; assert 'arviz_stats' in sys.modules and sys.modules['arviz'] is not arviz; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    assert done.stdout.strip() == "ok", done.stderr
