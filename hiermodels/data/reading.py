@@ -426,7 +426,11 @@ def _line_problem(text: str, sep: str, fields: int, name: str) -> str | None:
 
 
 def _column_label(index: int, excel: bool) -> str:
-    return f"column {get_column_letter(index + 1)}" if excel else f"column {index + 1}"
+    if not excel:
+        return f"column {index + 1}"
+    from openpyxl.utils import get_column_letter  # here, not at the top: only Excel files need openpyxl (0.2 s)
+
+    return f"column {get_column_letter(index + 1)}"
 
 
 def _check_header_duplicates(header: Sequence[str], name: str, *, excel: bool) -> None:
