@@ -725,6 +725,7 @@ class EngineModel:
         the point (the variables of :meth:`constrained` and ``b``) and a message, empty when the optimiser
         converged. ``options`` are scipy's (``hiermodels.inference.mode.LBFGSB_OPTIONS``, the same for every mode)."""
         from scipy import optimize
+        from threadpoolctl import threadpool_limits
 
         from hiermodels.model.build import GROUP_COEFFICIENT
 
@@ -741,8 +742,13 @@ class EngineModel:
             # A probe where the density is 0 or undefined: reject it (as CompiledModeFinder does).
             return (-value if np.isfinite(value) else 1e300), -np.nan_to_num(gradient)
 
-        result = optimize.minimize(negative, x0, jac=True, method="L-BFGS-B",
-                                   options=options)
+        # One BLAS thread: L-BFGS-B's small vector products cost more in OpenBLAS's hand-offs between threads than
+        # they save (radon's mode: 1.0 s with two threads on a busy two-core machine, 0.2 s with one), and give the
+        # same numbers (the density is numba loops, no BLAS). A fit finds its mode inside its queue slot, after its
+        # sampling, while other fits wait for theirs.
+        with threadpool_limits(limits=1, user_api="blas"):
+            result = optimize.minimize(negative, x0, jac=True, method="L-BFGS-B",
+                                       options=options)
         point = self.constrained(result.x[:self.n_dim])
         if q:
             point[GROUP_COEFFICIENT] = result.x[self.n_dim:].reshape(J, q)
