@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 
 import numpy as np
 import nutpie
@@ -52,6 +53,27 @@ def test_nutpie_reads_the_callbacks_and_user_data_where_the_adapter_puts_them():
                  "self.user_data.ctypes.data", "self.shape_info[0]", "self.shape_info[2]", "self.initial_point_func",
                  "self._coords", "self.dims", "self.n_expanded"):
         assert read in source, f"{UPGRADED}: CompiledPyMCModel._make_model no longer reads {read}"
+
+
+def test_every_route_gives_the_compiled_model_nutpie_samples():
+    """``nutpie.sample`` takes a ``CompiledModel``; both routes' classes are one, and it defines every member of
+    the adapter's ``NutpieModel`` protocol (the type ``compiled.sampler_for`` returns)."""
+    from nutpie.compile_pymc import CompiledPyMCModel
+    from nutpie.compiled_pyfunc import PyFuncModel
+    from nutpie.sample import CompiledModel
+
+    taken = inspect.signature(nutpie.sample).parameters["compiled_model"].annotation
+    assert taken in (CompiledModel, "CompiledModel"), f"{UPGRADED}: nutpie.sample now takes {taken}"
+    for route in (CompiledPyMCModel, PyFuncModel):
+        assert issubclass(route, CompiledModel), f"{UPGRADED}: {route.__name__} is no longer a CompiledModel"
+    protocol = nutpie_adapter.NutpieModel
+    members = set(inspect.get_annotations(protocol)) | {
+        name for name, value in vars(protocol).items()
+        if isinstance(value, property | types.FunctionType) and not name.startswith("__")}
+    assert members == {"dims", "reparameterized_names", "n_dim", "coords", "shapes", "_make_sampler"}
+    undefined = [name for name in sorted(members)
+                 if not any(name in vars(cls) or name in inspect.get_annotations(cls) for cls in CompiledModel.__mro__)]
+    assert not undefined, f"{UPGRADED}: nutpie's CompiledModel no longer defines {undefined} (NutpieModel names them)"
 
 
 @pytest.fixture(scope="module")

@@ -28,12 +28,14 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import cast
 
 import nutpie
 import pymc as pm
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.engine import gaussian_engine, nutpie_adapter
+from hiermodels.engine.nutpie_adapter import NutpieModel
 from hiermodels.inference.plan import FitPlan
 from hiermodels.model.build import build_model
 
@@ -62,18 +64,23 @@ class CompiledModelCache:
     def __contains__(self, key: Hashable) -> bool:
         return key in self._compiled
 
-    def get_or_compile(self, key: Hashable, compile_model: Callable[[], object]) -> tuple[object, bool]:
-        """The compiled model for ``key`` and whether it was already there."""
+    def get_or_compile[Compiled](self, key: Hashable, compile_model: Callable[[], Compiled]) -> tuple[Compiled, bool]:
+        """The compiled model for ``key`` and whether it was already there.
+
+        One cache holds several kinds of compiled object (a :class:`CompiledSampler` per structure key, a
+        ``CompiledModeFinder`` per mode key): a key's value is what the ``compile_model`` given with that key
+        built, and keys of different kinds never meet (the plan's mode keys start with ``"mode"``).
+        """
         with self._lock:
             if key in self._compiled:
                 self._compiled.move_to_end(key)
                 self.hits += 1
-                return self._compiled[key], True
+                return cast(Compiled, self._compiled[key]), True
         with COMPILE_LOCK:
             with self._lock:  # another thread may have compiled it while this one waited
                 if key in self._compiled:
                     self.hits += 1
-                    return self._compiled[key], True
+                    return cast(Compiled, self._compiled[key]), True
             compiled = compile_model()
         with self._lock:
             self.misses += 1
@@ -83,7 +90,7 @@ class CompiledModelCache:
         return compiled, False
 
 
-def compile_pymc(model: pm.Model):
+def compile_pymc(model: pm.Model) -> NutpieModel:
     """nutpie's numba compile of a PyMC model (callers hold :data:`COMPILE_LOCK`)."""
     with warnings.catch_warnings():
         # PyTensor warns that it found no BLAS; numba does its own, and users cannot act on the warning.
@@ -110,7 +117,7 @@ class CompiledSampler:
         self.compiled = compile_pymc(model)
         self._lock = threading.Lock()
 
-    def for_data(self, model: pm.Model):
+    def for_data(self, model: pm.Model) -> NutpieModel:
         """The compiled model with ``model``'s data (a model of the same structure).
 
         Only the containers the compiled log-density reads are swapped in: a container that no sampled quantity
@@ -132,7 +139,8 @@ class CompiledSampler:
         return nutpie_adapter.with_initial_point(swapped, initial_point_for_these_data)
 
 
-def sampler_for(data: PreparedData, plan: FitPlan, cache: CompiledModelCache | None = None) -> tuple[pm.Model, object]:
+def sampler_for(data: PreparedData, plan: FitPlan,
+                cache: CompiledModelCache | None = None) -> tuple[pm.Model, NutpieModel]:
     """The PyMC model of the plan on ``data`` and the nutpie model that samples it.
 
     The gaussian engine's models (``plan.sampler == "engine"``) need no compile of their own: the engine's

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numba
 import numpy as np
@@ -79,6 +79,43 @@ from numba.extending import intrinsic
 
 CHECKED_NUTPIE = "0.16.11"
 CHECKED_NUMBA = "0.68.0"
+
+# ------------------------------------------------------------------------------------------------ what nutpie samples
+class NutpieModel(Protocol):
+    """What ``nutpie.sample`` takes: nutpie's ``CompiledModel`` (``nutpie/sample.py``), whichever route built it
+    (nutpie's own compile, :func:`callback_model`, :func:`pyfunc_model`). nutpie ships no type information, so
+    this names the members ``sample`` reads; ``tests/test_nutpie_adapter.py`` checks that ``CompiledModel`` still
+    defines each of them. Every member is read-only: nutpie's models are frozen dataclasses."""
+
+    @property
+    def dims(self) -> dict[str, tuple[str, ...]] | None:
+        """The dims of each stored variable, by name."""
+        ...
+
+    @property
+    def reparameterized_names(self) -> list[str] | None:
+        """The transformed value variables (``sigma_log__``, ...) that ``sample`` moves out of the posterior."""
+        ...
+
+    @property
+    def n_dim(self) -> int:
+        """The number of unconstrained parameters (``sample`` starts every chain's mass matrix from it)."""
+        ...
+
+    @property
+    def coords(self) -> Any:
+        """Labels of each dim, put on the draws."""
+        ...
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """The stored variables' shapes."""
+        ...
+
+    def _make_sampler(self, *args: Any, **kwargs: Any) -> Any:
+        """nutpie's own entry to its Rust sampler (private: called by ``sample`` only)."""
+        ...
+
 
 # ------------------------------------------------------------------------------------------------ the C callbacks
 LOGP_SIGNATURE = types.int64(types.uint64, types.CPointer(types.double), types.CPointer(types.double),
@@ -114,7 +151,7 @@ CALLBACK_MODEL_FIELDS = ("_n_dim", "dims", "_coords", "_shapes", "compiled_logp_
 def callback_model(*, n_dim: int, variables: Sequence[tuple[str, tuple[int, ...]]],
                    coords: Mapping[str, Sequence], dims: Mapping[str, tuple[str, ...]], logp: Any, expand: Any,
                    user_data: np.ndarray, keep_alive: Mapping[str, np.ndarray],
-                   initial_point: Callable[[int], np.ndarray]):
+                   initial_point: Callable[[int], np.ndarray]) -> NutpieModel:
     """A nutpie model that samples through the C callbacks ``logp`` and ``expand`` (:func:`c_callbacks`).
 
     ``variables`` are the stored variables, in the order ``expand`` writes them (name, shape); ``user_data`` is
@@ -156,7 +193,7 @@ def data_inputs(compiled) -> frozenset[str]:
     return frozenset(variable.name for variable in compiled.shared_var_keys)
 
 
-def with_data(compiled, values: Mapping[str, object]):
+def with_data(compiled, values: Mapping[str, object]) -> NutpieModel:
     """The compiled model with new values of its data containers (nutpie's public ``with_data``)."""
     return compiled.with_data(**values)
 
@@ -166,7 +203,7 @@ def initial_point_function(compiled) -> Callable[[int], np.ndarray]:
     return compiled.initial_point_func
 
 
-def with_initial_point(compiled, initial_point: Callable[[int], np.ndarray]):
+def with_initial_point(compiled, initial_point: Callable[[int], np.ndarray]) -> NutpieModel:
     """The compiled model with another start function (it is a frozen dataclass)."""
     return dataclasses.replace(compiled, initial_point_func=initial_point)
 
@@ -182,7 +219,8 @@ class NonFiniteGradient(ArithmeticError):
 def pyfunc_model(*, n_dim: int, variables: Sequence[tuple[str, tuple[int, ...]]],
                  coords: Mapping[str, Sequence], dims: Mapping[str, tuple[str, ...]],
                  logp: Callable[[np.ndarray], tuple[float, np.ndarray]],
-                 expand: Callable[[np.ndarray], np.ndarray], initial_point: Callable[[int], np.ndarray]):
+                 expand: Callable[[np.ndarray], np.ndarray], initial_point: Callable[[int], np.ndarray]
+                 ) -> NutpieModel:
     """The same model through nutpie's public ``from_pyfunc``: ``logp(x)`` gives (log-density, gradient) and
     ``expand(x)`` the stored variables as one flat array in the order of ``variables``. A non-finite gradient
     raises :class:`NonFiniteGradient` (a divergence); a non-finite log-density nutpie treats as one itself."""

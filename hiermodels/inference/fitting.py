@@ -30,9 +30,10 @@ import xarray as xr
 from hiermodels.data.preparing import PreparedData, check_identified, prepare
 from hiermodels.engine import gaussian_engine
 from hiermodels.engine.compiled import COMPILE_LOCK, CompiledModelCache, CompiledSampler, sampler_for
+from hiermodels.engine.nutpie_adapter import NutpieModel
 from hiermodels.errors import FitCancelled, FitFailed
 from hiermodels.inference.mode import collapsed_terms, find_mode, limit_mode
-from hiermodels.inference.plan import plan_fit
+from hiermodels.inference.plan import FitPlan, plan_fit
 from hiermodels.inference.queue import FitQueue
 from hiermodels.model import gaussian
 from hiermodels.model.build import (
@@ -214,9 +215,10 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
                 found.append(gaussian_engine.compiled(gaussian_engine.has_correlations(pooled)))
                 gaussian_engine.callbacks(gaussian_engine.has_correlations(pooled))
         else:
-            _, hit = cache.get_or_compile(
-                plan.structure_key,
-                lambda p=plan: CompiledSampler(build_model(data, p.spec, p.method, p.n_groups)))
+            def compile_sampler(p: FitPlan = plan) -> CompiledSampler:
+                return CompiledSampler(build_model(data, p.spec, p.method, p.n_groups))
+
+            _, hit = cache.get_or_compile(plan.structure_key, compile_sampler)
             found.append(hit)
         find_mode(data, pooled, cache)
     return found
@@ -246,7 +248,7 @@ def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelS
         values = draws[name].to_numpy()
         return values.reshape(chains * n_draws, *values.shape[2:])
 
-    beta = flat(COMMON) if common else None
+    beta = flat(COMMON) if common else np.empty((chains * n_draws, 0))  # no common term: no column is read
     q = len(varying)
     if spec.pooling == "partial":
         mu, tau = flat(POPULATION_MEAN), flat(GROUP_SD)
@@ -273,7 +275,8 @@ def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelS
     return xr.DataTree.from_dict(groups)
 
 
-def _sample(compiled, spec: ModelSpec, report: Callable[..., None], cancel: threading.Event | None):
+def _sample(compiled: NutpieModel, spec: ModelSpec, report: Callable[..., None],
+            cancel: threading.Event | None) -> xr.DataTree:
     settings = spec.sampler
     latest: list = []  # nutpie's callback (sampler thread) stores; the loop below (caller's thread) reports.
 
