@@ -34,7 +34,7 @@ import vl_convert as vlc
 
 from hiermodels.errors import SpecError
 from hiermodels.model import names
-from hiermodels.model.spec import POOLING_LABELS, POOLINGS
+from hiermodels.model.spec import POOLING_LABELS, POOLINGS, Pooling
 from hiermodels.results import interpret
 
 # ------------------------------------------------------------------------------------------------ palette
@@ -94,7 +94,7 @@ HEIGHT = 460
 
 def lecture_theme() -> alt.theme.ThemeConfig:
     """Large type, black on white, the Okabe-Ito palette: readable from the back of a lecture hall."""
-    axis = {
+    axis: alt.theme.AxisConfigKwds = {
         "labelFontSize": AXIS_LABEL_PX,
         "titleFontSize": AXIS_TITLE_PX,
         "labelColor": "#000000",
@@ -206,6 +206,13 @@ def _count_axis(**options: Any) -> alt.Axis:
                        **options})
 
 
+def _layer(*charts: alt.Chart | alt.LayerChart) -> alt.LayerChart:
+    """Charts drawn over each other in one panel. ``alt.layer`` hoists a row or column encoding that every layer
+    shares into a FacetChart (so it is typed ``LayerChart | FacetChart``); charts here facet after layering, if
+    at all, so this builds the LayerChart itself (what ``alt.layer`` does when nothing is hoisted)."""
+    return alt.LayerChart(layer=list(charts))
+
+
 def _title(text: str, subtitle: str | Sequence[str] | None = None) -> alt.Title:
     return alt.Title(text, subtitle=subtitle) if subtitle else alt.Title(text)
 
@@ -235,7 +242,9 @@ def _shrinkage_scale(shrinkage_df: pd.DataFrame, identified: pd.Series) -> alt.S
 
 def _term_title(shrinkage_df: pd.DataFrame, term: str) -> str:
     """The term's name, with what its numbers are when the table says (``shown_as``: "probability", ...)."""
-    shown = shrinkage_df.loc[shrinkage_df["term"] == term, "shown_as"] if "shown_as" in shrinkage_df else []
+    if "shown_as" not in shrinkage_df:
+        return term
+    shown = shrinkage_df.loc[shrinkage_df["term"] == term, "shown_as"]
     label = str(shown.iloc[0]) if len(shown) and isinstance(shown.iloc[0], str) else ""
     return f"{term} ({label})" if label else term
 
@@ -410,7 +419,7 @@ def shrinkage_chart(
         f"Term: {term}. Each arrow runs from a group's own estimate (no pooling) to its partial-pooling estimate.",
         SHRINKAGE_HINTS[axis.kind],
     ]
-    return alt.layer(*layers).properties(
+    return _layer(*layers).properties(
         title=_title("Shrinkage: how far each group's estimate is pulled", subtitle),
         width=WIDTH, height=HEIGHT + 60,
     )
@@ -471,7 +480,8 @@ def _reference_lines(d: pd.DataFrame, colour_scale: alt.Scale) -> tuple[list[alt
 def _interval_rules(d: pd.DataFrame, x: alt.X, colour_scale: alt.Scale) -> list[alt.Chart]:
     """Thin interval rules: no pooling 5 px left of the group's position, partial pooling 5 px right of it."""
     frames = []
-    for pooling, shift in (("none", -5.0), ("partial", 5.0)):
+    shifts: tuple[tuple[Pooling, float], ...] = (("none", -5.0), ("partial", 5.0))
+    for pooling, shift in shifts:
         lower, upper = f"{pooling}_lower", f"{pooling}_upper"
         if lower not in d or upper not in d:
             continue
@@ -584,7 +594,7 @@ def shrinkage_2d_chart(
         "Arrows run from each group's own estimates (no pooling) to its partial-pooling estimates;",
         "dashed curves: the population distribution of groups (posterior-mean mean, sd and correlation).",
     ]
-    return alt.layer(*layers).properties(
+    return _layer(*layers).properties(
         title=_title("Shrinkage of two coefficients together", subtitle), width=WIDTH, height=WIDTH - 60,
     )
 
@@ -654,7 +664,7 @@ def map_vs_mean_chart(table: pd.DataFrame, *, highlight: str | None = None) -> a
                      alt.Tooltip("lower:Q", format=NUMBER_FORMAT), alt.Tooltip("upper:Q", format=NUMBER_FORMAT),
                      alt.Tooltip("collapsed:N", title="scale's MAP collapsed")],
         )
-        return alt.layer(interval, markers)
+        return _layer(interval, markers)
 
     header = alt.Header(labelAngle=0, labelAlign="left", labelAnchor="start", labelOrient="top",
                         labelFontWeight="bold")
@@ -677,7 +687,7 @@ def map_vs_mean_chart(table: pd.DataFrame, *, highlight: str | None = None) -> a
     if highlight is not None:
         label = alt.Chart().transform_filter(alt.datum.highlighted).mark_text(
             align="left", dx=12, fontWeight="bold").encode(y=y, x="upper:Q", text="name:N")
-        bottom = alt.layer(bottom, label)
+        bottom = _layer(bottom, label)
     bottom = bottom.properties(width=max(280, WIDTH // max(1, groups["term"].nunique()) - 20),
                                height=min(700, 9 * n_groups) if many else alt.Step(22)).facet(
         data=groups, column=alt.Column("term:N", title=None, header=header,
@@ -726,7 +736,7 @@ def scale_posterior_chart(draws_df: pd.DataFrame, map_value: float, mean_value: 
     subtitle = (["The MAP has collapsed to ~0, where the posterior has almost no mass:",
                  "the joint mode says every group is the same; the draws say they differ."]
                 if collapsed else ["Where the joint mode (MAP) and the posterior mean fall among the draws."])
-    return alt.layer(histogram, rules, labels).properties(
+    return _layer(histogram, rules, labels).properties(
         title=_title("Posterior of the group-level scale", subtitle), width=WIDTH, height=HEIGHT)
 
 
@@ -788,7 +798,7 @@ def funnel_chart(funnel_df: pd.DataFrame, map_point: Mapping[str, float] | None 
         f"{names.group_sd(term)} against group {group}'s deviation b - mu, one dot per posterior draw.",
         "Where the sd's draws reach toward 0, the cloud narrows to a neck; the MAP is the diamond.",
     ]
-    return alt.layer(*layers).properties(title=_title("The funnel", subtitle), width=WIDTH, height=HEIGHT)
+    return _layer(*layers).properties(title=_title("The funnel", subtitle), width=WIDTH, height=HEIGHT)
 
 
 # ------------------------------------------------------------------------------------------------ truth
@@ -871,7 +881,7 @@ def truth_chart(comparison_df: pd.DataFrame, value_title: str, *, highlight: str
                 x=alt.X("x_label:Q", scale=x_scale), y=alt.Y("label_y:Q", scale=y_scale), text="group:N"))
     subtitle = ["Each line is a group: its own estimate (no pooling), its partial-pooling estimate, and the truth.",
                 "Lines that run toward the truth after shrinking show shrinkage helping."]
-    return alt.layer(*layers).properties(
+    return _layer(*layers).properties(
         title=_title("Estimates against the truth", subtitle), width=WIDTH, height=HEIGHT)
 
 
@@ -913,7 +923,7 @@ def truth_error_chart(errors_df: pd.DataFrame) -> alt.LayerChart:
     bars = alt.Chart(d).mark_bar(height=26).encode(x=x, y=y, color=alt.Color("estimate:N", scale=colour, legend=None),
                                                    tooltip=tooltip)
     text = alt.Chart(d).mark_text(align="left", dx=6, fontWeight="bold").encode(x=x, y=y, text="text:N")
-    return alt.layer(bars, text).properties(
+    return _layer(bars, text).properties(
         title=_title("Squared error against the truth", "Summed over the groups: how far each pooling's estimates "
                      "are from the truth"), width=WIDTH, height=alt.Step(44))
 
@@ -947,7 +957,7 @@ def population_chart(population_df: pd.DataFrame, *, names: Sequence[str] | None
         x="mean:Q", y=y, color=colour, tooltip=tooltip)
     header = alt.Header(labelAngle=0, labelAlign="left", labelAnchor="start", labelOrient="top",
                         labelFontWeight="bold")
-    return alt.layer(rule, point).properties(width=WIDTH, height=alt.Step(22)).facet(
+    return _layer(rule, point).properties(width=WIDTH, height=alt.Step(22)).facet(
         data=d, row=alt.Row("name:N", title=None, header=header, sort=alt.EncodingSortField("order", op="min")),
         spacing=18,
     ).resolve_scale(x="independent").properties(
@@ -980,7 +990,7 @@ def prediction_chart(prediction_df: pd.DataFrame) -> alt.FacetChart:
     )
     header = alt.Header(labelAngle=0, labelAlign="left", labelAnchor="start", labelOrient="top",
                         labelFontWeight="bold")
-    return alt.layer(area, median).properties(width=WIDTH, height=180).facet(
+    return _layer(area, median).properties(width=WIDTH, height=180).facet(
         data=d, row=alt.Row("quantity:N", title=None, header=header, sort=["group mean", "new observation"]),
         spacing=12,
     ).resolve_scale(y="independent").properties(title=_title("Predictions: an existing group and a new group",
@@ -1017,7 +1027,7 @@ def rank_chart(rank_df: pd.DataFrame) -> alt.FacetChart:
     )
     expected = alt.Chart().mark_rule(strokeDash=[8, 4], color="#000000", strokeWidth=2.5).encode(
         y="mean(expected):Q")
-    return alt.layer(bars, expected).properties(width=max(140, WIDTH // n_chains - 20), height=220).facet(
+    return _layer(bars, expected).properties(width=max(140, WIDTH // n_chains - 20), height=220).facet(
         data=d, column=alt.Column("chain:N", title="chain", header=alt.Header(labelFontWeight="bold")),
     ).properties(title=_title("Rank plot", "All draws ranked together; each chain's ranks should be uniform "
                                            "(dashed line)"))

@@ -43,7 +43,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from openpyxl.utils import get_column_letter
 
 from hiermodels import limits
 from hiermodels.errors import FileReadError
@@ -471,7 +470,9 @@ def _name_columns(frame: pd.DataFrame, header: Sequence[str], name: str, notes: 
         where = "the first row of the first sheet" if excel else "the header row"
         numbers = [i for i in named_data if is_row_number_sequence(frame.iloc[:, i])]
         if numbers:
-            first = int(_numbers(frame.iloc[:3, numbers[0]])[0])
+            head = _numbers(frame.iloc[:3, numbers[0]])
+            assert head is not None, "is_row_number_sequence read this column as numbers"
+            first = int(head[0])
             row_numbers = (
                 f"; {_column_label(numbers[0], excel)} holds the row numbers {first}, {first + 1}, {first + 2}, … "
                 "that R's write.csv and pandas' to_csv add by default: delete it, or save the table without them "

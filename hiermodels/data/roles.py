@@ -116,7 +116,7 @@ def _profile(frame: pd.DataFrame, column: str, position: int, numeric: bool) -> 
     changes = int(np.count_nonzero(present[1:] != present[:-1]))
     whole = values is not None and _all_whole(values)
     id_like = False
-    if whole and len(uniques) == present.size >= _MIN_SEQUENCE:
+    if whole and values is not None and len(uniques) == present.size >= _MIN_SEQUENCE:
         kept = values[~np.isnan(values)]
         id_like = bool(kept.max() - kept.min() + 1 == kept.size or np.all(np.diff(kept) > 0))
     return _Profile(
@@ -158,7 +158,8 @@ def guess_outcome(profiles: Sequence[_Profile], group: str | None) -> str | None
     if not candidates:
         return None
     group_codes = next((p.codes for p in profiles if p.name == group), None)
-    of_group = (constant_within_groups([p.values for p in candidates], group_codes) if group_codes is not None
+    columns = [p.values for p in candidates if p.values is not None]  # all of them: the filter is for the type
+    of_group = (constant_within_groups(columns, group_codes) if group_codes is not None
                 else [False] * len(candidates))
     best = min(zip(candidates, of_group, strict=True), key=lambda pair: (
         pair[0].name.strip().lower() not in OUTCOME_NAMES, pair[0].whole, pair[1], pair[0].position))

@@ -40,12 +40,13 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
+from typing import cast
 
 import numba
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.gradient import grad_undefined
-from pytensor.graph.basic import Apply
+from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
 from pytensor.link.numba.dispatch import basic as numba_basic
 
@@ -281,20 +282,30 @@ _marginal_op = MarginalGaussianLoglik()
 _NO_COMMON = (np.zeros(0), np.zeros(0, dtype=np.int64))
 
 
+def _log_likelihood(outputs: Variable | list[Variable]) -> pt.TensorVariable:
+    """The first output of the ops above, the log-likelihood (the others are its gradients, for ``pullback``).
+
+    ``Op.__call__`` is typed for every op; these have several outputs, so it returns their list, and their
+    ``make_node`` makes each output a tensor."""
+    assert isinstance(outputs, list), "the gaussian ops have several outputs"
+    return cast(pt.TensorVariable, outputs[0])
+
+
 def sufficient_loglik(sums: dict, beta: pt.TensorVariable | None, common_columns: list[int],
                       b: pt.TensorVariable | None, varying_columns: list[int],
                       sigma: pt.TensorVariable) -> pt.TensorVariable:
     """Gaussian log-likelihood of all rows from the group sums. Design column ``common_columns[i]`` has the
     coefficient ``beta[i]`` in every group; ``varying_columns[a]`` has ``b[j, a]`` in group j (``b`` is (J, q),
     or (q,) for one value shared by all groups). ``sigma`` is a scalar or (J,)."""
-    beta, common_columns = (beta, common_columns) if beta is not None else _NO_COMMON
+    coefficients, common = (beta, common_columns) if beta is not None else _NO_COMMON
+    effects: pt.TensorVariable | np.ndarray
     if b is None:
-        b, varying_columns = np.zeros((1, 0)), []
-    elif b.ndim == 1:
-        b = b[None, :]
+        effects, varying_columns = np.zeros((1, 0)), []
+    else:
+        effects = b[None, :] if b.ndim == 1 else b
     sigma_vector = sigma if sigma.ndim == 1 else sigma[None]
-    return _sufficient_op(sums["n"], sums["DtD"], sums["Dty"], sums["yty"], beta, common_columns, b,
-                          varying_columns, sigma_vector)[0]
+    return _log_likelihood(_sufficient_op(sums["n"], sums["DtD"], sums["Dty"], sums["yty"], coefficients, common,
+                                          effects, varying_columns, sigma_vector))
 
 
 def marginal_loglik(sums: dict, beta: pt.TensorVariable | None, common_columns: list[int], mu: pt.TensorVariable,
@@ -303,10 +314,10 @@ def marginal_loglik(sums: dict, beta: pt.TensorVariable | None, common_columns: 
     r"""Log-likelihood with the group effects integrated out: ``beta`` the common coefficients (columns
     ``common_columns``), ``mu`` the population means of the varying ones, ``precision`` :math:`\Sigma^{-1}`
     (q, q), ``log_det_sigma`` :math:`\log|\Sigma|`, ``sigma`` a scalar or (J,)."""
-    beta, common_columns = (beta, common_columns) if beta is not None else _NO_COMMON
+    coefficients, common = (beta, common_columns) if beta is not None else _NO_COMMON
     sigma_vector = sigma if sigma.ndim == 1 else sigma[None]
-    return _marginal_op(sums["n"], sums["DtD"], sums["Dty"], sums["yty"], beta, common_columns, mu,
-                        varying_columns, precision, log_det_sigma, sigma_vector)[0]
+    return _log_likelihood(_marginal_op(sums["n"], sums["DtD"], sums["Dty"], sums["yty"], coefficients, common, mu,
+                                        varying_columns, precision, log_det_sigma, sigma_vector))
 
 
 @numba_basic.register_funcify_default_op_cache_key(SufficientGaussianLoglik)

@@ -117,7 +117,7 @@ class Prior:
                 raise PriorSyntaxError(
                     f"prior {text!r}: {argument!r} is not a number; parameters must be plain numbers"
                 ) from None
-        return cls(name, tuple(values))  # type: ignore[arg-type]
+        return cls(name, tuple(values))  # name is a PriorDistribution: the check above narrows it
 
     @property
     def support(self) -> Literal["real", "positive", "correlation"]:

@@ -144,7 +144,7 @@ class FitResult:
                 "name": ref.name,
                 "kind": ref.kind,
                 **_summary(transform.apply(samples), prob),
-                "map": float(transform.apply(self._map_value(ref))),
+                "map": float(transform.apply(np.asarray(self._map_value(ref)))),
                 **self.convergence.row(i),  # population parameters come first
                 "shown_as": transform.label,
             })

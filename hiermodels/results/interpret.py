@@ -76,7 +76,7 @@ from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
 from hiermodels.model import build as m
 from hiermodels.model import names
-from hiermodels.model.spec import INTERCEPT, POOLING_LABELS
+from hiermodels.model.spec import INTERCEPT, POOLING_LABELS, Pooling
 from hiermodels.results.fit_result import (
     COLLAPSE_RATIO,
     DEFAULT_INTERVAL_PROB,
@@ -686,9 +686,10 @@ def _with_truth(shrinkage_df: pd.DataFrame, truth_df: pd.DataFrame, term: str) -
     return merged.reset_index(drop=True)
 
 
-def _estimate_columns(d: pd.DataFrame) -> list[str]:
+def _estimate_columns(d: pd.DataFrame) -> list[Pooling]:
     """The fitted poolings among the table's columns, from raw to fully pooled."""
-    return [p for p in ("none", "partial", "complete") if p in d]
+    raw_to_pooled: tuple[Pooling, ...] = ("none", "partial", "complete")
+    return [p for p in raw_to_pooled if p in d]
 
 
 def truth_comparison(shrinkage_df: pd.DataFrame, truth_df: pd.DataFrame, term: str = INTERCEPT) -> pd.DataFrame:
@@ -720,7 +721,8 @@ def truth_errors(shrinkage_df: pd.DataFrame, truth_df: pd.DataFrame, term: str =
     """
     d = _with_truth(shrinkage_df, truth_df, term)
     raw = ["raw"] if "raw" in d and d["raw"].notna().all() else []
-    labels = {**POOLING_LABELS, "raw": RAW_LABEL}
+    labels: dict[str, str] = dict(POOLING_LABELS.items())  # a pooling's label, or raw's
+    labels["raw"] = RAW_LABEL
     rows = []
     for pooling in raw + _estimate_columns(d):
         squared = (d[pooling].astype(float) - d["truth"]) ** 2
