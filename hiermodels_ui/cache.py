@@ -23,7 +23,7 @@ from hiermodels.data.reading import read_table
 from hiermodels.engine.compiled import CompiledModelCache
 from hiermodels.inference.fitting import warm
 from hiermodels.inference.queue import FitQueue
-from hiermodels.model.spec import POOLINGS, ModelSpec
+from hiermodels.model.spec import POOLINGS, ModelSpec, Pooling
 from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.scales import Scale
@@ -133,7 +133,8 @@ def population_table(_fit: PoolingComparison, key: FitKey, scale: Scale = "natur
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def map_vs_mean_table(_fit: PoolingComparison, key: FitKey, pooling: str, scale: Scale = "natural") -> pd.DataFrame:
+def map_vs_mean_table(_fit: PoolingComparison, key: FitKey, pooling: Pooling,
+                      scale: Scale = "natural") -> pd.DataFrame:
     return interpret.map_vs_mean_table(_fit[pooling], scale=scale)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -55,7 +55,8 @@ _SCALE = "hm_scale"
 _LINK_NOTES = "hm_link_notes"
 _LINK_PENDING = "hm_link_pending"
 
-POOLING_OPTIONS: tuple[str, ...] = ("all", *POOLINGS)
+PoolingOption = Literal["all", "complete", "none", "partial"]  # "all": fit the three poolings
+POOLING_OPTIONS: tuple[PoolingOption, ...] = ("all", *POOLINGS)
 SAMPLER_PRESETS: dict[str, SamplerSettings] = {"Quick": QUICK_SAMPLER, "Careful": CAREFUL_SAMPLER}
 # The fields of a spec that say what the data are (which column plays which role); the rest is the model.
 ROLE_FIELDS = ("outcome", "group", "predictors", "categorical", "family", "trials", "exposure", "se")
@@ -113,16 +114,16 @@ def set_spec(value: ModelSpec) -> None:
     st.session_state[_SPEC] = value
 
 
-def pooling_option() -> str:
+def pooling_option() -> PoolingOption:
     """"all" or one pooling."""
     return st.session_state.get(_POOLING_OPTION, "all")
 
 
-def set_pooling_option(value: str) -> None:
+def set_pooling_option(value: PoolingOption) -> None:
     st.session_state[_POOLING_OPTION] = value
 
 
-def poolings_of(option: str) -> tuple[Pooling, ...]:
+def poolings_of(option: PoolingOption) -> tuple[Pooling, ...]:
     """The poolings a pooling option fits."""
     return POOLINGS if option == "all" else (option,)
 
@@ -140,8 +141,10 @@ def set_fit_key(key: FitKey | None) -> None:
     st.session_state[_FIT_KEY] = key
     loaded = table()
     # Remembered to name the fitted data once another table is loaded (a fingerprint is no name).
-    same = key is not None and loaded is not None and loaded.fingerprint == key.fingerprint
-    st.session_state[_FIT_TABLE_NAME] = loaded.name if same else None
+    if key is not None and loaded is not None and loaded.fingerprint == key.fingerprint:
+        st.session_state[_FIT_TABLE_NAME] = loaded.name
+    else:
+        st.session_state[_FIT_TABLE_NAME] = None
 
 
 def fitted_table_name(key: FitKey) -> str:
@@ -221,7 +224,7 @@ class LinkChoices:
     """What a link says about a table: the spec, the pooling option, and what was left out (plain text)."""
 
     spec: ModelSpec
-    pooling_option: str
+    pooling_option: PoolingOption
     notes: tuple[str, ...] = ()
 
 
@@ -230,7 +233,7 @@ def sample_slug(sample: SampleDataset) -> str:
     return Path(sample.filename).stem
 
 
-def to_query(loaded: LoadedTable, spec: ModelSpec, pooling_option: str) -> Query:
+def to_query(loaded: LoadedTable, spec: ModelSpec, pooling_option: PoolingOption) -> Query:
     """The query parameters of a view: the sample (none for an upload), every role and every model choice."""
     query: Query = {}
     if loaded.sample is not None:
@@ -381,14 +384,14 @@ def _last(query: Query, key: str) -> str | None:
     return values[-1] if values else None
 
 
-def _choice(query: Query, key: str, allowed: tuple[str, ...], notes: list[str]) -> str | None:
+def _choice[Choice: str](query: Query, key: str, allowed: tuple[Choice, ...], notes: list[str]) -> Choice | None:
     value = _last(query, key)
     if value is None:
         return None
-    if value.lower() in allowed:
-        return value.lower()
-    notes.append(f"The link's {key} {value!r} is not one of {', '.join(allowed)}: left out.")
-    return None
+    chosen = next((option for option in allowed if option == value.lower()), None)
+    if chosen is None:
+        notes.append(f"The link's {key} {value!r} is not one of {', '.join(allowed)}: left out.")
+    return chosen
 
 
 def apply_query(query: Query) -> None:

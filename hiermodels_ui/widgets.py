@@ -22,6 +22,10 @@ from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.scales import SCALE_LABELS, SCALES, Scale, has_link, scale_note
 from hiermodels_ui import cache, navigation, state
 
+# Every top-level Altair chart: what st.altair_chart takes.
+type Figure = (alt.Chart | alt.LayerChart | alt.FacetChart | alt.ConcatChart | alt.HConcatChart | alt.VConcatChart
+               | alt.RepeatChart)
+
 # Cells that a spreadsheet would run as a formula (OWASP "CSV injection").
 _FORMULA_START = re.compile(r"^[=+\-@\t\r]")
 
@@ -33,7 +37,7 @@ def problems(header: str, messages: Sequence[str]) -> None:
 
 
 def chart(
-    figure: alt.TopLevelMixin,
+    figure: Figure,
     caption: str,
     filename: str,
     *,
@@ -44,7 +48,7 @@ def chart(
     if isinstance(figure, (alt.Chart, alt.LayerChart)):
         # Fit the width to the page but keep the chart's own height (the default squeezes title and legend
         # into it). Exports keep the chart's own size.
-        shown = figure.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+        shown: Figure = figure.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     else:
         shown = figure.properties()  # a shallow copy: the caller's chart object is left as it was
     _skip_schema_validation(shown)
@@ -127,15 +131,15 @@ def current_fit() -> tuple[state.FitKey, PoolingComparison]:
     fitted, or the data changed since the last fit) and stop the page.
     """
     key = state.fit_key()
-    fit = cache.fit_store().get(key)
-    if fit is not None and state.fits_loaded(key):
+    fit = cache.fit_store().get(key)  # None without a key
+    if key is not None and fit is not None and state.fits_loaded(key):
         return key, fit
     choices = state.key_for_choices()
     stored = cache.fit_store().get(choices)
-    if stored is not None:
+    if choices is not None and stored is not None:
         state.set_fit_key(choices)
         return choices, stored
-    if fit is None:
+    if key is None or fit is None:
         need_fit()
     else:
         data_changed(key)
@@ -149,7 +153,7 @@ def data_changed(key: state.FitKey) -> None:
             "the model to the data loaded now on the **Model & fit** page.", icon=":material/info:")
     # Names and formulas quote user strings: plain text.
     st.text(f"Fitted:      {state.fitted_table_name(key)}: {notation.formula(key.spec)}\n"
-            f"Loaded now:  {loaded.name}: {notation.formula(spec)}")
+            f"Loaded now:  {loaded.name if loaded is not None else 'no table'}: {notation.formula(spec)}")
     navigation.link(navigation.MODEL, "Fit on Model & fit")
 
 

@@ -37,6 +37,7 @@ log-likelihood :math:`-\infty` (NUTS treats that as a divergence), with a zero g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from pathlib import Path
@@ -48,7 +49,6 @@ import pytensor.tensor as pt
 from pytensor.gradient import grad_undefined
 from pytensor.graph.basic import Apply, Variable
 from pytensor.graph.op import Op
-from pytensor.link.numba.dispatch import basic as numba_basic
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -229,6 +229,7 @@ class SufficientGaussianLoglik(Op):
     __props__ = ()
 
     def make_node(self, n, DtD, Dty, yty, beta, common_cols, b, varying_cols, sigma):
+        _register_numba()
         inputs = [_as_float_tensor(x) for x in (n, DtD, Dty, yty, beta)]
         inputs += [_columns(common_cols), _as_float_tensor(b), _columns(varying_cols), _as_float_tensor(sigma)]
         return Apply(self, inputs, [pt.dscalar(), inputs[4].type(), inputs[6].type(), inputs[8].type()])
@@ -254,6 +255,7 @@ class MarginalGaussianLoglik(Op):
     __props__ = ()
 
     def make_node(self, n, DtD, Dty, yty, beta, common_cols, mu, varying_cols, precision, log_det, sigma):
+        _register_numba()
         inputs = [_as_float_tensor(x) for x in (n, DtD, Dty, yty, beta)]
         inputs += [_columns(common_cols), _as_float_tensor(mu), _columns(varying_cols)]
         inputs += [_as_float_tensor(x) for x in (precision, log_det, sigma)]
@@ -320,23 +322,29 @@ def marginal_loglik(sums: dict, beta: pt.TensorVariable | None, common_columns: 
                                         varying_columns, precision, log_det_sigma, sigma_vector))
 
 
-@numba_basic.register_funcify_default_op_cache_key(SufficientGaussianLoglik)
-def _numba_sufficient(op, node, **kwargs):
-    @numba_basic.numba_njit
-    def sufficient(n, DtD, Dty, yty, beta, common_cols, b, varying_cols, sigma):
-        value, d_beta, d_b, d_sigma = _sufficient_kernel(n, DtD, Dty, yty, beta, common_cols, b, varying_cols,
-                                                         sigma)
-        return np.asarray(value), d_beta, d_b, d_sigma
+@functools.cache
+def _register_numba() -> None:
+    """Give PyTensor's numba backend the two ops' implementations, once, when the first op node is built
+    (``make_node``): that backend takes about 0.4 s to import, and a fit through the gaussian engine, which builds
+    no PyTensor graph of these ops, never needs it."""
+    from pytensor.link.numba.dispatch import basic as numba_basic
 
-    return sufficient, _CACHE_VERSION
+    @numba_basic.register_funcify_default_op_cache_key(SufficientGaussianLoglik)
+    def _numba_sufficient(op, node, **kwargs):
+        @numba_basic.numba_njit
+        def sufficient(n, DtD, Dty, yty, beta, common_cols, b, varying_cols, sigma):
+            value, d_beta, d_b, d_sigma = _sufficient_kernel(n, DtD, Dty, yty, beta, common_cols, b, varying_cols,
+                                                             sigma)
+            return np.asarray(value), d_beta, d_b, d_sigma
 
+        return sufficient, _CACHE_VERSION
 
-@numba_basic.register_funcify_default_op_cache_key(MarginalGaussianLoglik)
-def _numba_marginal(op, node, **kwargs):
-    @numba_basic.numba_njit
-    def marginal(n, DtD, Dty, yty, beta, common_cols, mu, varying_cols, precision, log_det, sigma):
-        value, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
-            n, DtD, Dty, yty, beta, common_cols, mu, varying_cols, precision, log_det[()], sigma)
-        return np.asarray(value), d_beta, d_mu, d_precision, np.asarray(d_log_det), d_sigma
+    @numba_basic.register_funcify_default_op_cache_key(MarginalGaussianLoglik)
+    def _numba_marginal(op, node, **kwargs):
+        @numba_basic.numba_njit
+        def marginal(n, DtD, Dty, yty, beta, common_cols, mu, varying_cols, precision, log_det, sigma):
+            value, d_beta, d_mu, d_precision, d_log_det, d_sigma = _marginal_kernel(
+                n, DtD, Dty, yty, beta, common_cols, mu, varying_cols, precision, log_det[()], sigma)
+            return np.asarray(value), d_beta, d_mu, d_precision, np.asarray(d_log_det), d_sigma
 
-    return marginal, _CACHE_VERSION
+        return marginal, _CACHE_VERSION
