@@ -14,7 +14,6 @@ import json
 import math
 import shutil
 import sys
-import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-NUTPIE_ARVIZ_NAMES = ("from_dict", "dict_to_dataset")  # what nutpie.sample reads from arviz (defer_full_arviz)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,6 +127,8 @@ def spec_to_dict(spec: ModelSpec) -> dict:
 def run_fit(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     output = _json_path(args.json)  # checked before a fit that may take minutes
+    from hiermodels.engine.nutpie_adapter import defer_full_arviz
+
     defer_full_arviz()
     from hiermodels.data.preparing import prepare
     from hiermodels.data.reading import read_table
@@ -224,34 +224,6 @@ def _finite_or_none(document: object) -> object:
         return value
 
     return walk(document)
-
-
-def defer_full_arviz() -> None:
-    """Let nutpie load without the whole ``arviz`` namespace, which costs about a second of every run.
-
-    ``nutpie.sample`` imports ``arviz`` at its top and uses two of its names, ``from_dict`` and
-    ``dict_to_dataset``, which ``arviz`` re-exports from arviz-base (the same functions); importing ``arviz``
-    also imports arviz-stats and arviz-plots, and through them ``scipy.stats``, which a fit does not use. So the
-    command line, a process of its own, puts a stand-in ``arviz`` module in ``sys.modules`` first: it holds those
-    two functions, and any other name loads the real ``arviz`` (which then replaces it). Nothing changes if
-    ``arviz`` was already imported. ``tests/test_cli.py`` checks that nutpie still reads only those two names.
-    """
-    if "arviz" in sys.modules:
-        return
-    import arviz_base
-
-    class _Deferred(types.ModuleType):
-        def __getattr__(self, name: str) -> object:
-            import importlib
-
-            if sys.modules.get("arviz") is self:
-                del sys.modules["arviz"]
-            return getattr(importlib.import_module("arviz"), name)
-
-    stand_in = _Deferred("arviz", "arviz-base's from_dict and dict_to_dataset; anything else loads arviz")
-    for name in NUTPIE_ARVIZ_NAMES:
-        setattr(stand_in, name, getattr(arviz_base, name))
-    sys.modules["arviz"] = stand_in
 
 
 def _json_default(value: object) -> object:

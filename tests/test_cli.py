@@ -331,7 +331,7 @@ def test_nutpie_reads_only_the_arviz_names_the_cli_provides():
     import re
     from importlib.util import find_spec
 
-    from hiermodels.cli import NUTPIE_ARVIZ_NAMES
+    from hiermodels.engine.nutpie_adapter import NUTPIE_ARVIZ_NAMES
 
     spec = find_spec("nutpie.sample")
     assert spec is not None and spec.origin is not None
@@ -341,7 +341,7 @@ def test_nutpie_reads_only_the_arviz_names_the_cli_provides():
 
 
 def test_the_stand_in_arviz_holds_arviz_base_functions_and_loads_arviz_for_anything_else():
-    code = ("import sys; from hiermodels.cli import defer_full_arviz; defer_full_arviz(); "
+    code = ("import sys; from hiermodels.engine.nutpie_adapter import defer_full_arviz; defer_full_arviz(); "
             "import arviz, arviz_base; assert arviz.from_dict is arviz_base.from_dict; "
             "assert 'arviz_stats' not in sys.modules; "
             "import nutpie; assert 'arviz_stats' not in sys.modules and 'scipy.stats' not in sys.modules; "

@@ -68,6 +68,8 @@ as the fallback should an upgrade break the C route.
 from __future__ import annotations
 
 import dataclasses
+import sys
+import types as python_types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -248,3 +250,36 @@ def pyfunc_model(*, n_dim: int, variables: Sequence[tuple[str, tuple[int, ...]]]
         n_dim, lambda: checked_logp, lambda seed1, seed2, chain: split, [np.dtype("float64")] * len(names),
         shapes, names, coords={name: list(values) for name, values in coords.items()}, dims=dict(dims),
         make_initial_point_fn=initial_point)
+
+
+# ------------------------------------------------------------------------------------------------ nutpie's arviz
+NUTPIE_ARVIZ_NAMES = ("from_dict", "dict_to_dataset")  # what nutpie.sample reads from arviz (checked for 0.16.11)
+
+
+def defer_full_arviz() -> None:
+    """Let nutpie load without the whole ``arviz`` namespace, which costs about a second of every CLI run.
+
+    ``nutpie.sample`` imports ``arviz`` at its top and uses two of its names, :data:`NUTPIE_ARVIZ_NAMES`, which
+    ``arviz`` re-exports from arviz-base (the same functions); importing ``arviz`` also imports arviz-stats and
+    arviz-plots, and through them ``scipy.stats``, which a fit does not use. So the command line (a process of
+    its own; the app uses arviz and never calls this) puts a stand-in ``arviz`` module in ``sys.modules`` first:
+    it holds those two functions, and any other name loads the real ``arviz`` (which then replaces it). Nothing
+    changes if ``arviz`` was already imported. ``tests/test_cli.py`` checks that nutpie still reads only those
+    two names.
+    """
+    if "arviz" in sys.modules:
+        return
+    import arviz_base
+
+    class _Deferred(python_types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            import importlib
+
+            if sys.modules.get("arviz") is self:
+                del sys.modules["arviz"]
+            return getattr(importlib.import_module("arviz"), name)
+
+    stand_in = _Deferred("arviz", "arviz-base's from_dict and dict_to_dataset; anything else loads arviz")
+    for name in NUTPIE_ARVIZ_NAMES:
+        setattr(stand_in, name, getattr(arviz_base, name))
+    sys.modules["arviz"] = stand_in
