@@ -64,30 +64,16 @@ DRAWS, TUNE, CHAINS, SEED = 1000, 1000, 4, 20261121
 PRIMER_PRIORS = ("intercept=normal(0, 10)", "floor=normal(0, 10)", "sd(intercept)=exponential(1)",
                  "sd(floor)=exponential(1)", "sigma=exponential(1)")
 
-# The primer's model as bench_fit.primer_model writes it, as a script a user would run.
+# The primer's model (bench_fit.primer_model, the one definition of it), as a script a user would run: pandas reads
+# the CSV, PyMC samples.
 PLAIN_SCRIPT = f'''
-import numpy as np
+import sys
+sys.path.insert(0, {str(REPO / "benchmarks")!r})
 import pandas as pd
 import pymc as pm
+from bench_fit import primer_model
 
-frame = pd.read_csv({str(DATA)!r})
-county_idx, counties = pd.factorize(frame["county"])
-floor = frame["floor"].astype(float).to_numpy()
-log_radon = frame["log_radon"].astype(float).to_numpy()
-with pm.Model(coords={{"county": counties, "obs_id": np.arange(len(frame))}}) as model:
-    floor_idx = pm.Data("floor_idx", floor, dims="obs_id")
-    county = pm.Data("county_idx", county_idx, dims="obs_id")
-    mu_a = pm.Normal("mu_a", mu=0.0, sigma=10.0)
-    sigma_a = pm.Exponential("sigma_a", 1)
-    mu_b = pm.Normal("mu_b", mu=0.0, sigma=10.0)
-    sigma_b = pm.Exponential("sigma_b", 1)
-    z_a = pm.Normal("z_a", mu=0, sigma=1, dims="county")
-    z_b = pm.Normal("z_b", mu=0, sigma=1, dims="county")
-    alpha = pm.Deterministic("alpha", mu_a + z_a * sigma_a, dims="county")
-    beta = pm.Deterministic("beta", mu_b + z_b * sigma_b, dims="county")
-    sigma_y = pm.Exponential("sigma_y", 1)
-    y_hat = alpha[county] + beta[county] * floor_idx
-    pm.Normal("y_like", mu=y_hat, sigma=sigma_y, observed=log_radon, dims="obs_id")
+with primer_model(pd.read_csv({str(DATA)!r})):
     idata = pm.sample(draws={DRAWS}, tune={TUNE}, chains={CHAINS}, random_seed={SEED}, progressbar=False)
 posterior = idata["posterior"]
 for name in ("mu_a", "mu_b", "sigma_a", "sigma_b", "sigma_y"):

@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from bench_cli import timed  # the same child-process timing as the CLI benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = REPO / ".venv" / "bin" / "python"
@@ -125,17 +125,10 @@ def bench_cli(runs: int, n_rows: int, n_groups: int, slope: bool, compare: bool)
             command += ["--vary", "intercept", "--vary", "x"]
         print("command: " + " ".join(command).replace(folder, "$TMP"))
         for run in range(1, runs + 1):
-            started = time.perf_counter()
-            child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, status, usage = os.wait4(child.pid, 0)
-            wall = time.perf_counter() - started
-            child.returncode = os.waitstatus_to_exitcode(status)
-            errors = child.stderr.read().decode() if child.stderr else ""
-            if child.returncode != 0:
-                raise SystemExit(f"the command failed with status {child.returncode}: {errors.strip()}")
+            wall, peak_mb = timed(command)
             timing = json.loads(output.read_text())["timing"]
             sampling = sum(t["total_s"] for t in timing.values())
-            print(f"  run {run}: wall {wall:.2f} s (target < 8 s), peak RSS {usage.ru_maxrss / 1024:.0f} MB "
+            print(f"  run {run}: wall {wall:.2f} s (target < 8 s), peak RSS {peak_mb:.0f} MB "
                   f"(target < 2048 MB), fits {sampling:.2f} s of it ({load()})")
         in_process(data, slope, compare)
 
