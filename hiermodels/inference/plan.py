@@ -76,8 +76,9 @@ def plan_fit(data: PreparedData, spec: ModelSpec, method: Method | None = None) 
         n_groups, key = data.n_groups, None
     else:
         sampler = "nutpie"
-        n_groups = padded_group_count(data.n_groups) if group_count_shapes(spec, method) else data.n_groups
-        key = structure_key(data, spec, method, n_groups if group_count_shapes(spec, method) else None)
+        padded = group_count_shapes(spec, method)
+        n_groups = padded_group_count(data.n_groups) if padded else data.n_groups
+        key = structure_key(data, spec, method, n_groups if padded else None)
     mode_spec = replace(spec, parameterization="centered")
     mode_method = choose_mode_method(data, spec)
     if gaussian_engine.supports_mode(spec):
