@@ -1,6 +1,7 @@
-"""Browser tests across samples and families: real fits of eight schools (known-SE), baseball (binomial) and
-sleepstudy (gaussian, correlated) with "All three", every results page of each, switching samples in between so
-that a stale fit would show, and a reload that must keep the view (the URL's query parameters).
+"""Browser tests across samples and families: real fits of eight schools (known-SE), baseball (binomial),
+sleepstudy (gaussian, correlated) and the daughters (gamma, on family sums) with "All three", every results page
+of each, switching samples in between so that a stale fit would show, and a reload that must keep the view (the
+URL's query parameters).
 
 Screenshots of every page for every sample go to ``test-output/screenshots/samples-*.png``.
 """
@@ -32,6 +33,7 @@ SAMPLES = (
     ("Eight schools", None, "samples-eight-schools"),
     ("Baseball batting averages", "Roberto Clemente", "samples-baseball"),
     ("Sleep deprivation", "308", "samples-sleepstudy"),
+    ("Daughters' heights", "F08", "samples-daughters"),
 )
 
 
@@ -69,6 +71,10 @@ def test_three_families_fit_and_every_page_shows_only_the_current_fit(page) -> N
         if name == "Eight schools":
             visit(page, "MAP vs mean")
             expect(main).to_contain_text("limit")  # the collapsed mode is reported as its limit
+        if name == "Daughters' heights":
+            visit(page, "Shrinkage")
+            expect(main).to_contain_text("Against the truth")  # the simulated families' true means
+            expect(main).to_contain_text("the intercept as a mean")  # the outcome's scale, not the log link
         if name == "Baseball batting averages":
             visit(page, "Shrinkage")
             expect(main).to_contain_text("Against the truth")
