@@ -26,6 +26,7 @@ from hiermodels.inference.queue import FitQueue
 from hiermodels.model.spec import POOLINGS, ModelSpec, Pooling
 from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.diagnostics import Diagnostics
 from hiermodels.results.scales import Scale
 from hiermodels_ui.state import FitKey
 
@@ -147,6 +148,7 @@ def diagnostics_table(_fit: PoolingComparison, key: FitKey) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def diagnostics(_fit: PoolingComparison, key: FitKey) -> dict:
-    return {pooling: _fit[pooling].diagnostics() for pooling in _fit.poolings}
+def diagnostics(fit: PoolingComparison) -> dict[Pooling, Diagnostics]:
+    """Each pooling's diagnostics. Not an ``st.cache_data``: each FitResult computes them once and keeps them, and
+    the fits outlive reruns in the fit store, so a second cache would only copy them on every rerun."""
+    return {pooling: fit[pooling].diagnostics() for pooling in fit.poolings}

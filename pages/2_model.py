@@ -194,7 +194,7 @@ fitted = store.get(key)
 if fitted is not None:
     state.set_fit_key(key)
     seconds = sum(fitted[p].timing.total_s for p in fitted.poolings)
-    warnings = sum(len(d.warnings) for d in cache.diagnostics(fitted, key).values())
+    warnings = sum(len(d.warnings) for d in cache.diagnostics(fitted).values())
     st.success(f"Fitted {', '.join(POOLING_LABELS[p] for p in fitted.poolings)} in {seconds:.1f} s"
                + (f"; {warnings} diagnostic warning(s): see Diagnostics." if warnings else "; diagnostics look fine."),
                icon=":material/check_circle:")

@@ -64,7 +64,7 @@ st.markdown(
     "could not follow the posterior's curvature, typically the neck of a funnel."
 )
 
-diagnostics = cache.diagnostics(fit, key)
+diagnostics = cache.diagnostics(fit)
 tables = {pooling: checks(d) for pooling, d in diagnostics.items()}
 st.subheader("Traffic lights")
 for pooling, table in tables.items():

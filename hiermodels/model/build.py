@@ -348,7 +348,7 @@ def _likelihood(
     if method == "grouped":
         sums = grouped.sums_of(model)
         eta = _linear_predictor(model, data, spec, beta, b, design=sums["design"])
-        alpha = add_prior(GAMMA_SHAPE, priors[GAMMA_SHAPE]) if spec.family == "gamma" else None
+        alpha = add_prior(GAMMA_SHAPE, priors[names.GAMMA_SHAPE]) if spec.family == "gamma" else None
         pm.Potential(OBSERVED, grouped.loglik(spec.family, sums, eta, alpha))
         return
     eta = _linear_predictor(model, data, spec, beta, b)
@@ -366,7 +366,7 @@ def _likelihood(
     elif spec.family == "poisson":
         pm.Poisson(OBSERVED, mu=pt.exp(eta), observed=y)
     elif spec.family == "gamma":
-        alpha = add_prior(GAMMA_SHAPE, priors[GAMMA_SHAPE])
+        alpha = add_prior(GAMMA_SHAPE, priors[names.GAMMA_SHAPE])
         pm.Gamma(OBSERVED, alpha=alpha, beta=alpha * pt.exp(-eta), observed=y)
     else:  # pragma: no cover - ModelSpec validates the family
         raise NotImplementedError(spec.family)
@@ -376,10 +376,10 @@ def _group_sigma(model: pm.Model, spec: ModelSpec, priors: dict[str, Prior], noi
     """The residual scale: one common value (scalar), or one per group ((J,); no pooling: independent; partial
     pooling: log sigma_j ~ Normal(log sigma, sd_log_sigma))."""
     if noise == "common":
-        return add_prior(SIGMA, priors[SIGMA])
+        return add_prior(SIGMA, priors[names.SIGMA])
     if noise == "independent":
-        return add_prior(GROUP_SIGMA, priors[SIGMA], dims=GROUP_DIM)
-    sigma = add_prior(SIGMA, priors[SIGMA])
+        return add_prior(GROUP_SIGMA, priors[names.SIGMA], dims=GROUP_DIM)
+    sigma = add_prior(SIGMA, priors[names.SIGMA])
     spread = add_prior(LOG_SIGMA_SD, priors[names.LOG_SIGMA_SD])
     if spec.parameterization == "noncentered":
         z = pm.Normal("z_sigma", 0.0, 1.0, dims=GROUP_DIM)

@@ -39,7 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special
 
-from hiermodels.data.preparing import PreparedData, constant_within_groups
+from hiermodels.data.preparing import PreparedData, group_level_predictors
 from hiermodels.errors import SpecError
 
 # The families with a likelihood on group sums, and the pm.Data names of the sums.
@@ -94,12 +94,13 @@ class FamilySums:
 
 
 def design_constant_within_groups(data: PreparedData) -> bool:
-    """Whether every design column takes one value within each group (so each group has one linear predictor);
-    trivially so when no group has two rows. (The test per column is
-    :func:`hiermodels.data.preparing.constant_within_groups`, the one that finds group-level predictors.)"""
+    """Whether every design column takes one value within each group (so each group has one linear predictor):
+    trivially so when no group has two rows, otherwise when every predictor is a property of the group
+    (:func:`hiermodels.data.preparing.group_level_predictors`, computed once per prepared table; the intercept's
+    column is constant anyway)."""
     if data.n_rows == 0 or data.group_sizes.max() <= 1:
         return True
-    return all(constant_within_groups(list(data.X.T), data.group_index))
+    return set(data.predictor_terms) <= set(group_level_predictors(data))
 
 
 def add_sums_data(sums: FamilySums) -> dict[str, pt.TensorVariable]:
