@@ -20,6 +20,12 @@ parameter names
     ``sd(term)`` for the group-level scales; ``corr`` for the LKJ prior of correlated effects; ``sigma`` for
     the residual scale (gaussian); ``sd(log_sigma)`` for its group-level scale when the noise varies by group;
     ``alpha`` for the gamma shape.
+grouping factors
+    ``group`` is the first grouping factor (the one the views open on); ``factors`` adds more, each a
+    :class:`GroupingFactor`: crossed (``(1 | plate) + (1 | sample)``: a row belongs to a plate *and* a sample)
+    or nested (``(1 | batch/cask)``: cask labels repeat across batches, so a cask is a (batch, cask) pair). The
+    pooling applies to every factor. With several factors every group-level name carries its factor:
+    ``sd(intercept|plate)``, ``corr(intercept,floor|county)`` (:mod:`hiermodels.model.names`).
 """
 
 from __future__ import annotations
@@ -199,6 +205,30 @@ def describe_sampler(settings: SamplerSettings) -> str:
 
 
 @dataclass(frozen=True)
+class GroupingFactor:
+    """A grouping factor and the terms that vary over its groups: lme4's ``(varying | column)``.
+
+    ``within`` nests it in another factor's column (lme4's ``(1 | within/column)``): its groups are the
+    (within, column) pairs, so a label repeated under two parents names two groups. Its name is then lme4's
+    ``column:within``. The first factor's groups carry the population means of the varying terms; the groups
+    of every further factor are deviations around zero (otherwise the means would not be identified).
+    """
+
+    column: str
+    varying: tuple[str, ...] = (INTERCEPT,)
+    correlated: bool = False
+    within: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "varying", _as_tuple(self.varying))
+
+    @property
+    def name(self) -> str:
+        """The factor's name in parameter names, coords and messages: the column, or ``column:within``."""
+        return f"{self.column}:{self.within}" if self.within else self.column
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Which columns play which role, and how the groups share information.
 
@@ -222,8 +252,11 @@ class ModelSpec:
     categorical: tuple[tuple[str, str], ...] = ()
     priors: tuple[tuple[str, Prior], ...] = ()
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    # Grouping factors besides ``group`` (crossed or nested), each with its own varying terms.
+    factors: tuple[GroupingFactor, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "factors", tuple(self.factors))
         object.__setattr__(self, "predictors", _as_tuple(self.predictors))
         object.__setattr__(self, "varying", _as_tuple(self.varying))
         object.__setattr__(self, "categorical", _as_pairs(self.categorical))
@@ -294,7 +327,45 @@ class ModelSpec:
             if predictor not in self.predictors:
                 problems.append(f"categorical column {predictor!r} is not among the predictors")
         problems.extend(self._family_problems())
+        problems.extend(self._factor_problems(used))
         problems.extend(self._prior_problems())
+        return problems
+
+    def _factor_problems(self, used: list[str]) -> list[str]:
+        problems: list[str] = []
+        if not self.factors:
+            return problems
+        allowed_varying = (INTERCEPT, *self.predictors)
+        names = [f.name for f in self.all_factors]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"the grouping factor {name!r} is given twice; give each factor once")
+        for factor in self.factors:
+            if not isinstance(factor, GroupingFactor):
+                problems.append(f"a grouping factor must be a GroupingFactor, got {factor!r}")
+                continue
+            if not factor.column:
+                problems.append("a grouping factor needs a column")
+            if factor.column in used and factor.column != self.group:
+                problems.append(f"{factor.column!r} cannot be both a grouping factor and the outcome/trials/"
+                                "exposure/se column")
+            if factor.column in self.predictors:
+                problems.append(f"{factor.column!r} cannot be both a grouping factor and a predictor")
+            if factor.column == self.group and not factor.within:
+                problems.append(f"{factor.column!r} is already the first grouping factor")
+            unknown = [v for v in factor.varying if v not in allowed_varying]
+            if unknown:
+                problems.append(f"({' + '.join(factor.varying)} | {factor.name}): {', '.join(unknown)} is not "
+                                f"the intercept or a predictor; choose from {', '.join(allowed_varying)}")
+            if not factor.varying:
+                problems.append(f"the grouping factor {factor.name!r} needs at least one term that varies over it")
+            if factor.correlated and len(factor.varying) < 2:
+                problems.append(f"correlated effects over {factor.name!r} need at least two varying terms")
+            if factor.within is not None and factor.within not in (self.group, *(f.column for f in self.factors)):
+                problems.append(f"{factor.name!r} is nested within {factor.within!r}, which is not a grouping factor")
+        if self.family == "known_se":
+            problems.append("the known_se family has one row per group, so it takes one grouping factor only")
+        if self.group_noise:
+            problems.append("group-specific residual noise needs a single grouping factor")
         return problems
 
     def _family_problems(self) -> list[str]:
@@ -349,13 +420,19 @@ class ModelSpec:
         """Terms whose coefficient varies by group under this spec's pooling (none under complete pooling)."""
         return () if self.pooling == "complete" else self.varying
 
+    @property
+    def all_factors(self) -> tuple[GroupingFactor, ...]:
+        """Every grouping factor, ``group`` first (with the spec's own varying terms and correlation)."""
+        return (GroupingFactor(self.group, self.varying, self.correlated), *self.factors)
+
     def with_pooling(self, pooling: Pooling) -> ModelSpec:
         """The same model under another pooling."""
         return replace(self, pooling=pooling)
 
     def required_columns(self) -> tuple[str, ...]:
-        columns = [self.outcome, self.group, *self.predictors, self.trials, self.exposure, self.se]
-        return tuple(c for c in columns if c)
+        columns = [self.outcome, self.group, *self.predictors, self.trials, self.exposure, self.se,
+                   *(f.column for f in self.factors)]
+        return tuple(dict.fromkeys(c for c in columns if c))
 
 
 def _as_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
