@@ -12,7 +12,7 @@ from hiermodels.inference.plan import plan_fit
 from hiermodels.inference.preview import reml_preview
 from hiermodels.inference.progress import progress_text
 from hiermodels.model.notation import describe, formula, latex
-from hiermodels.model.priors import default_priors, resolve_priors, specs_for_poolings
+from hiermodels.model.priors import data_for, default_priors, no_pooling_notes, resolve_priors, specs_for_poolings
 from hiermodels.model.spec import (
     CAREFUL_SAMPLER,
     INTERCEPT,
@@ -143,12 +143,15 @@ tabs = st.tabs([POOLING_LABELS[p].capitalize() for p in shown])
 for tab, pooling in zip(tabs, shown, strict=True):
     with tab:
         pooled_spec = pooled_specs[pooling]
+        pooled_data = data_for(prepared, pooled_spec)  # no pooling may leave out a predictor of the group
         st.code(formula(pooled_spec), language=None)
-        st.latex(latex(pooled_spec, prepared.terms, resolve_priors(prepared, pooled_spec)))
+        st.latex(latex(pooled_spec, pooled_data.terms, resolve_priors(pooled_data, pooled_spec)))
         st.text(describe(pooled_spec))
 
 # ------------------------------------------------------------------------------------------------ fit
 st.subheader("Fit")
+for note in no_pooling_notes(prepared, spec) if "none" in poolings else []:  # a predictor of the group, dropped
+    st.text(note)
 # A predictor of the group beside the group's own intercept is not identified: say why, and offer no Fit.
 refused = list(dict.fromkeys(m for pooled in pooled_specs.values() for m in identification_problems(prepared, pooled)))
 if refused:

@@ -31,6 +31,7 @@ from hiermodels.data.reading import is_row_number_sequence, read_table
 from hiermodels.data.roles import index_column_note, index_columns, suggest_spec
 from hiermodels.errors import FileReadError, SpecError
 from hiermodels.inference import fitting
+from hiermodels.model.priors import specs_for_poolings
 from hiermodels.model.spec import INTERCEPT, POOLINGS, QUICK_SAMPLER, ModelSpec
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -259,8 +260,8 @@ def test_the_bundled_samples_group_level_columns():
 @pytest.mark.parametrize("pooling", POOLINGS)
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
 def test_no_bundled_sample_is_refused_under_any_pooling(sample, pooling):
-    spec = sample.spec.with_pooling(pooling)
-    data = prepare(sample.load(), spec)
+    data = prepare(sample.load(), sample.spec)
+    spec = specs_for_poolings(data, sample.spec, [pooling])[pooling]  # as the app and the CLI fit it
     assert identification_problems(data, spec) == []
 
 
@@ -314,9 +315,10 @@ def test_fit_refuses_before_compiling_or_sampling(monkeypatch):
     with pytest.raises(SpecError) as caught:
         fitting.fit(hand_table(), spec)
     assert "'x_g' is constant within each 'g'" in str(caught.value)
+    slope = replace(spec, varying=(INTERCEPT, "x_g"))
     with pytest.raises(SpecError) as caught:  # all three: refused before complete pooling is fitted
-        fitting.fit_poolings(hand_table(), spec.with_pooling("partial"))
-    assert "under no pooling" in str(caught.value)
+        fitting.fit_poolings(hand_table(), slope.with_pooling("partial"))
+    assert "confounded" in str(caught.value)
     data = prepare(hand_table(), spec)
     check_identified(data, [spec.with_pooling("complete"), spec.with_pooling("partial")])  # these are fine
 
@@ -326,7 +328,7 @@ def texts(at: AppTest, kind: str) -> list[str]:
     return [element.value for element in getattr(at, kind)]
 
 
-def test_data_page_leaves_the_row_index_out_and_the_model_page_refuses_no_pooling_with_sex():
+def test_data_page_leaves_the_row_index_out_and_the_model_page_drops_sex_from_no_pooling():
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.file_uploader[0].set_value(("Orthodont.csv", orthodont_csv(), "text/csv"))
@@ -346,10 +348,13 @@ def test_data_page_leaves_the_row_index_out_and_the_model_page_refuses_no_poolin
 
     at.switch_page("pages/2_model.py").run()
     assert not at.exception
-    assert any("cannot be fitted" in e for e in texts(at, "error"))  # all three poolings: no pooling is refused
-    assert "under no pooling each group's own intercept absorbs it" in "\n".join(texts(at, "text"))
-    assert not [b for b in at.button if b.label == "Fit"]
+    # All three poolings: no pooling leaves Sex out, and says so; nothing is refused.
+    assert not any("cannot be fitted" in e for e in texts(at, "error"))
+    assert ("'Sex' is a property of 'Subject': under no pooling each group's own intercept absorbs it, so it is "
+            "left out of the no-pooling fit") in "\n".join(texts(at, "text"))
+    assert [b for b in at.button if b.label == "Fit"]
     at.radio(key="w_pooling").set_value("partial").run()
     assert not at.exception
     assert not any("cannot be fitted" in e for e in texts(at, "error"))
+    assert "left out of the no-pooling fit" not in "\n".join(texts(at, "text"))
     assert [b for b in at.button if b.label == "Fit"]

@@ -51,7 +51,7 @@ from hiermodels.model.build import (
     no_pooling_prior,
     term_split,
 )
-from hiermodels.model.priors import resolve_priors, specs_for_poolings
+from hiermodels.model.priors import data_for, resolve_priors, specs_for_poolings
 from hiermodels.model.spec import POOLINGS, ModelSpec, Pooling
 from hiermodels.results.fit_result import FitResult, MapKind, Timing
 
@@ -197,8 +197,9 @@ def fit_poolings(
     results = {}
     for index, pooling in enumerate(poolings):
         results[pooling] = fit(
-            prepared, specs[pooling], progress=progress, cancel=cancel, compute_map=compute_map,
-            compiled_cache=compiled_cache, queue=queue, _fit_index=index, _fit_count=len(poolings),
+            data_for(prepared, specs[pooling]), specs[pooling], progress=progress, cancel=cancel,
+            compute_map=compute_map, compiled_cache=compiled_cache, queue=queue, _fit_index=index,
+            _fit_count=len(poolings),
         )
     return PoolingComparison(results)
 

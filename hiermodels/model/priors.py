@@ -31,7 +31,8 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from hiermodels.data.preparing import PreparedData
+from hiermodels import limits
+from hiermodels.data.preparing import PreparedData, group_level_predictors
 from hiermodels.errors import SpecError
 from hiermodels.model import names
 from hiermodels.model.prior_families import PRIOR_FAMILIES
@@ -98,9 +99,14 @@ def specs_for_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[P
     """``spec`` under each pooling, each keeping the prior overrides its own model has.
 
     Fitted under several poolings, ``sd(intercept)=...`` concerns partial pooling only; a name that none of the
-    poolings has is an error listing the valid names.
+    poolings has is an error listing the valid names. The no-pooling spec leaves out the group-level predictors
+    that sit beside a varying intercept (:func:`dropped_under_no_pooling`, which says why); fit it to
+    :func:`data_for` its spec. A spec asked for directly (``fitting.fit``) is never changed: there such a
+    predictor is refused.
     """
-    defaults = {p: default_priors(data, spec.with_pooling(p)) for p in poolings}
+    dropped = dropped_under_no_pooling(data, spec)
+    pooled = {p: _without(spec.with_pooling(p), dropped if p == "none" else ()) for p in poolings}
+    defaults = {p: default_priors(data_for(data, pooled[p]), pooled[p]) for p in poolings}
     known = {name: None for p in poolings for name in defaults[p]}
     unknown = [name for name in spec.prior_overrides if name not in known]
     if unknown:
@@ -109,9 +115,56 @@ def specs_for_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[P
             f"priors can be set for {', '.join(known)}"
         )
     return {
-        p: replace(spec, pooling=p, priors=tuple((n, prior) for n, prior in spec.priors if n in defaults[p]))
+        p: replace(pooled[p], priors=tuple((n, prior) for n, prior in spec.priors if n in defaults[p]))
         for p in poolings
     }
+
+
+def dropped_under_no_pooling(data: PreparedData, spec: ModelSpec) -> tuple[str, ...]:
+    """The predictors that :func:`specs_for_poolings` leaves out of the no-pooling fit of ``spec``.
+
+    A group-level predictor x (:func:`~hiermodels.data.preparing.group_level_predictors`) beside a varying
+    intercept: under no pooling y_ij = a_j + beta * x_j + ..., and each a_j has its own fixed prior, so only
+    a_j + beta * x_j is informed by the data and beta is not identified. Leaving x out changes nothing else: each
+    a_j then is the group's own level, x_j * beta included. A slope of x that itself varies by group is not
+    dropped (it is confounded with the intercept under every pooling, and refused).
+    """
+    if INTERCEPT not in spec.varying:
+        return ()
+    varying = {term for factor in spec.all_factors for term in factor.varying}
+    return tuple(p for p in group_level_predictors(data) if p in spec.predictors and p not in varying)
+
+
+def no_pooling_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
+    """One plain sentence per predictor :func:`dropped_under_no_pooling`, for the app and the command line."""
+    return [
+        f"{limits.shown(p)} is a property of {limits.shown(spec.group)}: under no pooling each group's own intercept "
+        "absorbs it, so it is left out of the no-pooling fit"
+        for p in dropped_under_no_pooling(data, spec)
+    ]
+
+
+def data_for(data: PreparedData, spec: ModelSpec) -> PreparedData:
+    """``data`` with only the design-matrix columns of ``spec``'s predictors (``data`` itself when it has no
+    others): the data a spec of :func:`specs_for_poolings` is fitted to. Rows stay as they are, so every
+    pooling is fitted to the same rows."""
+    unknown = [p for p in spec.predictors if p not in data.predictor_terms]
+    if unknown:
+        raise SpecError(f"the prepared data have no predictor {', '.join(map(repr, unknown))}; prepare the data "
+                        "with this spec first")
+    terms = data.terms_of((INTERCEPT, *spec.predictors))
+    if terms == data.terms:
+        return data
+    return replace(data, X=data.X[:, [data.terms.index(t) for t in terms]], terms=terms,
+                   predictor_terms={p: data.predictor_terms[p] for p in spec.predictors})
+
+
+def _without(spec: ModelSpec, predictors: Sequence[str]) -> ModelSpec:
+    """``spec`` without ``predictors`` (none of which varies)."""
+    if not predictors:
+        return spec
+    return replace(spec, predictors=tuple(p for p in spec.predictors if p not in predictors),
+                   categorical=tuple((p, ref) for p, ref in spec.categorical if p not in predictors))
 
 
 def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, float]]:
