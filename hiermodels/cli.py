@@ -156,7 +156,10 @@ def run_fit(args: argparse.Namespace) -> int:
             output.write_text(text + "\n", encoding="utf-8")
         except OSError as error:
             raise HierModelsError(f"cannot write the JSON to {args.json!r}: {error.strerror or error}") from None
-    print(format_report(comparison))
+    from hiermodels.model.priors import no_pooling_notes
+
+    notes = no_pooling_notes(prepared, spec) if "none" in poolings else []  # a predictor of the group, dropped
+    print("\n".join([*(f"note: {note}" for note in notes), format_report(comparison)]))
     return 0
 
 
