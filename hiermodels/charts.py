@@ -36,6 +36,7 @@ from hiermodels.errors import SpecError
 from hiermodels.model import names
 from hiermodels.model.spec import POOLING_LABELS, POOLINGS, Pooling
 from hiermodels.results import interpret
+from hiermodels.results.group_level import GroupLevelRegression
 
 # ------------------------------------------------------------------------------------------------ palette
 OKABE_ITO: Mapping[str, str] = {
@@ -1031,3 +1032,100 @@ def rank_chart(rank_df: pd.DataFrame) -> alt.FacetChart:
         data=d, column=alt.Column("chain:N", title="chain", header=alt.Header(labelFontWeight="bold")),
     ).properties(title=_title("Rank plot", "All draws ranked together; each chain's ranks should be uniform "
                                            "(dashed line)"))
+
+
+# ------------------------------------------------------------------------------------------------ group level
+REGRESSION_LABEL = "group-level regression"
+
+
+def group_level_chart(
+    regression: GroupLevelRegression,
+    *,
+    show_intervals: bool = True,
+    highlight: str | None = None,
+    selectable: bool = False,
+) -> alt.LayerChart:
+    """Gelman & Hill's figure (2007, section 12.6): each group's level against a predictor of the group
+    (:func:`hiermodels.results.group_level.group_level_regression`).
+
+    Hollow circles: each group's own estimate (no pooling); a rule runs from it to the group's partial-pooling
+    estimate (filled), which sits between it and the group-level regression line gamma_0 + gamma_1 * u (black,
+    with its band): each group is pulled toward its own predicted value. ``show_intervals`` draws the
+    partial-pooling intervals, 5 px right of each group so that they do not hide the rules. Group names stand
+    beside the points when there are at most :data:`MAX_TEXT_LABELS` groups, the highlighted group's always;
+    ``selectable`` adds the point selection ``group_pick`` on ``group`` (as the shrinkage charts).
+    """
+    d = regression.groups.copy()
+    _require_columns(d, ["group", "n", "u", "partial", "partial_lower", "partial_upper", "predicted", "none",
+                         "identified"], "group_level_chart")
+    _require_columns(regression.line, ["u", "mean", "lower", "upper"], "group_level_chart")
+    _check_highlight(d["group"], highlight)
+    d["highlighted"] = d["group"] == highlight
+    d["has_own"] = d["none"].notna()
+    d["identified"] = d["identified"].eq(True)  # NaN (no pooling not fitted) is not identified
+    d["series_none"] = np.where(d["identified"], POOLING_LABELS["none"], UNIDENTIFIED_LABEL)
+    d["series_partial"] = POOLING_LABELS["partial"]
+    line = regression.line.assign(series=REGRESSION_LABEL)
+    present = [POOLING_LABELS["partial"], REGRESSION_LABEL]
+    if d["has_own"].any():
+        present.insert(0, POOLING_LABELS["none"])
+    if (d["has_own"] & ~d["identified"]).any():
+        present.append(UNIDENTIFIED_LABEL)
+    colour_scale = _pooling_scale({REGRESSION_LABEL: POPULATION_COLOR, UNIDENTIFIED_LABEL: UNIDENTIFIED_COLOR},
+                                  present)
+    dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.3)) if highlight else alt.value(0.9)
+    x = alt.X("u:Q", title=f"{regression.predictor} (one value per {regression.group})",
+              scale=alt.Scale(zero=False, padding=12), axis=_value_axis())
+    y = alt.Y("partial:Q", title=regression.value_title, scale=alt.Scale(zero=False), axis=_value_axis())
+    tooltip = [
+        alt.Tooltip("group:N"),
+        alt.Tooltip("n:Q", title="rows (n)", format="d"),
+        alt.Tooltip("u:Q", title=regression.predictor, format=NUMBER_FORMAT),
+        alt.Tooltip("none:Q", title="no pooling", format=NUMBER_FORMAT),
+        alt.Tooltip("partial:Q", title="partial pooling", format=NUMBER_FORMAT),
+        alt.Tooltip("predicted:Q", title="predicted from the line", format=NUMBER_FORMAT),
+    ]
+    base = alt.Chart(d)
+    own = base.transform_filter(alt.datum.has_own)
+    layers: list[alt.Chart] = [
+        alt.Chart(line).mark_area(opacity=0.18, color=POPULATION_COLOR).encode(x=x, y="lower:Q", y2="upper:Q"),
+        alt.Chart(line).mark_line(strokeWidth=3).encode(
+            x=x, y="mean:Q", color=alt.Color("series:N", scale=colour_scale, title=None),
+            tooltip=[alt.Tooltip("u:Q", title=regression.predictor, format=NUMBER_FORMAT),
+                     alt.Tooltip("mean:Q", title="predicted", format=NUMBER_FORMAT)]),
+    ]
+    if show_intervals:
+        layers.append(base.mark_rule(strokeWidth=1.5, xOffset=5).encode(
+            x=x, y="partial_lower:Q", y2="partial_upper:Q",
+            color=alt.Color("series_partial:N", scale=colour_scale, title=None),
+            opacity=alt.condition(alt.datum.highlighted, alt.value(0.9), alt.value(0.45)),
+        ))
+    # Rules from each group's own estimate to its partial-pooling estimate (the same u: vertical).
+    layers.append(own.mark_rule(strokeWidth=2).encode(
+        x=x, y="none:Q", y2="partial:Q", color=alt.value(INTERVAL_COLOR), opacity=dim))
+    points = own.mark_point(filled=False, strokeWidth=2.5, cursor="pointer" if selectable else "default").encode(
+        x=x, y="none:Q",
+        color=alt.Color("series_none:N", scale=colour_scale, title=None),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2.5)),
+        opacity=dim, tooltip=tooltip,
+    )
+    if selectable:
+        points = points.add_params(alt.selection_point(name="group_pick", fields=["group"], on="click"))
+    layers.append(points)
+    layers.append(base.mark_point(filled=True).encode(
+        x=x, y=y,
+        color=alt.Color("series_partial:N", scale=colour_scale, title=None),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        opacity=dim, tooltip=tooltip,
+    ))
+    layers += _name_labels(base, x, "partial:Q", label_all=len(d) <= MAX_TEXT_LABELS)
+    subtitle = [
+        f"Hollow: each {regression.group}'s own estimate (no pooling); filled: partial pooling"
+        + (f" with its {regression.prob:.0%} interval" if show_intervals else "") + ".",
+        f"Line: the predicted value from {regression.predictor}, with its {regression.prob:.0%} band; "
+        "each group is pulled toward its own predicted value.",
+    ]
+    return _layer(*layers).properties(
+        title=_title("Shrinkage toward a group-level regression", subtitle), width=WIDTH, height=HEIGHT + 60,
+    )
