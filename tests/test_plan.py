@@ -68,6 +68,7 @@ def test_which_structures_depend_on_the_group_count():
 # models go to the engine except the centred one; binomial/gamma without row-level predictors on group sums.
 EXPECTED = {
     "Minnesota radon": [("sufficient", "engine"), ("marginal", "engine"), ("marginal", "engine")],
+    "Radon with county uranium": [("sufficient", "engine"), ("marginal", "engine"), ("marginal", "engine")],
     "Sleep deprivation": [("sufficient", "engine"), ("marginal", "engine"), ("marginal", "engine")],
     "Eight schools": [("rows", "nutpie")] * 3,
     "Baseball batting averages": [("grouped", "nutpie")] * 3,

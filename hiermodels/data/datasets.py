@@ -87,6 +87,15 @@ SAMPLES: tuple[SampleDataset, ...] = (
         ModelSpec("log_radon", "county", ("floor",), varying=(INTERCEPT,)),
     ),
     SampleDataset(
+        "Radon with county uranium",
+        "radon.csv",
+        "The same 919 houses with each county's soil uranium (log_uranium, one value per county; Gelman & Hill "
+        "section 12.6): uranium predicts the county's level, so partial pooling pulls each county toward its own "
+        "predicted value, not one flat mean. No pooling leaves uranium out: there each county's own intercept "
+        "absorbs it.",
+        ModelSpec("log_radon", "county", ("floor", "log_uranium"), varying=(INTERCEPT,)),
+    ),
+    SampleDataset(
         "Sleep deprivation",
         "sleepstudy.csv",
         "Reaction times of 18 subjects over 10 days of sleep restriction (lme4's sleepstudy): each subject has a "
