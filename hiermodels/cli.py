@@ -1,9 +1,17 @@
-"""Command line: ``python -m hiermodels fit DATA --outcome COL --group COL ...``.
+"""Command line: ``python -m hiermodels fit DATA --outcome COL --group COL ...`` or ``fit DATA --formula "..."``.
+
+The model is given either by flags (``--outcome``, ``--group``, ``--predictor``, ``--categorical``, ``--vary``,
+``--correlated``: one grouping factor) or as an lme4 formula (``--formula "y ~ x + (1 + x | g)"``, any number of
+grouping factors; :mod:`hiermodels.model.formula`), not both. Family, trials, exposure, standard errors, pooling,
+priors and sampler are flags either way; ``--pooling`` applies to every grouping factor. What the formula's
+translation decided (e.g. a varying term added to the fixed part) is printed as ``hiermodels: note: ...`` lines on
+standard error and kept in the JSON's ``spec.notes``.
 
 Prints the population-level estimates (posterior mean, interval, MAP) and the diagnostics of each pooling, and
-with ``--json OUT`` writes everything (spec, population, groups, shrinkage, diagnostics, timing) as JSON
-(``--json -`` writes it to standard output instead of the tables). Bad input or a bad flag ends with exit status 2
-and one line on standard error that says what is wrong and how to fix it.
+with ``--json OUT`` writes everything (spec and its formula, population, groups, shrinkage, diagnostics, timing) as
+JSON (``--json -`` writes it to standard output instead of the tables). Bad input or a bad flag ends with exit
+status 2 and one line on standard error that says what is wrong and how to fix it; a formula that cannot be read
+adds two lines, the formula and a caret under the character where reading stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 # Only what parsing the flags needs is imported here: numpy, pandas, PyMC, nutpie and the fitting code load when a
 # command runs (``python -X importtime -c "import hiermodels.cli"``), so that a bad flag fails at once.
-from hiermodels.errors import FitCancelled, HierModelsError, SpecError
+from hiermodels.errors import FitCancelled, FormulaError, HierModelsError, SpecError
 from hiermodels.model.spec import (
     FAMILIES,
     INTERCEPT,
@@ -54,12 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="fit a grouped data set",
         description="Fit a model of grouped data under one or all poolings and report estimates, MAP and "
         "diagnostics.",
-        epilog='example: python -m hiermodels fit sample_data/radon.csv --outcome log_radon --group county '
-        '--predictor floor --pooling all --vary intercept --vary floor --json radon.json',
+        epilog='examples: python -m hiermodels fit sample_data/radon.csv --outcome log_radon --group county '
+        '--predictor floor --pooling all --vary intercept --vary floor --json radon.json; '
+        'python -m hiermodels fit sample_data/penicillin.csv --formula "diameter ~ 1 + (1 | plate) + (1 | sample)"',
     )
     fit.add_argument("data", help="CSV, TSV, Parquet or Excel (.xlsx) file")
-    fit.add_argument("--outcome", required=True, help="the outcome column")
-    fit.add_argument("--group", required=True, help="the column naming each row's group")
+    fit.add_argument("--formula", metavar="FORMULA",
+                     help='the model as an lme4 formula, e.g. "log_radon ~ floor + (1 + floor | county)", instead '
+                     "of --outcome/--group/--predictor/--categorical/--vary/--correlated")
+    fit.add_argument("--outcome", help="the outcome column (or give --formula)")
+    fit.add_argument("--group", help="the column naming each row's group (or give --formula)")
     fit.add_argument("--predictor", action="append", default=[], metavar="COL", help="a predictor (repeatable)")
     fit.add_argument("--categorical", action="append", default=[], metavar="COL=REFERENCE",
                      help="dummy-code predictor COL against level REFERENCE (repeatable)")
@@ -89,7 +101,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def spec_from_args(args: argparse.Namespace) -> ModelSpec:
+# The flags that describe the model's terms and groups, which --formula replaces.
+_MODEL_FLAGS = ("--outcome", "--group", "--predictor", "--categorical", "--vary", "--correlated")
+
+
+def model_flags_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with how the model is given (both --formula and model flags, or neither), or None."""
+    given = [flag for flag, value in zip(_MODEL_FLAGS, (args.outcome, args.group, args.predictor, args.categorical,
+                                                        args.vary, args.correlated), strict=True)
+             if value not in (None, [], False)]
+    if args.formula is not None and given:
+        return (f"give the model either as --formula or with {', '.join(given)}, not both: the formula already "
+                "names the outcome, the terms and the groups")
+    if args.formula is None:
+        missing = [flag for flag, value in (("--outcome", args.outcome), ("--group", args.group)) if not value]
+        if missing:
+            return (f"the following arguments are required: {', '.join(missing)} (or give the whole model as "
+                    '--formula "outcome ~ terms + (1 | group)")')
+    return None
+
+
+def spec_from_args(args: argparse.Namespace, columns: Sequence[str] | None = None) -> ModelSpec:
+    """The spec the flags describe; with --formula, ``columns`` are the data's column names."""
+    return spec_and_notes(args, columns)[0]
+
+
+def spec_and_notes(args: argparse.Namespace, columns: Sequence[str] | None = None) -> tuple[ModelSpec, tuple[str, ...]]:
+    """The spec and the notes of its formula's translation (none when the model is given by flags)."""
+    problem = model_flags_problem(args)
+    if problem:
+        raise SpecError(problem)
+    options = dict(
+        pooling="partial" if args.pooling == "all" else args.pooling,
+        parameterization=args.parameterization or "noncentered",
+        group_noise=args.group_noise,
+        family=args.family,
+        trials=args.trials,
+        exposure=args.exposure,
+        se=args.se,
+        priors=tuple(parse_prior_assignment(p) for p in args.prior),
+        sampler=SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                                target_accept=args.target_accept),
+    )
+    if args.formula is not None:
+        if columns is None:
+            raise SpecError("--formula is read against the data's columns: pass them")
+        from hiermodels.model.formula import spec_from_formula
+
+        translated = spec_from_formula(args.formula, columns, **options)
+        return translated.spec, translated.notes
     categorical = []
     for item in args.categorical:
         column, sep, reference = item.partition("=")
@@ -97,24 +157,16 @@ def spec_from_args(args: argparse.Namespace) -> ModelSpec:
             raise SpecError(f"--categorical takes COL=REFERENCE (e.g. --categorical floor=basement), got {item!r}")
         categorical.append((column, reference))
     predictors = list(dict.fromkeys([*args.predictor, *(c for c, _ in categorical)]))
-    return ModelSpec(
+    spec = ModelSpec(
         outcome=args.outcome,
         group=args.group,
         predictors=tuple(predictors),
-        pooling="partial" if args.pooling == "all" else args.pooling,
         varying=tuple(args.vary) if args.vary is not None else (INTERCEPT,),
         correlated=args.correlated,
-        parameterization=args.parameterization or "noncentered",
-        group_noise=args.group_noise,
-        family=args.family,
-        trials=args.trials,
-        exposure=args.exposure,
-        se=args.se,
         categorical=tuple(categorical),
-        priors=tuple(parse_prior_assignment(p) for p in args.prior),
-        sampler=SamplerSettings(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                                target_accept=args.target_accept),
+        **options,
     )
+    return spec, ()
 
 
 def spec_to_dict(spec: ModelSpec) -> dict:
@@ -125,7 +177,8 @@ def spec_to_dict(spec: ModelSpec) -> dict:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    spec = spec_from_args(args)
+    if args.formula is None:
+        spec, notes = spec_and_notes(args)  # flags are checked before the data are read
     output = _json_path(args.json)  # checked before a fit that may take minutes
     from hiermodels.engine.nutpie_adapter import defer_full_arviz
 
@@ -133,15 +186,25 @@ def run_fit(args: argparse.Namespace) -> int:
     from hiermodels.data.preparing import prepare
     from hiermodels.data.reading import read_table
     from hiermodels.inference.fitting import fit_poolings
+    from hiermodels.model.formula import formula_of
 
     frame = read_table(args.data)
+    if args.formula is not None:
+        spec, notes = spec_and_notes(args, [str(c) for c in frame.columns])
+    for note in notes:
+        print(f"hiermodels: note: {note}", file=sys.stderr)
+    try:
+        formula = formula_of(spec)
+    except SpecError:  # a column name that a formula cannot hold (a backquote): the JSON says null
+        formula = None
     prepared = prepare(frame, spec)
     poolings = POOLINGS if args.pooling == "all" else (args.pooling,)
     show_progress = not args.quiet and sys.stderr.isatty()
     comparison = fit_poolings(prepared, spec, poolings, progress=_print_progress if show_progress else None)
     if show_progress:
         print(file=sys.stderr)
-    document = {"spec": {**spec_to_dict(spec), "pooling": args.pooling}, **comparison.to_json_dict()}
+    document = {"spec": {**spec_to_dict(spec), "pooling": args.pooling, "formula": formula, "notes": list(notes)},
+                **comparison.to_json_dict()}
     if args.pooling != "all":
         # One pooling: population, diagnostics and timing are not keyed by pooling.
         for key in ("population", "diagnostics", "timing", "priors"):
@@ -238,11 +301,19 @@ def _json_default(value: object) -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    problem = model_flags_problem(args)
+    if problem:
+        parser.error(problem)
     try:
         return run_fit(args)
     except (FitCancelled, KeyboardInterrupt):
         print("hiermodels: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except FormulaError as error:
+        # The formula and a caret under the character where reading stopped, kept on their own lines.
+        pointer = f"\n{error.pointer()}" if error.position is not None else ""
+        print(f"hiermodels: error: {' '.join(error.summary.split())}{pointer}", file=sys.stderr)
+        return EXIT_USAGE
     except HierModelsError as error:
         message = " ".join(str(error).split())
         print(f"hiermodels: error: {message}", file=sys.stderr)

@@ -51,3 +51,30 @@ class FitFailed(HierModelsError, RuntimeError):
 
 class QueueFull(HierModelsError):
     """Too many fits are waiting already (a :class:`hiermodels.inference.queue.FitQueue` at its ``max_waiting``)."""
+
+
+class FormulaError(SpecError):
+    """A model formula could not be read, names a missing column or asks for something unsupported.
+
+    ``problems`` holds every problem found, each one sentence saying how to fix it. A syntax error stops reading
+    at the first one, so it comes alone, with ``position``: the 0-based index of the character where reading
+    stopped; the message then ends with the formula and a caret line under that character.
+    """
+
+    def __init__(self, formula: str, problems: Sequence[str], position: int | None = None) -> None:
+        self.formula = formula
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.position = position
+        if not self.problems:
+            raise ValueError("FormulaError needs at least one problem")
+        count = len(self.problems)
+        self.summary = (self.problems[0] if count == 1
+                        else f"{count} problems with the formula: " + " | ".join(self.problems))
+        super().__init__(self.summary if position is None else f"{self.summary}\n{self.pointer()}")
+
+    def pointer(self) -> str:
+        """Two lines: the formula (tabs and line breaks shown as spaces) and a caret under ``position``."""
+        if self.position is None:
+            return ""
+        shown = "".join(" " if c in "\t\r\n" else c for c in self.formula)
+        return f"  {shown}\n  {' ' * self.position}^"

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from hiermodels.cli import build_parser, main, spec_from_args, spec_to_dict
+from hiermodels.errors import SpecError
 from hiermodels.model.spec import Prior, SamplerSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -348,3 +349,101 @@ def test_the_stand_in_arviz_holds_arviz_base_functions_and_loads_arviz_for_anyth
             "arviz.ess; assert 'arviz_stats' in sys.modules and sys.modules['arviz'] is not arviz; print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+# ---------------------------------------------------------------------------------------------------- --formula
+RADON_COLUMNS = tuple(pd.read_csv(RADON, nrows=0).columns)
+
+
+def test_spec_from_a_formula_with_options():
+    args = build_parser().parse_args([
+        "fit", RADON, "--formula", "log_radon ~ floor + (1 + floor | county)", "--pooling", "none",
+        "--family", "gaussian", "--prior", "sd(floor)=halfcauchy(2)", "--draws", "200", "--centered",
+    ])
+    spec = spec_from_args(args, RADON_COLUMNS)
+    assert (spec.outcome, spec.group, spec.predictors, spec.varying, spec.correlated) == (
+        "log_radon", "county", ("floor",), ("intercept", "floor"), True)
+    assert (spec.pooling, spec.parameterization, spec.sampler.draws) == ("none", "centered", 200)
+    assert spec.prior_overrides == {"sd(floor)": Prior("halfcauchy", (2.0,))}
+
+
+def test_the_flags_and_their_formula_give_the_same_spec():
+    flags = build_parser().parse_args(["fit", *RADON_FLAGS, "--predictor", "floor", "--vary", "intercept",
+                                       "--vary", "floor", "--pooling", "partial"])
+    formula = build_parser().parse_args(["fit", RADON, "--formula", "log_radon ~ floor + (1 + floor || county)",
+                                         "--pooling", "partial"])
+    assert spec_from_args(formula, RADON_COLUMNS) == spec_from_args(flags)
+
+
+def test_pooling_applies_to_every_factor_of_a_formula():
+    args = build_parser().parse_args(["fit", "p.csv", "--formula", "diameter ~ 1 + (1 | plate) + (1 | sample)",
+                                      "--pooling", "complete"])
+    spec = spec_from_args(args, ("diameter", "plate", "sample"))
+    assert (spec.pooling, spec.group, [f.column for f in spec.factors]) == ("complete", "plate", ["sample"])
+
+
+def test_a_formula_is_read_against_the_data_columns():
+    args = build_parser().parse_args(["fit", RADON, "--formula", "log_radon ~ floor + (1 | county)"])
+    with pytest.raises(SpecError, match="--formula is read against the data's columns"):
+        spec_from_args(args)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([RADON, "--formula", "log_radon ~ floor + (1 | county)", "--group", "county", "--vary", "floor"],
+         "give the model either as --formula or with --group, --vary, not both"),
+        ([RADON], "the following arguments are required: --outcome, --group (or give the whole model as --formula"),
+    ],
+)
+def test_formula_and_model_flags_exclude_each_other(argv, message, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["fit", *argv])
+    assert caught.value.code == 2
+    line = error_line(capsys.readouterr().err)
+    assert message in line and line.endswith("(see 'python -m hiermodels fit --help')")
+
+
+def test_a_formula_naming_missing_columns_ends_with_one_line(capsys):
+    assert main(["fit", RADON, "--formula", "log_radn ~ flor + (1 | county)", "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert error_line(captured.err) == (
+        "hiermodels: error: 2 problems with the formula: there is no column 'log_radn': did you mean 'log_radon'? | "
+        "there is no column 'flor': did you mean 'floor'?")
+    assert captured.out == ""
+
+
+def test_a_formula_syntax_error_shows_the_formula_and_a_caret():
+    result = run_cli("fit", RADON, "--formula", "log_radon ~ floor + (1 + floor | county", "--quiet")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert result.stderr.split("\n") == [
+        "hiermodels: error: cannot read the formula at its end: a '(' is not closed: add its ')'",
+        "  log_radon ~ floor + (1 + floor | county",
+        "                                         ^",
+        "",
+    ]
+
+
+def test_a_one_factor_formula_fits_like_its_flags(tmp_path, capsys):
+    """The same model given as a formula and as flags: the same parameters, terms and groups in the JSON, and the
+    formula's note (floor varies but was not written in the fixed part) on standard error and in the JSON."""
+    sampler = ["--pooling", "partial", "--draws", "100", "--tune", "100", "--chains", "2", "--quiet"]
+    by_formula, by_flags = tmp_path / "formula.json", tmp_path / "flags.json"
+    assert main(["fit", RADON, "--formula", "log_radon ~ 1 + (1 + floor | county)", *sampler,
+                 "--json", str(by_formula)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("hiermodels: note: floor varies over county but is not in the fixed part; it is added")
+    assert main(["fit", *RADON_FLAGS, "--predictor", "floor", "--vary", "intercept", "--vary", "floor",
+                 "--correlated", *sampler, "--json", str(by_flags)]) == 0
+    formula, flags = (strict_json(path.read_text(encoding="utf-8")) for path in (by_formula, by_flags))
+    notes = formula["spec"].pop("notes"), flags["spec"].pop("notes")
+    assert len(notes[0]) == 1 and notes[0][0] in err and notes[1] == []
+    assert formula["spec"] == flags["spec"]
+    assert formula["spec"]["formula"] == "log_radon ~ floor + (1 + floor | county)"
+    assert set(formula["population"]) == set(flags["population"]) == {
+        "intercept", "floor", "sd(intercept)", "sd(floor)", "corr(intercept,floor)", "sigma"}
+    assert set(formula["priors"]) == set(flags["priors"])
+    groups = [pd.DataFrame(document["groups"]) for document in (formula, flags)]
+    assert set(groups[0]["term"]) == set(groups[1]["term"]) == {"intercept", "floor"}
+    assert sorted(set(groups[0]["group"])) == sorted(set(groups[1]["group"])) and groups[0]["group"].nunique() == 85
