@@ -57,6 +57,7 @@ def test_the_fixed_part_keeps_the_written_order_and_expands_crossings():
     assert read("y ~ z + x*w + (1 | g)").spec.predictors == ("z", "x", "w", "x:w")
     assert read("y ~ x:z + x + (1 | g)").spec.predictors == ("x:z", "x")
     assert read("y ~ (x + z + w)**2 + (1 | g)").spec.predictors == ("x", "z", "w", "x:z", "x:w", "z:w")
+    assert read("y ~ (x + z + w)^2 + (1 | g)").spec == read("y ~ (x + z + w)**2 + (1 | g)").spec  # R's spelling
     assert read("y ~ x*z - x + (1 | g)").spec.predictors == ("z", "x:z")
     assert read("y ~ x/z + (1 | g)").spec.predictors == ("x", "x:z")
     assert read("y ~ 1 + x + x + (1 | g)").spec.predictors == ("x",)
@@ -214,6 +215,12 @@ def test_every_problem_is_reported_at_once():
         read("y ~ flor + s(x) + (1 | contry) + (1 | g) + (1 | g)")
 
 
+def test_a_refused_call_is_shown_as_dots_in_the_other_messages():
+    found = problems("y ~ x + z + (1 + x + log(z) | g) + (0 + z | g)")
+    assert found[0].startswith("log(z): function calls are not supported")
+    assert found[1].startswith("(1 + x + ... | g) + (0 + z | g): lme4 correlates the terms within each bar")
+
+
 def test_a_missing_column_without_a_close_name_lists_the_columns():
     (message,) = problems("y ~ qqqq + (1 | g)")
     assert message.startswith("there is no column 'qqqq': the columns are ")
@@ -342,3 +349,24 @@ def test_unwritable_names_are_refused():
         formula_of(ModelSpec("y", "g", ("a`b",)))
     with pytest.raises(SpecError, match="holds a quote"):
         formula_of(ModelSpec("y", "g", ("x",), categorical=(("x", 'say "hi"'),)))
+
+
+def test_what_formulae_cannot_do_that_this_module_does():
+    """The contract with formulae 0.9 that the module docstring describes: if an upgrade lifts one of these
+    limits, this fails, and the hand-written part can shrink."""
+    from formulae import model_description
+    from formulae.parser import ParseError
+    from formulae.scanner import ScanError
+
+    def group_terms(text):
+        return [str(t) for t in model_description(text).group_terms]
+
+    # Bars are split into one term per (term, factor): correlation and nesting are invisible in the description.
+    assert group_terms("y ~ (1 + x | g)") == group_terms("y ~ (1 | g) + (0 + x | g)")
+    assert group_terms("y ~ (1 | a/b)") == group_terms("y ~ (1 | a) + (1 | a:b)")
+    with pytest.raises(ParseError):
+        model_description("y ~ (1 + x || g)")
+    with pytest.raises(TypeError):
+        model_description("y ~ (x + 1 | g)")
+    with pytest.raises(ScanError):
+        model_description("y ~ (x + z)^2")

@@ -5,10 +5,10 @@ Language
 ``outcome ~ fixed terms + (varying terms | factor) + ...``
 
 - A **fixed term** is a column (``floor``), an interaction (``a:b``, a predictor named ``"a:b"`` whose values are the
-  product of the columns a and b), a crossing (``a*b`` = ``a + b + a:b``; also ``(a + b)^2``-style ``**`` and
-  ``a/b`` = ``a + a:b``), or a categorical predictor with its reference level,
-  ``C(period, Treatment("1"))`` (``Treatment(reference="1")`` too; a number is read as the text it is written
-  as). Terms keep the order they are written in; ``- term`` removes one (``a*b - a``).
+  product of the columns a and b), a crossing (``a*b`` = ``a + b + a:b``; ``(a + b + c)^2`` or ``**2``, the main
+  effects and their two-way interactions; ``a/b`` = ``a + a:b``), or a categorical predictor with its reference
+  level, ``C(period, Treatment("1"))`` (``Treatment(reference="1")`` too; a number is read as the text it is
+  written as). Terms keep the order they are written in; ``- term`` removes one (``a*b - a``).
 - A **group term** ``(terms | factor)`` lets ``terms`` vary over the groups of ``factor``; the intercept varies
   unless the bar says ``0 +`` or ``- 1``. As in lme4, terms inside one bar are **correlated**; ``||`` makes them
   uncorrelated, and so does giving one factor several bars, ``(1 | g) + (0 + x | g)`` (the terms are merged
@@ -49,8 +49,9 @@ What formulae (0.9) does and what is hand-written here
 formulae's scanner and parser read the text into an expression tree, and its resolver expands each term
 (``*``, ``/``, ``:``, ``**``, parentheses, quoted names). Four things are added here, because formulae cannot:
 
-1. **Positions.** formulae's tokens carry no position, so a syntax error could not point at its character:
-   :class:`_PositionScanner` records where each token starts.
+1. **Positions, and R's ``^``.** formulae's tokens carry no position, so a syntax error could not point at its
+   character: :class:`_PositionScanner` records where each token starts. It also reads R's ``^`` (which formulae's
+   scanner refuses) as formulae's ``**``.
 2. **``||``.** formulae's scanner reads ``||`` as two ``|`` and its parser then fails; the two tokens are merged
    into one ``|`` marked as uncorrelated before parsing.
 3. **Which bar a term came from, and ``/`` versus ``:``.** formulae's model description splits every bar into
@@ -106,11 +107,19 @@ class FormulaSpec:
 
 # ---------------------------------------------------------------------------------------------------- reading
 class _PositionScanner(Scanner):
-    """formulae's scanner; each token also records the index of its first character (formulae's do not)."""
+    """formulae's scanner; each token also records the index of its first character (formulae's do not), and R's
+    ``^`` is read as formulae's ``**`` (``(a + b + c)^2``: main effects and two-way interactions)."""
 
     def add_token(self, kind: str, literal: object = None) -> None:
         super().add_token(kind, literal)
         self.tokens[-1].position = self.start
+
+    def scan_token(self) -> None:
+        if self.peek() == "^":
+            self.advance()
+            self.add_token("STAR_STAR")
+        else:
+            super().scan_token()
 
 
 def _syntax_error(text: str, position: int, detail: str) -> FormulaError:
@@ -212,6 +221,8 @@ def _show(node: object) -> str:
     if isinstance(node, ast.Assign):
         return f"{_show(node.name)}={_show(node.value)}"
     if isinstance(node, ast.Variable):
+        if node.name.lexeme == _REPORTED:
+            return "..."
         level = f"[{node.level.value}]" if node.level is not None else ""
         return f"{node.name.lexeme}{level}"
     if isinstance(node, ast.QuotedName):
