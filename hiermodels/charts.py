@@ -450,11 +450,12 @@ def _name_labels(base: alt.Chart, x: alt.X, y: str, *, label_all: bool, offset: 
 
 def _reference_lines(d: pd.DataFrame, colour_scale: alt.Scale) -> tuple[list[alt.Chart], list[alt.Chart]]:
     """Horizontal lines for the complete-pooling estimate and the population mean, and their labels (right edge;
-    returned apart so that they can be drawn on top of the points)."""
+    returned apart so that they can be drawn on top of the points). A value that differs between groups (the
+    level predicted from a group-level predictor: :mod:`hiermodels.results.comparison`) is no line."""
     rows = []
-    if "complete" in d and d["complete"].notna().any():
+    if "complete" in d and d["complete"].notna().any() and d["complete"].nunique() == 1:
         rows.append({"series": POOLING_LABELS["complete"], "value": float(d["complete"].iloc[0]), "dash": 0})
-    if "population_mean" in d and d["population_mean"].notna().any():
+    if "population_mean" in d and d["population_mean"].notna().any() and d["population_mean"].nunique() == 1:
         rows.append({"series": "population mean", "value": float(d["population_mean"].iloc[0]), "dash": 1})
     if not rows:
         return [], []

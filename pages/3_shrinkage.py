@@ -8,8 +8,8 @@ rest-of-season averages, the simulated daughters' family means), a last section 
 import streamlit as st
 
 from hiermodels import charts
-from hiermodels.model.spec import POOLING_LABELS
-from hiermodels.results import interpret
+from hiermodels.model.spec import INTERCEPT, POOLING_LABELS
+from hiermodels.results import group_level, interpret
 from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()
@@ -74,9 +74,31 @@ left.selectbox("Highlight a group", [NO_HIGHLIGHT, *labels], key=HIGHLIGHT_KEY, 
 show_intervals = right.checkbox("Show intervals", key="w_shrinkage_intervals",
                                 help="95% intervals: no pooling left of each group, partial pooling right of it.")
 
+# A numeric predictor of the group (radon's county uranium): Gelman & Hill's figure, each group's level against it.
+group_predictors = group_level.numeric_group_predictors(fit["partial"])
+if group_predictors:
+    st.subheader("Toward a group-level regression")
+    predictor = group_predictors[0]
+    if len(group_predictors) > 1:
+        predictor = st.selectbox("Group-level predictor", group_predictors, key="w_group_level_predictor")
+    regression = group_level.group_level_regression(fit, predictor, scale=scale)
+    group_column = fit["partial"].spec.group
+    st.text(f"{predictor} is a property of {group_column}, and partial pooling uses it: each {group_column} is "
+            f"pulled toward its own predicted value from {predictor} (the line), not toward one flat mean.")
+    event = widgets.chart(
+        charts.group_level_chart(regression, show_intervals=show_intervals, highlight=highlight, selectable=True),
+        "Follow each rule from a group's own estimate (hollow) to its partial-pooling estimate (filled): small "
+        "groups land near the line, large ones stay near their own data. Each level is the group's intercept, read "
+        "where the row-level predictors are 0 (the vertical axis says where).",
+        "group_level", key="w_group_level_chart", selectable=True,
+    )
+    _follow_click(event, "w_group_level_chart", labels)
+
 terms = list(dict.fromkeys(table["term"]))
 charted, own_caption = interpret.own_estimates(table)
 for index, term in enumerate(terms):
+    if group_predictors and term == INTERCEPT:
+        continue  # each group's level moves toward its own predicted value: the figure above shows it
     chart_key = f"w_shrinkage_chart_{index}"
     axis = interpret.shrinkage_axis(charted, term)
     event = widgets.chart(

@@ -176,16 +176,20 @@ def fake_fit_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[st
     have the right variables, dims and group labels for any data and spec, and progress reports as a real
     fit sends them (compiling, sampling, done)."""
     from hiermodels.inference.fitting import FitProgress
+    from hiermodels.model.priors import data_for, specs_for_poolings
 
     rng = np.random.default_rng(spec.sampler.seed)
     chains, n_draws = 2, 100
+    specs = specs_for_poolings(data, spec, poolings)  # as fit_poolings: no pooling may leave a predictor out
+    full_data = data
     results = {}
     for index, pooling in enumerate(poolings):
         if progress is not None:
             for stage, done in (("compiling", 0), ("sampling", 50), ("sampling", 100), ("done", 1)):
                 progress(FitProgress(pooling=pooling, stage=stage, draws_done=done, draws_total=100,
                                      sampling_s=0.1, fit_index=index, fit_count=len(poolings)))
-        pooled = replace(spec, pooling=pooling)
+        pooled = specs[pooling]
+        data = data_for(full_data, pooled)
         common, varying = m.term_split(data, pooled)
         draws: dict[str, np.ndarray] = {}
         if common:

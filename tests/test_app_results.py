@@ -183,7 +183,7 @@ def sample_fit(sample, poolings=POOLINGS) -> PoolingComparison:
             k = draws[m.GROUP_SD].shape[-1]
             extra[m.CORRELATION] = np.broadcast_to(0.3 + 0.7 * np.eye(k), (chains, n_draws, k, k)).copy()
         mode = {**result.map_point, **{name: values.mean(axis=(0, 1)) for name, values in extra.items()}}
-        results[pooling] = fake_fit(result.spec, data, {**draws, **extra}, map_point=mode)
+        results[pooling] = fake_fit(result.spec, result.data, {**draws, **extra}, map_point=mode)
     return PoolingComparison(results)
 
 
@@ -193,11 +193,31 @@ def test_every_page_works_for_every_bundled_sample(sample):
     fit = sample_fit(sample)
     at = open_page(SHRINKAGE, fit)
     n_terms = len(fit["partial"].data.terms_of(sample.spec.varying))
+    # With a group-level predictor (radon with uranium) Gelman & Hill's figure takes the intercept's chart's place.
     assert len(charts(at)) == n_terms + (n_terms >= 2)
     for page, expected in ((MAP_VS_MEAN, 1 + 2 * n_terms), (POPULATION, 2), (DIAGNOSTICS, 2)):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert len(charts(at)) == expected, page
+
+
+def test_shrinkage_draws_each_group_toward_its_own_predicted_value():
+    """Radon with county uranium: no pooling leaves log_uranium out (as fit_poolings does), and the Shrinkage page
+    shows Gelman & Hill's figure instead of the intercept's flat-mean chart, with the sentence above it."""
+    fit = sample_fit(sample_by_name("Radon with county uranium"))
+    assert fit["none"].spec.predictors == ("floor",) and fit["none"].data.terms == ("intercept", "floor")
+    at = open_page(SHRINKAGE, fit)
+    assert [title_of(chart) for chart in charts(at)] == ["Shrinkage toward a group-level regression"]
+    assert ("log_uranium is a property of county, and partial pooling uses it: each county is pulled toward its own "
+            "predicted value from log_uranium (the line), not toward one flat mean.") in texts(at, "text")
+    frame = frame_with(charts(at)[0], "group", "u", "partial", "predicted")
+    assert len(frame) == 85 and frame["u"].notna().all()
+    table = next(df.value for df in at.dataframe if "pooling_factor" in df.value)
+    assert table["population_mean"].nunique() == 85  # each county's own predicted level
+    at.checkbox(key="w_shrinkage_intervals").check().run()
+    assert not at.exception
+    at.switch_page(POPULATION).run()
+    assert not at.exception
 
 
 @pytest.mark.parametrize("poolings", [("complete",), ("none",), ("complete", "none")])

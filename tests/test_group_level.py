@@ -135,6 +135,33 @@ def test_the_comparison_copes_with_one_predictor_fewer_under_no_pooling(comparis
     shrinkage = comparison.shrinkage()
     assert len(shrinkage) == len(SIZES) and set(shrinkage["term"]) == {INTERCEPT}
     assert np.isfinite(shrinkage[["none", "partial", "complete"]].to_numpy(float)).all()
+    assert comparison.dropped_under_no_pooling() == ("u",)
+
+
+def test_the_shrinkage_table_compares_levels_and_shrinks_toward_each_groups_predicted_value(comparison):
+    """No pooling's intercept is the group's level (u left out), so the other poolings' intercepts become levels
+    too: partial = mean(b_j + gamma u_j), complete = mean(beta_0 + beta_u u_j); the population mean is the
+    predicted level mean(gamma_0 + gamma u_j), and the pooling factor is (none - partial) / (none - predicted)."""
+    table = comparison.shrinkage().set_index("group")
+    partial = comparison["partial"].draws
+    gamma0 = _flat(partial[m.POPULATION_MEAN].sel({m.VARYING_DIM: INTERCEPT}))
+    gamma = _flat(partial[m.COMMON].sel({m.COMMON_DIM: "u"}))
+    own = _flat(partial[m.GROUP_COEFFICIENT].sel({m.VARYING_DIM: INTERCEPT}).transpose("chain", "draw", m.GROUP_DIM))
+    labels = list(comparison["partial"].data.group_labels)
+    np.testing.assert_allclose(table.loc[labels, "partial"], (own + gamma[:, None] * U).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(table.loc[labels, "population_mean"], gamma0.mean() + gamma.mean() * U, rtol=1e-12)
+    complete = comparison["complete"].draws[m.COMMON]
+    beta0, beta_u = (_flat(complete.sel({m.COMMON_DIM: t})) for t in (INTERCEPT, "u"))
+    np.testing.assert_allclose(table.loc[labels, "complete"], (beta0[:, None] + beta_u[:, None] * U).mean(axis=0),
+                               rtol=1e-12)
+    factor = (table["none"] - table["partial"]) / (table["none"] - table["population_mean"])
+    usable = table["pooling_factor"].notna()
+    assert usable.any()
+    np.testing.assert_allclose(table.loc[usable, "pooling_factor"], factor[usable], rtol=1e-12)
+    # A flat line would be wrong: the shrinkage chart draws no population-mean or complete-pooling line for it.
+    rules = [layer for layer in charts.shrinkage_chart(comparison.shrinkage(), INTERCEPT).to_dict()["layer"]
+             if layer.get("mark", {}).get("type") == "rule" and "strokeDash" in layer.get("encoding", {})]
+    assert rules == []
 
 
 # ------------------------------------------------------------------------------------------------ the frame

@@ -13,6 +13,13 @@ the share of the way the group's estimate has moved from its own data toward the
 where the group's own estimate lies within a tenth of an interval width of the population mean (the ratio is
 then noise) and where the group's data cannot identify its own coefficient. The complete-pooling estimate is
 reported beside them.
+
+With a **group-level predictor** u (radon's county uranium) no pooling leaves u out
+(``priors.dropped_under_no_pooling``): its intercept :math:`\hat b^{\text{none}}_j` is the group's whole level.
+So that like is compared with like, the intercept of the other poolings is then their level too, draw by draw
+(:func:`hiermodels.results.group_level.level_draws`: the intercept plus :math:`\gamma u_j`), and the population
+mean of the intercept is each group's **predicted** level :math:`\hat\gamma_0 + \hat\gamma u_j`; the pooling
+factor measures the way moved toward it (Gelman & Hill 2007, section 12.6).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from scipy import special
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.model.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
-from hiermodels.results.fit_result import DEFAULT_INTERVAL_PROB, FitResult
+from hiermodels.results.fit_result import DEFAULT_INTERVAL_PROB, FitResult, _summaries
+from hiermodels.results.group_level import level_draws, predicted_draws
 from hiermodels.results.scales import Scale, coefficient_transform, has_link
 
 # Within this fraction of the partial-pooling interval width of the population mean, a group's own estimate
@@ -75,7 +83,16 @@ class PoolingComparison:
             link_mean = partial.population(prob).set_index("name")["mean"]
             shown_mean = link_mean if scale == "link" else partial.population(prob, scale).set_index("name")["mean"]
             table["population_mean"] = table["term"].map(shown_mean)
-            denominator = link["none"] - link["term"].map(link_mean)
+            population_link = link["term"].map(link_mean).to_numpy(dtype=float, copy=True)
+            dropped = self.dropped_under_no_pooling()
+            if dropped:  # the intercept's population mean is each group's predicted level
+                intercept = (table["term"] == INTERCEPT).to_numpy()
+                groups = table.loc[intercept, "group"]
+                predicted = predicted_draws(partial, dropped)
+                table.loc[intercept, "population_mean"] = groups.map(
+                    self._summarised(predicted, prob, scale)["mean"]).to_numpy()
+                population_link[intercept] = groups.map(self._summarised(predicted, prob, "link")["mean"]).to_numpy()
+            denominator = link["none"] - population_link
             spread = (link["partial_upper"] - link["partial_lower"]).abs()
             usable = (denominator.abs() > _MIN_DISTANCE_FRACTION * spread) & link["identified"]
             table["pooling_factor"] = np.where(usable, (link["none"] - link["partial"]) / denominator, np.nan)
@@ -91,9 +108,15 @@ class PoolingComparison:
         any_result = next(iter(self.results.values()))
         varying = any_result.data.terms_of(any_result.spec.varying)
         table: pd.DataFrame | None = None
+        dropped = self.dropped_under_no_pooling()
         for pooling in self.poolings:
             groups = self.results[pooling].groups(prob, scale)
-            groups = groups[groups["term"].isin(varying)]
+            groups = groups[groups["term"].isin(varying)].copy()
+            if dropped and pooling != "none":  # the group's level, as no pooling's intercept is
+                levels = self._summarised(level_draws(self.results[pooling], dropped), prob, scale)
+                intercept = groups["term"] == INTERCEPT
+                for column in ("mean", "lower", "upper"):
+                    groups.loc[intercept, column] = groups.loc[intercept, "group"].map(levels[column]).to_numpy()
             renamed = groups[["group", "term", "n", "mean", "lower", "upper"]].rename(
                 columns={"mean": pooling, "lower": f"{pooling}_lower", "upper": f"{pooling}_upper"}
             )
@@ -104,6 +127,21 @@ class PoolingComparison:
         if "identified" not in table:
             table["identified"] = True
         return table.reset_index(drop=True)
+
+    def dropped_under_no_pooling(self) -> tuple[str, ...]:
+        """The group-level predictors that the no-pooling fit left out and the other fits have
+        (``priors.dropped_under_no_pooling``); empty without a no-pooling fit."""
+        if "none" not in self.results:
+            return ()
+        kept = set(self.results["none"].spec.predictors)
+        other = next((self.results[p] for p in self.poolings if p != "none"), None)
+        return tuple(p for p in other.spec.predictors if p not in kept) if other is not None else ()
+
+    def _summarised(self, draws: np.ndarray, prob: float, scale: Scale) -> pd.DataFrame:
+        """Summaries of (draws, groups) link-scale draws of the intercept on ``scale``, indexed by group."""
+        any_result = next(iter(self.results.values()))
+        transform = coefficient_transform(any_result.spec.family, INTERCEPT, scale)
+        return pd.DataFrame(_summaries(transform.apply(draws), prob), index=list(any_result.data.group_labels))
 
     def to_json_dict(self, prob: float = DEFAULT_INTERVAL_PROB) -> dict[str, Any]:
         parts = {p: self.results[p].to_json_dict(prob) for p in self.poolings}

@@ -27,7 +27,9 @@ On the natural scale (binomial, poisson, gamma) each draw goes through the inver
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,9 +38,11 @@ from hiermodels.data.preparing import PreparedData, group_level_predictors
 from hiermodels.errors import SpecError
 from hiermodels.model import build as m
 from hiermodels.model.spec import INTERCEPT
-from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.fit_result import DEFAULT_INTERVAL_PROB, FitResult, _summaries
 from hiermodels.results.scales import Scale, coefficient_transform
+
+if TYPE_CHECKING:  # comparison.py reads the levels from here
+    from hiermodels.results.comparison import PoolingComparison
 
 # Points on the line's grid of u, from the smallest group value to the largest.
 LINE_POINTS = 60
@@ -108,19 +112,13 @@ def group_level_regression(
     group_values = _group_values(data, [t for p in group_level for t in data.predictor_terms[p]])
     draws = partial.draws
     gamma0 = _flat(draws[m.POPULATION_MEAN].sel({m.VARYING_DIM: INTERCEPT}).to_numpy())  # (S,)
-    own = (draws[m.GROUP_COEFFICIENT].sel({m.VARYING_DIM: INTERCEPT, m.GROUP_DIM: list(data.group_labels)})
-           .transpose("chain", "draw", m.GROUP_DIM).to_numpy())
-    own = own.reshape(-1, own.shape[-1])  # (S, J): b_j
-    shift = np.zeros_like(own)  # sum_p gamma_p u_pj, draw by draw
     line_shift = np.zeros_like(gamma0)  # the other group-level terms at their mean over the groups
     for term, values in group_values.items():
-        gamma = _flat(draws[m.COMMON].sel({m.COMMON_DIM: term}).to_numpy())
-        shift += gamma[:, None] * values[None, :]
         if term != predictor:
-            line_shift += gamma * values.mean()
+            line_shift += _flat(draws[m.COMMON].sel({m.COMMON_DIM: term}).to_numpy()) * values.mean()
     transform = coefficient_transform(partial.spec.family, INTERCEPT, scale)
-    level = _summaries(transform.apply(own + shift), prob)
-    predicted = _summaries(transform.apply(gamma0[:, None] + shift), prob)
+    level = _summaries(transform.apply(level_draws(partial, group_level)), prob)
+    predicted = _summaries(transform.apply(predicted_draws(partial, group_level)), prob)
 
     u = group_values[predictor]
     frame = pd.DataFrame({"group": list(data.group_labels), "n": data.group_sizes, "u": u})
@@ -140,6 +138,40 @@ def group_level_regression(
                                   for p in row_level) if row_level else ""
     return GroupLevelRegression(predictor=predictor, group=partial.spec.group, groups=frame, line=line,
                                 reference=reference, shown_as=transform.label, prob=prob)
+
+
+def level_draws(result: FitResult, predictors: Sequence[str]) -> np.ndarray:
+    """Draws (on the link scale, shape (draws, groups)) of each group's level: its intercept (its own under no or
+    partial pooling, the common one under complete pooling) plus gamma_p * u_pj for each of ``predictors``
+    (group-level predictors with a common coefficient; all terms of a categorical one)."""
+    data = result.data
+    draws = result.draws
+    if INTERCEPT in m.term_split(data, result.spec)[1]:
+        own = (draws[m.GROUP_COEFFICIENT].sel({m.VARYING_DIM: INTERCEPT, m.GROUP_DIM: list(data.group_labels)})
+               .transpose("chain", "draw", m.GROUP_DIM).to_numpy())
+        own = own.reshape(-1, own.shape[-1])
+    else:
+        own = np.repeat(_flat(draws[m.COMMON].sel({m.COMMON_DIM: INTERCEPT}).to_numpy())[:, None], data.n_groups,
+                        axis=1)
+    return own + _shift(result, predictors)
+
+
+def predicted_draws(result: FitResult, predictors: Sequence[str]) -> np.ndarray:
+    """Draws (link scale, (draws, groups)) of each group's predicted level under partial pooling: the population
+    mean of the intercept gamma_0 plus gamma_p * u_pj for each of ``predictors``."""
+    gamma0 = _flat(result.draws[m.POPULATION_MEAN].sel({m.VARYING_DIM: INTERCEPT}).to_numpy())
+    return gamma0[:, None] + _shift(result, predictors)
+
+
+def _shift(result: FitResult, predictors: Sequence[str]) -> np.ndarray:
+    """sum_p gamma_p u_pj, draw by draw: (draws, groups)."""
+    data = result.data
+    values = _group_values(data, [t for p in predictors for t in data.predictor_terms[p]])
+    chains, n_draws = result.draws.sizes["chain"], result.draws.sizes["draw"]
+    shift = np.zeros((chains * n_draws, data.n_groups))
+    for term, u in values.items():
+        shift += _flat(result.draws[m.COMMON].sel({m.COMMON_DIM: term}).to_numpy())[:, None] * u[None, :]
+    return shift
 
 
 def _no_pooling(comparison: PoolingComparison, prob: float, scale: Scale) -> pd.DataFrame:
