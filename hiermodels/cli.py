@@ -221,8 +221,8 @@ def run_fit(args: argparse.Namespace) -> int:
             raise HierModelsError(f"cannot write the JSON to {args.json!r}: {error.strerror or error}") from None
     from hiermodels.model.priors import no_pooling_notes
 
-    notes = no_pooling_notes(prepared, spec) if "none" in poolings else []  # a predictor of the group, dropped
-    print("\n".join([*(f"note: {note}" for note in notes), format_report(comparison)]))
+    dropped = no_pooling_notes(prepared, spec) if "none" in poolings else []  # a predictor of the group, left out
+    print("\n".join([*(f"note: {note}" for note in dropped), format_report(comparison)]))
     return 0
 
 
