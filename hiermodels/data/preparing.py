@@ -36,6 +36,21 @@ from hiermodels.model.spec import INTERCEPT, ModelSpec
 
 
 @dataclass(frozen=True, eq=False)
+class FactorData:
+    """A grouping factor besides the first (``ModelSpec.factors``): row ``i`` belongs to its group
+    ``labels[index[i]]``. A nested factor's labels are lme4's ``child:parent`` pairs (cask ``a`` of batch ``1``
+    is ``a:1``), so a label repeated under two parents names two groups."""
+
+    name: str
+    index: np.ndarray
+    labels: tuple[str, ...]
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True, eq=False)
 class PreparedData:
     """Model-ready arrays.
 
@@ -56,6 +71,15 @@ class PreparedData:
     # Column -> number of rows left out because that column was missing there (a row is counted once, under
     # the first used column where it is missing).
     dropped: dict[str, int] = field(default_factory=dict)
+    # The grouping factors besides the first, in the order of ModelSpec.factors.
+    factors: tuple[FactorData, ...] = ()
+
+    def factor(self, name: str) -> FactorData:
+        """The further grouping factor called ``name`` (KeyError naming the factors otherwise)."""
+        for factor in self.factors:
+            if factor.name == name:
+                return factor
+        raise KeyError(f"no grouping factor {name!r}; the further factors are {[f.name for f in self.factors]}")
 
     @property
     def n_rows(self) -> int:
@@ -88,10 +112,14 @@ class PreparedData:
     def fingerprint(self) -> str:
         """A hash of everything a fit depends on, to key caches: equal data give equal fingerprints."""
         digest = hashlib.sha256()
-        for array in (self.y, self.X, self.group_index, self.trials, self.exposure, self.se):
+        arrays = (self.y, self.X, self.group_index, self.trials, self.exposure, self.se,
+                  *(f.index for f in self.factors))
+        for array in arrays:
             if array is not None:
                 digest.update(np.ascontiguousarray(array).tobytes())
             digest.update(b"|")
+        for factor in self.factors:
+            digest.update(factor.name.encode() + b"\x1e" + "\x1f".join(factor.labels).encode())
         digest.update("\x1f".join(self.terms).encode())
         digest.update("\x1f".join(self.group_labels).encode())
         return digest.hexdigest()[:16]
@@ -113,7 +141,9 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
             f"the file has more than one column named {_list(duplicated)}; rename them so that "
             "every column name is unique"
         )
-    missing = [c for c in dict.fromkeys(spec.required_columns()) if c not in columns]
+    interactions = _interactions(spec, columns)
+    needed = [part for c in spec.required_columns() for part in interactions.get(c, (c,))]
+    missing = [c for c in dict.fromkeys(needed) if c not in columns]
     for column in missing:
         problems.append(_missing_column_message(column, columns))
     if missing or duplicated:
@@ -124,15 +154,30 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
     numeric_columns += [c for c in (spec.trials, spec.exposure, spec.se) if c]
     numbers: dict[str, pd.Series] = {}
     for column in numeric_columns:
+        if column in interactions:
+            continue  # the product of its parts, below
         values, column_problems = _to_numbers(frame[column], column)
         numbers[column] = values
         problems.extend(column_problems)
+    for interaction, parts in interactions.items():
+        if any(part in categorical for part in parts):
+            problems.append(f"the interaction {_shown(interaction)} involves a categorical predictor; interactions "
+                            "here multiply numeric columns: code the category as 0/1 columns to interact it")
+            continue
+        product: pd.Series | None = None
+        for part in parts:
+            if part not in numbers:
+                values, column_problems = _to_numbers(frame[part], part)
+                numbers[part] = values
+                problems.extend(column_problems)
+            product = numbers[part] if product is None else product * numbers[part]
+        numbers[interaction] = product
 
     # Rows with a missing value in any used column are left out, and counted per column.
     keep = np.ones(len(frame), dtype=bool)
     dropped: dict[str, int] = {}
-    text_columns = [spec.group, *categorical]
-    for column in [*numeric_columns, *text_columns]:
+    text_columns = [spec.group, *categorical, *(f.column for f in spec.factors)]
+    for column in dict.fromkeys([*numeric_columns, *text_columns]):
         is_missing = numbers[column].isna().to_numpy() if column in numbers else _blank(frame[column])
         newly = int(np.count_nonzero(is_missing & keep))
         if newly:
@@ -159,6 +204,7 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
             f"{limits.MAX_GROUPS:,} that can be fitted: group at a coarser level (e.g. schools instead of pupils), "
             "or keep a sample of the groups. Is it an identifier of each row rather than of a group?"
         )
+    factors = _factor_data(frame, spec, keep, labels, problems)
     levels_of = {p: _labels(frame[p])[keep] for p in spec.predictors if p in categorical}
     level_counts = {p: len(pd.unique(levels)) for p, levels in levels_of.items()}
     n_terms = 1 + sum(level_counts[p] - 1 if p in level_counts else 1 for p in spec.predictors)
@@ -239,7 +285,65 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
         predictor_terms=predictor_terms,
         rows_read=len(frame),
         dropped=dropped,
+        factors=factors,
     )
+
+
+def _interactions(spec: ModelSpec, columns: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Predictor -> its parts, for each predictor written ``a:b`` (lme4's interaction) that is not itself a
+    column: its values are the product of the columns a and b."""
+    return {p: tuple(p.split(":")) for p in spec.predictors
+            if ":" in p and p not in columns and all(p.split(":"))}
+
+
+def _factor_data(frame: pd.DataFrame, spec: ModelSpec, keep: np.ndarray, first_labels: np.ndarray,
+                 problems: list[str]) -> tuple[FactorData, ...]:
+    """The further grouping factors' indices (appending what is wrong with them to ``problems``).
+
+    A nested factor's groups are (parent, child) pairs. Refused: a factor with one level; a factor with a
+    different label in every row (an identifier of rows, not of groups); a nesting the labels contradict (the
+    parent is nested in the child instead: each parent label sits under one child label)."""
+    label_of = {spec.group: first_labels}
+    for factor in spec.factors:
+        label_of[factor.column] = _labels(frame[factor.column])[keep]
+    n_rows = int(np.count_nonzero(keep))
+    nested_label_of: dict[str, np.ndarray] = {}
+    out: list[FactorData] = []
+    for factor in spec.factors:
+        child = label_of[factor.column]
+        labels = child
+        if factor.within is not None:
+            parent = nested_label_of.get(factor.within, label_of[factor.within])  # a/b/c: c within (a, b) pairs
+            labels = np.array([f"{c}:{p}" for c, p in zip(child, parent, strict=True)], dtype=object)
+            child_labels, child_index = _factorize(child)
+            parent_labels, parent_index = _factorize(parent)
+            pairs = np.unique(np.stack([parent_index, child_index]), axis=1)
+            parents_per_child = np.bincount(pairs[1], minlength=len(child_labels))
+            children_per_parent = np.bincount(pairs[0], minlength=len(parent_labels))
+            terms = " + ".join("1" if v == INTERCEPT else v for v in factor.varying)
+            if len(child_labels) < len(parent_labels) and np.all(children_per_parent == 1) \
+                    and np.any(parents_per_child > 1):
+                problems.append(
+                    f"the labels say {_shown(factor.within)} is nested in {_shown(factor.column)} (each "
+                    f"{_shown(factor.within)} sits under one {_shown(factor.column)}), not the other way round: "
+                    f"write ({terms} | {factor.column}/{factor.within})")
+        nested_label_of[factor.column] = labels
+        names, index = _factorize(labels)
+        if len(names) < 2:
+            problems.append(f"the grouping factor {_shown(factor.name)} has a single level ({_shown(names[0])}); "
+                            "a factor needs at least two groups: remove it from the model")
+        elif len(names) == n_rows:
+            problems.append(f"the grouping factor {_shown(factor.name)} has a different value in every row, so it "
+                            "identifies rows, not groups: each group would be one observation, confounded with "
+                            "the residual. Remove it, or choose the column that names the groups")
+        elif len(names) > limits.MAX_GROUPS:
+            problems.append(f"the grouping factor {_shown(factor.name)} has {len(names):,} groups, more than the "
+                            f"{limits.MAX_GROUPS:,} that can be fitted: keep a sample of them")
+        out.append(FactorData(factor.name, index, names))
+    if spec.factors and len(first_labels) and len(pd.unique(first_labels)) == n_rows:
+        problems.append(f"the grouping factor {_shown(spec.group)} has a different value in every row, so it "
+                        "identifies rows, not groups: choose the column that names the groups")
+    return tuple(out)
 
 
 def _missing_column_message(column: str, columns: Sequence[str]) -> str:

@@ -140,7 +140,7 @@ def fit(
     with slot:
         wait_s = time.perf_counter() - waited
         sample_started = time.perf_counter()
-        posterior = _relabel(_sample(compiled, spec, report, cancel), model, prepared.n_groups)
+        posterior = _relabel(_sample(compiled, plan, report, cancel), model, prepared.n_groups)
         var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
         if plan.draws_group_effects:
             posterior = _with_group_effects(posterior, prepared, spec)
@@ -276,9 +276,9 @@ def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelS
     return xr.DataTree.from_dict(groups)
 
 
-def _sample(compiled: NutpieModel, spec: ModelSpec, report: Callable[..., None],
+def _sample(compiled: NutpieModel, plan: FitPlan, report: Callable[..., None],
             cancel: threading.Event | None) -> xr.DataTree:
-    settings = spec.sampler
+    settings = plan.spec.sampler
     latest: list = []  # nutpie's callback (sampler thread) stores; the loop below (caller's thread) reports.
 
     def on_progress(chains) -> None:
@@ -292,6 +292,7 @@ def _sample(compiled: NutpieModel, spec: ModelSpec, report: Callable[..., None],
         cores=min(settings.chains, os.cpu_count() or 1),
         seed=settings.seed,
         target_accept=settings.target_accept,
+        adaptation=plan.adaptation,
         save_warmup=False,
         progress_bar=False,
         progress_callback=on_progress,

@@ -17,6 +17,7 @@ change of 2e-9, which on a collapsing :math:`\log\tau` can be far from the limit
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Sequence
@@ -47,6 +48,9 @@ from hiermodels.model.build import (
 from hiermodels.model.priors import default_priors, resolve_priors
 from hiermodels.model.spec import ModelSpec
 from hiermodels.results.fit_result import COLLAPSE_RATIO
+
+# Variables of the further grouping factors (build.factor_name): b_f1, tau_f2, corr_cholesky_f1...
+FURTHER_FACTOR = re.compile(r"_f\d+$")
 
 # scipy's L-BFGS-B options for every mode in the project (see the module docstring).
 LBFGSB_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 50_000}
@@ -142,6 +146,8 @@ def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
         if term in reduced_varying:
             b[:, k] = np.asarray(found[GROUP_COEFFICIENT])[:n_groups, reduced_varying.index(term)]
     point[GROUP_COEFFICIENT] = b
+    # The further grouping factors keep their terms: their values are the reduced model's.
+    point.update({name: np.asarray(value) for name, value in found.items() if FURTHER_FACTOR.search(name)})
     if spec.correlated:
         correlation = np.full((q, q), np.nan)
         np.fill_diagonal(correlation, 1.0)

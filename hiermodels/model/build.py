@@ -25,6 +25,18 @@ Partial pooling (``build_partial_pooling``)
     :math:`R = L_R L_R^T \sim \mathrm{LKJ}(\eta)` (``corr``; its Cholesky factor ``corr_cholesky``),
     non-centred as :math:`b_j = \mu + L z_j` with :math:`L = \mathrm{diag}(\tau) L_R`, so :math:`LL^T=\Sigma`.
 
+Further grouping factors (``ModelSpec.factors``, :math:`f = 1..F`, code suffix ``_f{f}``)
+    Row i also belongs to group :math:`h_f[i]` of factor f (``factor_index_f{f}``; dims ``group_f{f}`` and
+    ``varying_term_f{f}``), whose varying terms :math:`V_f` add :math:`\sum_{k \in V_f} u^{(f)}_{h_f[i],k}
+    x_{ik}` to :math:`\eta_i`. These effects are deviations around zero (the population means sit in
+    :math:`\mu` or :math:`\beta`, else they would not be identified): under partial pooling
+    :math:`u^{(f)}_{hk} \sim \mathcal N(0, \tau^{(f)}_k)` (``b_f{f}``, ``tau_f{f}``; non-centred through
+    ``z_f{f}``; correlated through ``corr_f{f}`` as above), under no pooling
+    :math:`u^{(f)}_{hk} \sim \mathcal N(0, s_k)` with :math:`s_k` the sd of term k's fixed prior; complete
+    pooling drops them. Such models enter row by row. Under no pooling the deviations of each term sum to zero
+    over the factor's groups (``pm.ZeroSumNormal``, effect coding), so that they cannot trade a constant with
+    the first factor's coefficients.
+
 Likelihoods (``y_obs``)
     gaussian :math:`y_i \sim \mathcal N(\eta_i, \sigma)` (``sigma``); with group noise
     :math:`\sigma_j` (``sigma_group``): under partial pooling :math:`\log\sigma_j \sim
@@ -57,7 +69,7 @@ from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
 from hiermodels.model import gaussian, grouped, names
 from hiermodels.model.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
-from hiermodels.model.spec import ModelSpec, Prior
+from hiermodels.model.spec import GroupingFactor, ModelSpec, Prior
 
 # Variable names in the PyMC model (see the module docstring).
 COMMON = "beta"
@@ -75,6 +87,15 @@ OBSERVED = "y_obs"
 GROUP_DIM = "group"
 COMMON_DIM = "common_term"
 VARYING_DIM = "varying_term"
+
+
+FACTOR_INDEX = "factor_index"
+
+
+def factor_name(name: str, factor: int) -> str:
+    """The model name of variable or dim ``name`` for further grouping factor number ``factor`` (1-based:
+    ``ModelSpec.factors[factor - 1]``): ``b_f1``, ``group_f1``."""
+    return f"{name}_f{factor}"
 
 
 Method = Literal["rows", "sufficient", "marginal", "grouped"]
@@ -144,11 +165,12 @@ def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows
     """Independent coefficients per group for the varying terms, each with its term's fixed prior."""
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
-    with _model_with_data(data, common, varying, method, n_groups, spec.family) as model:
+    with _model_with_data(data, common, varying, method, n_groups, spec.family, spec.factors) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
         # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
         b = add_vector_prior(GROUP_COEFFICIENT, [priors[t] for t in varying], varying,
                              dims=(GROUP_DIM, VARYING_DIM))
+        _add_factor_effects(data, spec, priors)
         _likelihood(model, data, spec, priors, beta, b, noise="independent" if spec.group_noise else "common",
                     method=method)
     return model
@@ -160,8 +182,9 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = 
     priors = resolve_priors(data, spec)
     common, varying = term_split(data, spec)
     noncentered = spec.parameterization == "noncentered"
-    with _model_with_data(data, common, varying, method, n_groups, spec.family) as model:
+    with _model_with_data(data, common, varying, method, n_groups, spec.family, spec.factors) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
+        _add_factor_effects(data, spec, priors)
         # population distribution: means and scales of the varying coefficients
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
         tau, corr_cholesky = _group_scales(spec, priors, varying)
@@ -240,17 +263,55 @@ def build_no_pooling_marginal(data: PreparedData, spec: ModelSpec, n_groups: int
 
 
 # ------------------------------------------------------------------------------------------------ shared pieces
-def _group_scales(spec: ModelSpec, priors: dict[str, Prior], varying: Sequence[str]):
-    """tau (the sd(term)s) and, when correlated, the Cholesky factor L_R of the correlation matrix R."""
-    tau = add_vector_prior(GROUP_SD, [priors[names.group_sd(t)] for t in varying], varying, dims=VARYING_DIM)
-    if not spec.correlated:
+def _group_scales(spec: ModelSpec, priors: dict[str, Prior], varying: Sequence[str], factor: int = 0):
+    """tau (the sd(term)s) and, when correlated, the Cholesky factor L_R of the correlation matrix R, of the
+    first grouping factor (``factor`` 0) or of further factor number ``factor``."""
+    grouping = spec.all_factors[factor]
+    tag = spec.factor_tag(grouping.name)
+
+    def named(name: str) -> str:
+        return factor_name(name, factor) if factor else name
+
+    tau = add_vector_prior(named(GROUP_SD), [priors[names.group_sd(t, tag)] for t in varying], varying,
+                           dims=named(VARYING_DIM))
+    if not grouping.correlated:
         return tau, None
     # Sigma = diag(tau) R diag(tau) with R ~ LKJ(eta); tau keeps the same sd(...) priors as the independent model.
     # PyMC 6's LKJCorr is the Cholesky factor L_R of R (R = L_R L_R^T follows the LKJ distribution).
     # (pm.LKJCholeskyCov fails to initialise under nutpie 0.16 here.)
-    corr_cholesky = pm.LKJCorr("corr_cholesky", n=len(varying), eta=priors[names.CORRELATION_PRIOR].params[0])
-    pm.Deterministic(CORRELATION, corr_cholesky @ corr_cholesky.T, dims=(VARYING_DIM, f"{VARYING_DIM}_2"))
+    corr_cholesky = pm.LKJCorr(named("corr_cholesky"), n=len(varying),
+                               eta=priors[names.correlation_prior(tag)].params[0])
+    pm.Deterministic(named(CORRELATION), corr_cholesky @ corr_cholesky.T,
+                     dims=(named(VARYING_DIM), named(f"{VARYING_DIM}_2")))
     return tau, corr_cholesky
+
+
+def _add_factor_effects(data: PreparedData, spec: ModelSpec, priors: dict[str, Prior]) -> None:
+    """The effects u^(f) of every further grouping factor (module docstring), added to the model on the stack."""
+    if spec.pooling == "complete":
+        return
+    for number, factor in enumerate(spec.factors, start=1):
+        varying = data.terms_of(factor.varying)
+        dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
+        name = factor_name(GROUP_COEFFICIENT, number)
+        if spec.pooling == "none":
+            # Fixed effects in effect coding: each term's deviations sum to zero over the factor's groups, with the
+            # sd of the term's fixed prior. Without the constraint the first factor's coefficients and these
+            # deviations could trade a constant, held only by the priors (a ridge NUTS crawls along).
+            scales = [priors[t].params[1] if priors[t].distribution == "normal" else 1.0 for t in varying]
+            columns = [pm.ZeroSumNormal(f"{name}[{t}]", sigma=prior_parameter(name, f"sigma[{t}]", scale),
+                                        dims=dims[0]) for t, scale in zip(varying, scales, strict=True)]
+            pm.Deterministic(name, pt.stack(columns, axis=-1), dims=dims)
+            continue
+        tau, corr_cholesky = _group_scales(spec, priors, varying, number)
+        if spec.parameterization == "noncentered":
+            z = pm.Normal(factor_name(STANDARDISED, number), 0.0, 1.0, dims=dims)
+            effect = z @ (tau[:, None] * corr_cholesky).T if corr_cholesky is not None else tau * z
+            pm.Deterministic(name, effect, dims=dims)
+        elif corr_cholesky is not None:
+            pm.MvNormal(name, mu=pt.zeros(len(varying)), chol=tau[:, None] * corr_cholesky, dims=dims)
+        else:
+            pm.Normal(name, mu=0.0, sigma=tau, dims=dims)
 
 
 def _inverse_from_cholesky(L: pt.TensorVariable, q: int) -> pt.TensorVariable:
@@ -271,7 +332,10 @@ def _inverse_from_cholesky(L: pt.TensorVariable, q: int) -> pt.TensorVariable:
 
 
 def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str], method: Method,
-                     n_groups: int | None = None, family: str = "gaussian") -> pm.Model:
+                     n_groups: int | None = None, family: str = "gaussian",
+                     spec_factors: Sequence[GroupingFactor] = ()) -> pm.Model:
+    if spec_factors and method != "rows":
+        raise SpecError("a model with several grouping factors enters row by row")
     padding = max(0, (n_groups or 0) - data.n_groups)
     coords = {
         GROUP_DIM: [*data.group_labels, *(f"{PADDING_LABEL}{k}" for k in range(padding))],
@@ -279,8 +343,15 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
         VARYING_DIM: list(varying),
         f"{VARYING_DIM}_2": list(varying),
     }
+    for number, (factor, factor_data) in enumerate(zip(spec_factors, data.factors, strict=False), start=1):
+        terms = list(data.terms_of(factor.varying))
+        coords[factor_name(GROUP_DIM, number)] = list(factor_data.labels)
+        coords[factor_name(VARYING_DIM, number)] = terms
+        coords[factor_name(f"{VARYING_DIM}_2", number)] = terms
     model = pm.Model(coords=coords)
     with model:
+        for number, factor_data in enumerate(data.factors[:len(spec_factors)], start=1):
+            pm.Data(factor_name(FACTOR_INDEX, number), factor_data.index)
         if method == "rows":
             pm.Data("X", data.X)
             pm.Data("group_index", data.group_index)
@@ -323,6 +394,10 @@ def _linear_predictor(
         eta = eta + (X[:, columns] * (b if design is not None else b[model["group_index"]])).sum(axis=1)
     if design is not None:
         return eta
+    if spec.pooling != "complete":
+        for number, factor in enumerate(spec.factors, start=1):
+            effects = model[factor_name(GROUP_COEFFICIENT, number)][model[factor_name(FACTOR_INDEX, number)]]
+            eta = eta + (X[:, _columns(data, data.terms_of(factor.varying))] * effects).sum(axis=1)
     if spec.family == "poisson" and spec.exposure:
         eta = eta + pt.log(model["exposure"])
     return eta

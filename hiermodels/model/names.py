@@ -26,6 +26,10 @@ Scales (``group_sd``, ``sigma``, ``log_sigma_sd``, ``gamma_shape``) are positive
 ``corr`` and ``corr(a,b)`` are correlations. :mod:`hiermodels.model.spec` keeps predictors from taking a name that is
 not a coefficient, so the kinds never collide.
 
+With several grouping factors (:class:`~hiermodels.model.spec.GroupingFactor`) every group-level name carries
+its factor after a bar, as lme4 prints them: ``sd(intercept|plate)``, ``corr(intercept,floor|county)``, and
+``corr|county`` for the LKJ prior of that factor's correlations. With one factor the names have no bar.
+
 A term may itself hold commas and brackets (a level ``[a,b]`` of a categorical predictor), so
 :func:`parse` splits ``corr(a,b)`` at the one comma outside every bracket, or, given the model's terms, at the
 comma that leaves a term on each side.
@@ -60,17 +64,41 @@ _SUPPORT: dict[Kind, Support] = {
 }
 
 
-def group_sd(term: str) -> str:
-    """``sd(term)``: the group-level scale of a varying term."""
-    return f"{_SD[0]}{term}{_SD[1]}"
+def _with_factor(inner: str, factor: str | None) -> str:
+    return inner if factor is None else f"{inner}|{factor}"
+
+
+def group_sd(term: str, factor: str | None = None) -> str:
+    """``sd(term)``: the group-level scale of a varying term; ``sd(term|factor)`` with several factors."""
+    return f"{_SD[0]}{_with_factor(term, factor)}{_SD[1]}"
+
+
+def correlation_prior(factor: str | None = None) -> str:
+    """``corr`` (one factor) or ``corr|factor``: the name of the LKJ prior of a factor's correlation matrix."""
+    return _with_factor(CORRELATION_PRIOR, factor)
+
+
+def split_factor(name: str) -> tuple[str, str | None]:
+    """``sd(x|plate)`` -> ``("sd(x)", "plate")``; ``corr|plate`` -> ``("corr", "plate")``; a name without a
+    factor -> ``(name, None)``. The bar is the last one inside the parentheses (a term may not end in one)."""
+    if name.startswith(CORRELATION_PRIOR + "|") and len(name) > len(CORRELATION_PRIOR) + 1:
+        return CORRELATION_PRIOR, name[len(CORRELATION_PRIOR) + 1:]
+    for wrapper in (_SD, _CORR):
+        inner = _inside(name, wrapper)
+        if inner is not None and "|" in inner:
+            head, _, factor = inner.rpartition("|")
+            if head and factor:
+                return f"{wrapper[0]}{head}{wrapper[1]}", factor
+    return name, None
 
 
 LOG_SIGMA_SD = group_sd(LOG_SIGMA)
 
 
-def correlation(a: str, b: str) -> str:
-    """``corr(a,b)``: the correlation of the group effects of varying terms a and b (no space after the comma)."""
-    return f"{_CORR[0]}{a},{b}{_CORR[1]}"
+def correlation(a: str, b: str, factor: str | None = None) -> str:
+    """``corr(a,b)``: the correlation of the group effects of varying terms a and b (no space after the comma);
+    ``corr(a,b|factor)`` with several factors."""
+    return f"{_CORR[0]}{_with_factor(f'{a},{b}', factor)}{_CORR[1]}"
 
 
 def _inside(name: str, wrapper: tuple[str, str]) -> str | None:
@@ -108,8 +136,10 @@ def parse(name: str, terms: Collection[str] | None = None) -> tuple[Kind, tuple[
     ``corr(intercept,floor)`` -> ``("correlation", ("intercept", "floor"))``; ``sigma``, ``alpha``, ``corr`` and
     ``sd(log_sigma)`` -> their kind and ``()``. Any other name is a coefficient (a term). ``terms`` (the
     model's) settle which comma of a ``corr(a,b)`` separates the two terms; without them the one comma outside
-    brackets does, and a name with no such single comma is a ValueError.
+    brackets does, and a name with no such single comma is a ValueError. A factor (``|plate``) is set aside
+    (:func:`split_factor`).
     """
+    name, _ = split_factor(name)
     if name == SIGMA:
         return "sigma", ()
     if name == GAMMA_SHAPE:
@@ -129,6 +159,7 @@ def parse(name: str, terms: Collection[str] | None = None) -> tuple[Kind, tuple[
 
 def kind(name: str) -> Kind:
     """The kind alone of :func:`parse` (never raises: the terms of ``corr(a,b)`` are not split)."""
+    name, _ = split_factor(name)
     if name not in (SIGMA, GAMMA_SHAPE, CORRELATION_PRIOR, LOG_SIGMA_SD) and _inside(name, _CORR) is not None:
         return "correlation"
     return parse(name)[0]

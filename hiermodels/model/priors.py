@@ -13,12 +13,14 @@ parameter name         default prior
 ``sd(intercept)``      ``halfnormal(s)``
 ``sd(t)``              ``halfnormal(s / sd(x_t))``
 ``corr``               ``lkj(2)`` (mildly favours small correlations)
+``sd(t|f)``, ``corr|f``  the same, for each grouping factor f when there are several
 ``sigma``              ``halfnormal(s)`` (gaussian residual scale; with group noise, the typical group's)
 ``sd(log_sigma)``      ``halfnormal(1)`` (spread of the log residual scales across groups)
 ``alpha``              ``halfcauchy(mean(y)^2 / var(y))`` (gamma shape; heavy tail, so it does not bind)
 =====================  ===============================================================================
 
-Under no pooling each group's coefficient gets the prior of its term (``intercept``, ``t``). Every default can
+Under no pooling each group's coefficient gets the prior of its term (``intercept``, ``t``); the groups of a
+further grouping factor get it centred at 0, as they are deviations. Every default can
 be replaced by name (``ModelSpec.priors``).
 """
 
@@ -68,10 +70,13 @@ def default_priors(data: PreparedData, spec: ModelSpec) -> dict[str, Prior]:
     for term, sd_x in spread.items():
         priors[term] = Prior("normal", (0.0, _LOCATION_WIDTH * scale / sd_x))
     if spec.pooling == "partial":
-        for term in data.terms_of(spec.varying):
-            priors[names.group_sd(term)] = Prior("halfnormal", (scale / spread[term] if term in spread else scale,))
-        if spec.correlated:
-            priors[names.CORRELATION_PRIOR] = Prior("lkj", (2.0,))
+        for factor in spec.all_factors:
+            tag = spec.factor_tag(factor.name)
+            for term in data.terms_of(factor.varying):
+                priors[names.group_sd(term, tag)] = Prior("halfnormal",
+                                                          (scale / spread[term] if term in spread else scale,))
+            if factor.correlated:
+                priors[names.correlation_prior(tag)] = Prior("lkj", (2.0,))
     if spec.family == "gaussian":
         priors[names.SIGMA] = Prior("halfnormal", (scale,))
         if spec.group_noise and spec.pooling == "partial":

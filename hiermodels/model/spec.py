@@ -425,6 +425,10 @@ class ModelSpec:
         """Every grouping factor, ``group`` first (with the spec's own varying terms and correlation)."""
         return (GroupingFactor(self.group, self.varying, self.correlated), *self.factors)
 
+    def factor_tag(self, factor: str) -> str | None:
+        """The factor a group-level parameter name carries (``sd(x|plate)``): None with one grouping factor."""
+        return factor if self.factors else None
+
     def with_pooling(self, pooling: Pooling) -> ModelSpec:
         """The same model under another pooling."""
         return replace(self, pooling=pooling)

@@ -24,7 +24,7 @@ import xarray as xr
 from hiermodels.data.preparing import PreparedData
 from hiermodels.model import build as m
 from hiermodels.model import names
-from hiermodels.model.spec import INTERCEPT, ModelSpec, Pooling, Prior
+from hiermodels.model.spec import INTERCEPT, GroupingFactor, ModelSpec, Pooling, Prior
 from hiermodels.results.diagnostics import Convergence, Diagnostics, assess, convergence
 from hiermodels.results.scales import Scale, coefficient_transform
 
@@ -55,13 +55,8 @@ def population_parameters(spec: ModelSpec, data: PreparedData) -> list[Parameter
         elif spec.pooling == "partial":
             refs.append(ParameterRef(term, m.POPULATION_MEAN, ((m.VARYING_DIM, term),)))
     if spec.pooling == "partial":
-        refs += [ParameterRef(names.group_sd(t), m.GROUP_SD, ((m.VARYING_DIM, t),), "scale") for t in varying]
-        if spec.correlated:
-            refs += [
-                ParameterRef(names.correlation(a, b), m.CORRELATION, ((m.VARYING_DIM, a), (f"{m.VARYING_DIM}_2", b)),
-                             "correlation")
-                for a, b in itertools.combinations(varying, 2)
-            ]
+        for number, factor in enumerate(spec.all_factors):
+            refs += _group_level_refs(spec, factor, number, varying if number == 0 else data.terms_of(factor.varying))
     if spec.family == "gaussian" and not (spec.group_noise and spec.pooling == "none"):
         refs.append(ParameterRef(names.SIGMA, m.SIGMA, (), "scale"))
         if spec.group_noise and spec.pooling == "partial":
@@ -69,6 +64,29 @@ def population_parameters(spec: ModelSpec, data: PreparedData) -> list[Parameter
     if spec.family == "gamma":
         refs.append(ParameterRef(names.GAMMA_SHAPE, m.GAMMA_SHAPE, (), "scale"))
     return refs
+
+
+def _group_level_refs(spec: ModelSpec, factor: GroupingFactor, number: int,
+                      varying: tuple[str, ...]) -> list[ParameterRef]:
+    """sd(term) and corr(a,b) of grouping factor ``number`` (0: the first; ``m.factor_name`` numbers the rest)."""
+    tag = spec.factor_tag(factor.name)
+
+    def named(name: str) -> str:
+        return m.factor_name(name, number) if number else name
+
+    term_dim, second_dim = named(m.VARYING_DIM), named(f"{m.VARYING_DIM}_2")
+    refs = [ParameterRef(names.group_sd(t, tag), named(m.GROUP_SD), ((term_dim, t),), "scale") for t in varying]
+    if factor.correlated:
+        refs += [ParameterRef(names.correlation(a, b, tag), named(m.CORRELATION), ((term_dim, a), (second_dim, b)),
+                              "correlation")
+                 for a, b in itertools.combinations(varying, 2)]
+    return refs
+
+
+def factor_coefficient_names(spec: ModelSpec) -> list[str]:
+    """The model variables holding the group effects of every grouping factor: ``b``, then ``b_f1``, ..."""
+    further = spec.factors if spec.pooling != "complete" else ()
+    return [m.GROUP_COEFFICIENT, *(m.factor_name(m.GROUP_COEFFICIENT, k) for k in range(1, len(further) + 1))]
 
 
 def draws_of(posterior: xr.Dataset, ref: ParameterRef) -> np.ndarray:
@@ -151,8 +169,16 @@ class FitResult:
         return pd.DataFrame(rows, columns=["name", "kind", "mean", "sd", "lower", "upper", "map", "r_hat",
                                            "ess_bulk", "ess_tail", "shown_as"])
 
-    def groups(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        """Every grouping factor's name, the first (``spec.group``) first."""
+        return tuple(f.name for f in self.spec.all_factors)
+
+    def groups(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link",
+               factor: str | None = None) -> pd.DataFrame:
         """One row per (group, term): each group's own coefficient, like lme4's ``coef()``.
+
+        ``factor`` picks a grouping factor other than the first (``spec.group``): see :meth:`factor_groups`.
 
         Columns: pooling, group, term, n, varies, mean, sd, lower, upper, map, identified. ``identified`` is
         False where the group's own data cannot determine a no-pooling coefficient (e.g. a slope from one
@@ -160,6 +186,8 @@ class FitResult:
         With ``scale="natural"`` each draw is transformed to the outcome's scale before it is summarised
         (:mod:`hiermodels.results.scales`).
         """
+        if factor is not None and factor != self.spec.group:
+            return self.factor_groups(factor, prob, scale)
         posterior = self.draws
         common, varying = m.term_split(self.data, self.spec)
         identified = identified_matrix(self.data, varying)
@@ -191,6 +219,56 @@ class FitResult:
         table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
         return table.drop(columns="_order").reset_index(drop=True)
 
+    def factor_groups(self, factor: str, prob: float = DEFAULT_INTERVAL_PROB,
+                      scale: Scale = "link") -> pd.DataFrame:
+        """:meth:`groups` for a further grouping factor: its groups' coefficients of the terms that vary over it,
+        as lme4's ``coef()`` gives them: the population value of the term plus the group's deviation u (module
+        :mod:`hiermodels.model.build`), draw by draw. The population value is the term's population mean (partial
+        pooling), its common coefficient, or, where the term varies by the first factor under no pooling, the
+        average of the first factor's group coefficients. Complete pooling has no group effects: every group gets
+        the common value. Same columns as :meth:`groups`."""
+        number = self.factor_names.index(factor)  # ValueError for an unknown factor
+        if number == 0:
+            return self.groups(prob, scale)
+        spec, data = self.spec, self.data
+        factor_data = data.factors[number - 1]
+        terms = data.terms_of(spec.factors[number - 1].varying)
+        posterior = self.draws
+        common, _ = m.term_split(data, spec)
+        effect_name = m.factor_name(m.GROUP_COEFFICIENT, number)
+        sizes = np.bincount(factor_data.index, minlength=factor_data.n_groups)
+        n_groups = factor_data.n_groups
+        frames = []
+        for position, term in enumerate(terms):
+            if term in common:
+                base = posterior[m.COMMON].sel({m.COMMON_DIM: term}).to_numpy().reshape(-1, 1)
+            elif spec.pooling == "partial":
+                base = posterior[m.POPULATION_MEAN].sel({m.VARYING_DIM: term}).to_numpy().reshape(-1, 1)
+            else:
+                base = (posterior[m.GROUP_COEFFICIENT].sel({m.VARYING_DIM: term}).mean(m.GROUP_DIM)
+                        .to_numpy().reshape(-1, 1))
+            samples = base
+            if effect_name in posterior:
+                dim_group, dim_term = m.factor_name(m.GROUP_DIM, number), m.factor_name(m.VARYING_DIM, number)
+                samples = base + (posterior[effect_name].sel({dim_term: term})
+                                  .transpose("chain", "draw", dim_group).to_numpy().reshape(-1, n_groups))
+            transform = coefficient_transform(spec.family, term, scale)
+            summary = {key: np.broadcast_to(value, (n_groups,))
+                       for key, value in _summaries(transform.apply(samples), prob).items()}
+            frames.append(pd.DataFrame({
+                "pooling": self.pooling, "group": np.asarray(factor_data.labels, dtype=object), "term": term,
+                "n": sizes, "varies": effect_name in posterior, **summary,
+                "map": np.full(n_groups, np.nan), "identified": np.ones(n_groups, dtype=bool),
+                "_order": np.arange(n_groups) * len(terms) + position,
+            }))
+        table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
+        return table.drop(columns="_order").reset_index(drop=True)
+
+    def all_groups(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
+        """:meth:`groups` of every grouping factor, one table with a ``factor`` column (first factor first)."""
+        return pd.concat([self.groups(prob, scale, factor).assign(factor=factor) for factor in self.factor_names],
+                         ignore_index=True)
+
     @cached_property
     def convergence(self) -> Convergence:
         """R-hat and bulk/tail ESS of every population parameter (in :func:`population_parameters` order), then
@@ -200,9 +278,10 @@ class FitResult:
         chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
         columns = [draws_of(posterior, ref).reshape(chains, n_draws, 1)
                    for ref in population_parameters(self.spec, self.data)]
-        if m.GROUP_COEFFICIENT in posterior:
-            b = posterior[m.GROUP_COEFFICIENT].transpose("chain", "draw", ...)
-            columns.append(b.to_numpy().reshape(chains, n_draws, -1))
+        for name in factor_coefficient_names(self.spec):
+            if name in posterior:
+                b = posterior[name].transpose("chain", "draw", ...)
+                columns.append(b.to_numpy().reshape(chains, n_draws, -1))
         return convergence(np.concatenate(columns, axis=-1) if columns else np.empty((chains, n_draws, 0)))
 
     def diagnostics(self) -> Diagnostics:
@@ -245,13 +324,17 @@ class FitResult:
                                                          "ess_bulk")}
                 for name, row in population.iterrows()
             },
-            "groups": json.loads(self.groups(prob).to_json(orient="records")),
+            # With several grouping factors each record names its factor.
+            "groups": json.loads((self.all_groups(prob) if self.spec.factors else self.groups(prob))
+                                 .to_json(orient="records")),
             "diagnostics": {**asdict(diagnostics), "map_collapsed": self.map_collapsed(),
                             "map_message": self.map_message},
             "timing": asdict(self.timing),
             "priors": {name: str(prior) for name, prior in self.priors.items()},
             "data": {"rows_used": self.data.n_rows, "rows_read": self.data.rows_read,
-                     "rows_dropped": self.data.dropped, "groups": self.data.n_groups},
+                     "rows_dropped": self.data.dropped, "groups": self.data.n_groups,
+                     **({"factor_groups": {f.name: f.n_groups for f in self.data.factors}} if self.data.factors
+                        else {})},
         }
 
 
