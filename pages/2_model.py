@@ -1,17 +1,26 @@
-"""Model & fit: pooling, what varies, priors and sampler settings; the model in notation; Fit with progress."""
+"""Model & fit: pooling, what varies, priors and sampler settings; the model in notation; Fit with progress.
 
-from dataclasses import replace
+The formula box and the widgets are two views of one spec. The formula shown is written from the spec on every
+run (``formula_of``), so a widget changed shows in it at once. A formula typed and entered is read in the box's
+``on_change`` callback, which runs before the page: when it reads (``spec_from_formula`` with the spec's other
+fields as options) and the data fit it, it becomes the spec and the widgets' keys are set from it (a widget's key
+cannot be written once the widget exists in a run, so this cannot wait for the page); when it does not, the
+spec is left as it was and the text stays in the box, with its problems, until it is changed or a widget is.
+"""
+
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
 from hiermodels import limits
 from hiermodels.data.preparing import identification_problems
-from hiermodels.errors import DataError, FitCancelled, HierModelsError, PriorSyntaxError, SpecError
+from hiermodels.errors import DataError, FitCancelled, FormulaError, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.inference.fitting import fit_poolings
 from hiermodels.inference.plan import plan_fit
 from hiermodels.inference.preview import reml_preview
 from hiermodels.inference.progress import progress_text
-from hiermodels.model.notation import describe, formula, latex
+from hiermodels.model.formula import formula_of, spec_from_formula, spec_options
+from hiermodels.model.notation import describe, formula, group_term, latex
 from hiermodels.model.priors import data_for, default_priors, no_pooling_notes, resolve_priors, specs_for_poolings
 from hiermodels.model.spec import (
     CAREFUL_SAMPLER,
@@ -19,6 +28,7 @@ from hiermodels.model.spec import (
     POOLING_LABELS,
     POOLINGS,
     QUICK_SAMPLER,
+    ModelSpec,
     Prior,
     SamplerSettings,
     describe_sampler,
@@ -31,10 +41,89 @@ POOLING_OPTIONS = {"all": "All three", "partial": "Partial pooling", "none": "No
                    "complete": "Complete pooling"}
 PRESETS = state.SAMPLER_PRESETS
 CANCELLED = "hm_cancelled"
+FORMULA_KEY = "w_formula"
+FORMULA_READ = "hm_formula_read"
+
+
+@dataclass(frozen=True)
+class FormulaRead:
+    """What became of the last formula entered: ``text`` as typed; ``shown`` the formula the page showed after
+    reading it (the new spec's, or the old one's when it was refused); ``problems`` and ``pointer`` (a caret
+    line) when it was refused; ``notes`` what the reading decided. Shown while the page still shows ``shown``."""
+
+    text: str
+    shown: str
+    problems: tuple[str, ...] = ()
+    pointer: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def mark_cancelled() -> None:
     st.session_state[CANCELLED] = True
+
+
+def read_formula() -> None:
+    """The formula box's on_change: a formula that reads and fits the data becomes the spec, and the widgets
+    that the formula sets are seeded from it; one that does not leaves the spec alone and says why."""
+    text = st.session_state.get(FORMULA_KEY, "")
+    current, loaded = state.spec(), state.table()
+    if loaded is None:
+        return
+    options = spec_options(current)
+    try:
+        # Group-specific noise needs one grouping factor: read without it, and keep it if the formula has one.
+        read = spec_from_formula(text, [str(c) for c in loaded.frame.columns], **{**options, "group_noise": False})
+        new = read.spec
+        notes = list(read.notes)
+        if current.group_noise and new.factors:
+            notes.append("The residual scale no longer varies by group: that needs a single grouping factor.")
+        elif current.group_noise:
+            new = replace(new, group_noise=True)
+        cache.prepared_data(loaded.frame, loaded.fingerprint, new)  # the data must fit it too
+    except FormulaError as error:
+        st.session_state[FORMULA_READ] = FormulaRead(text, formula_of(current), error.problems, error.pointer())
+        return
+    except DataError as error:
+        st.session_state[FORMULA_READ] = FormulaRead(text, formula_of(current), error.problems)
+        return
+    except SpecError as error:
+        st.session_state[FORMULA_READ] = FormulaRead(text, formula_of(current), tuple(str(error).split("; ")))
+        return
+    state.set_spec(new)
+    st.session_state["w_varying"] = list(new.varying)
+    st.session_state["w_correlated"] = new.correlated
+    st.session_state["w_group_noise"] = new.group_noise
+    st.session_state[FORMULA_READ] = FormulaRead(text, formula_of(new), notes=tuple(notes))
+
+
+def formula_box(slot, shown: ModelSpec) -> None:
+    """The editable formula of ``shown`` in ``slot`` (above the widgets), with what became of the last one entered.
+    User text goes to st.text and st.code only."""
+    try:
+        written = formula_of(shown)
+    except SpecError as error:  # a column name a formula cannot hold
+        slot.caption("This model cannot be written as a formula:")
+        slot.text(str(error))
+        return
+    last: FormulaRead | None = st.session_state.get(FORMULA_READ)
+    if last is not None and last.shown != written:
+        last = None  # a widget changed the model since: its formula replaces what was typed
+        st.session_state.pop(FORMULA_READ, None)
+    refused = last is not None and bool(last.problems) and st.session_state.get(FORMULA_KEY) == last.text
+    if not refused:
+        st.session_state[FORMULA_KEY] = written
+    slot.text_input("Model formula (lme4 style)", key=FORMULA_KEY, on_change=read_formula,
+                    help="The model's outcome, terms and grouping factors, as lme4 writes them: edit and press "
+                         "Enter. Crossed factors: (1 | plate) + (1 | sample); nested: (1 | batch/cask); "
+                         "uncorrelated effects: (1 + x || g). The widgets below follow it, and it follows them.")
+    if refused:
+        slot.error("This formula could not be used; the model is unchanged:", icon=":material/error:")
+        slot.text("\n".join(f"• {problem}" for problem in last.problems))
+        if last.pointer:
+            slot.code(last.pointer, language=None)
+    elif last is not None and last.notes:
+        slot.info("The formula was read; what the reading decided:", icon=":material/info:")
+        slot.text("\n".join(f"• {note}" for note in last.notes))
 
 
 st.title("Model & fit")
@@ -56,10 +145,18 @@ st.caption("Complete pooling: one set of coefficients for all groups. No pooling
            "Partial pooling: group coefficients drawn from a population learned from all groups. "
            "Fit all three to see the shrinkage.")
 
+formula_slot = st.container()  # filled once the widgets have said what the model is
 terms = [INTERCEPT, *spec.predictors]
 state.seed("w_varying", list(spec.varying), terms)
-varying = st.multiselect("Varying by group", terms, key="w_varying",
-                         help="Terms whose coefficient differs by group; the others are common to all groups.")
+several = bool(spec.factors)
+varying = st.multiselect(
+    "Varying by the first grouping factor" if several else "Varying by group", terms, key="w_varying",
+    help=("Terms whose coefficient differs between the groups of the first grouping factor (named below); the "
+          "terms of the further factors are set in the formula." if several else
+          "Terms whose coefficient differs by group; the others are common to all groups."))
+if several:  # column names: plain text
+    st.text(f"Varying by {spec.group}: the terms chosen above. Further grouping factors (edit them in the "
+            "formula):\n" + "\n".join(f"  {group_term(factor)}" for factor in spec.factors))
 first, second, third = st.columns(3)
 state.seed("w_correlated", spec.correlated)
 correlated = first.checkbox("Correlated varying effects", key="w_correlated", disabled=len(varying) < 2,
@@ -72,16 +169,19 @@ parameterization = second.radio(
 )
 state.seed("w_group_noise", spec.group_noise)
 group_noise = third.checkbox("Residual scale varies by group", key="w_group_noise",
-                             disabled=spec.family != "gaussian")
+                             disabled=spec.family != "gaussian" or several,
+                             help="Needs the gaussian family and a single grouping factor." if several else None)
 
 poolings = POOLINGS if option == "all" else (option,)
 try:
     draft = replace(spec, pooling="partial" if option == "all" else option, varying=tuple(varying),
                     correlated=correlated and len(varying) > 1, parameterization=parameterization,
-                    group_noise=group_noise and spec.family == "gaussian", priors=())
+                    group_noise=group_noise and spec.family == "gaussian" and not several, priors=())
 except SpecError as error:
+    formula_box(formula_slot, spec)
     widgets.problems("This model cannot be built yet:", str(error).split("; "))
     st.stop()
+formula_box(formula_slot, draft)
 
 # ------------------------------------------------------------------------------------------------ priors
 defaults: dict[str, Prior] = {}

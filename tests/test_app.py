@@ -309,3 +309,82 @@ def test_a_link_made_with_an_upload_waits_for_the_upload(every_run_through_app):
     assert not any("cannot travel in a link" in i for i in texts(at, "info"))
     assert any(c.startswith("An uploaded table cannot travel in a link") for c in texts(at, "caption"))
     assert "sample" not in link(at) and link(at)["pooling"] == ["complete"]
+
+
+# ------------------------------------------------------------------------------------------------ the formula box
+PENICILLIN = Path(__file__).resolve().parent.parent / "sample_data" / "penicillin.csv"
+
+
+def test_the_formula_box_follows_the_widgets(app):
+    app.selectbox(key="sample_choice").select("Sleep deprivation").run()
+    app.switch_page("pages/2_model.py").run()
+    assert app.text_input(key="w_formula").value == "Reaction ~ Days + (1 + Days | Subject)"
+    app.checkbox(key="w_correlated").uncheck().run()
+    assert app.text_input(key="w_formula").value == "Reaction ~ Days + (1 + Days || Subject)"
+    app.multiselect(key="w_varying").set_value(["intercept"]).run()
+    assert not app.exception
+    assert app.text_input(key="w_formula").value == "Reaction ~ Days + (1 | Subject)"
+    # A formula's notes are said (as plain text), and its varying terms reach the widgets.
+    app.text_input(key="w_formula").set_value("Reaction ~ 1 + (1 + Days | Subject)").run()
+    assert not app.exception
+    assert any("what the reading decided" in i for i in texts(app, "info"))
+    assert any("Days varies over Subject but is not in the fixed part" in t for t in texts(app, "text"))
+    assert app.multiselect(key="w_varying").value == ["intercept", "Days"]
+    assert app.checkbox(key="w_correlated").value is True
+    assert app.text_input(key="w_formula").value == "Reaction ~ Days + (1 + Days | Subject)"
+
+
+def test_a_crossed_formula_typed_in_the_box_becomes_the_spec(app):
+    upload(app, "penicillin.csv", PENICILLIN.read_bytes())
+    app.selectbox(key="w_outcome").select("diameter")
+    app.selectbox(key="w_group").select("plate").run()
+    app.switch_page("pages/2_model.py").run()
+    assert not app.exception
+    assert app.text_input(key="w_formula").value == "diameter ~ 1 + (1 | plate)"
+    app.text_input(key="w_formula").set_value("diameter ~ 1 + (1|plate) + (1|sample)").run()
+    assert not app.exception
+    spec = app.session_state["hm_spec"]
+    assert spec.group == "plate" and [f.column for f in spec.factors] == ["sample"]
+    assert app.text_input(key="w_formula").value == "diameter ~ 1 + (1 | plate) + (1 | sample)"
+    assert app.multiselect(key="w_varying").label == "Varying by the first grouping factor"
+    assert any("(1 | sample)" in t and "Varying by plate" in t for t in texts(app, "text"))
+    assert app.checkbox(key="w_group_noise").disabled
+    # A widget still changes the formula, and keeps the further factor.
+    app.radio(key="w_pooling").set_value("partial").run()
+    assert app.session_state["hm_spec"].factors == spec.factors
+
+
+def test_a_bad_formula_points_at_the_character_and_the_page_still_works(app):
+    app.switch_page("pages/2_model.py").run()
+    before = app.session_state["hm_spec"]
+    app.text_input(key="w_formula").set_value("log_radon ~ floor + (1 | county").run()
+    assert not app.exception
+    assert any("could not be used" in e for e in texts(app, "error"))
+    assert any("'(' is not closed" in t for t in texts(app, "text"))
+    assert any(c.value.rstrip().endswith("^") for c in app.code)  # the caret line
+    assert app.text_input(key="w_formula").value == "log_radon ~ floor + (1 | county"  # kept to be fixed
+    assert app.session_state["hm_spec"] == before
+    # A missing column gets the closest name, as plain text; the spec is still the old one.
+    app.text_input(key="w_formula").set_value("log_radon ~ flor + (1 | county)").run()
+    assert not app.exception
+    assert any("flor" in t and "floor" in t for t in texts(app, "text"))
+    assert app.session_state["hm_spec"] == before
+    # A widget change replaces the refused text with the model's formula; the page still fits.
+    app.multiselect(key="w_varying").set_value(["intercept", "floor"]).run()
+    assert not app.exception
+    assert app.text_input(key="w_formula").value == "log_radon ~ floor + (1 + floor || county)"
+    assert not any("could not be used" in e for e in texts(app, "error"))
+    with mock.patch("hiermodels.inference.fitting.fit_poolings", fake_fit_poolings):
+        app.button[0].click().run()
+    assert not app.exception
+    assert any(s.startswith("Fitted") for s in texts(app, "success"))
+
+
+def test_a_formula_that_makes_no_model_is_refused_with_the_reason(app):
+    app.switch_page("pages/2_model.py").run()
+    before = app.session_state["hm_spec"]
+    app.text_input(key="w_formula").set_value("log_radon ~ floor + (1 | county) + (1 | floor)").run()
+    assert not app.exception
+    assert app.session_state["hm_spec"] == before
+    assert any("could not be used" in e for e in texts(app, "error"))
+    assert any("'floor' cannot be both a grouping factor and a predictor" in t for t in texts(app, "text"))

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from hiermodels.errors import SpecError
 from hiermodels.model import names
 from hiermodels.model.prior_families import PRIOR_FAMILIES
-from hiermodels.model.spec import INTERCEPT, POOLING_LABELS, ModelSpec, Prior
+from hiermodels.model.spec import INTERCEPT, POOLING_LABELS, GroupingFactor, ModelSpec, Prior
 
 # ------------------------------------------------------------------------------------------------ formula
 # An R syntactic name: a letter, or a dot not followed by a digit, then letters, digits, dots and underscores.
@@ -54,6 +54,24 @@ def r_name(column: str) -> str:
         _R_ESCAPES.get(ch, f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch) for ch in column
     )
     return f"`{escaped}`"
+
+
+def _factor_r_name(factor: GroupingFactor) -> str:
+    """A factor as lme4 names it in a bar: its column, or ``parent:child`` when it is nested."""
+    return f"{r_name(factor.within)}:{r_name(factor.column)}" if factor.within else r_name(factor.column)
+
+
+def _bar(varying: Sequence[str], correlated: bool, factor: str) -> str:
+    terms = [("1" if v == INTERCEPT else r_name(v)) for v in varying]
+    if INTERCEPT not in varying:
+        terms.insert(0, "0")
+    bar = "||" if len(varying) > 1 and not correlated else "|"
+    return f"({' + '.join(terms)} {bar} {factor})"
+
+
+def group_term(factor: GroupingFactor) -> str:
+    """One grouping factor as an lme4 group term: ``(1 | sample)``, ``(1 + x || g)``, ``(1 | batch:cask)``."""
+    return _bar(factor.varying, factor.correlated, _factor_r_name(factor))
 
 
 def formula(spec: ModelSpec) -> str:
