@@ -1,0 +1,394 @@
+"""Several grouping factors, crossed or nested (issue 12): indices, log density, names, plan, bad input, the CLI.
+
+Nothing here samples except the last test (the command line on Penicillin, marked ``reference``).
+
+* **Nested indexing.** A nested factor's groups are the (parent, child) pairs, labelled as lme4 labels them,
+  ``child:parent`` (Bates 2010, *lme4: Mixed-effects modeling with R*, ch. 2, Pastes: ``cask:batch``), so a
+  child label repeated under two parents names two groups. Checked exactly on hand-made tables and on Pastes.
+* **Log density.** For a crossed gaussian model with first factor g (groups j) and further factor h (groups k)
+  the module docstring of :mod:`hiermodels.model.build` gives
+
+      eta_i = sum_t x_it b_{g[i],t} + sum_{t in V_h} x_it u_{h[i],t},   y_i ~ N(eta_i, sigma)
+
+  where under partial pooling b_j ~ MVN(mu, Sigma_g) and u_k ~ MVN(0, Sigma_h) (Sigma = diag(tau) R diag(tau),
+  R ~ LKJ(eta); centred, or non-centred through standard normal z), and under no pooling each b_jt has its term's
+  fixed prior while each term's u_{.t} ~ ZeroSumNormal(s_t), s_t the sd of that term's prior. Each case is
+  evaluated with ``compile_logp(jacobian=False)`` at a random point and compared with the same density written
+  with scipy (conftest's ``prior_logpdf`` for the priors).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import linalg, stats
+from scipy.special import betaln
+
+from hiermodels import ModelSpec, Prior, prepare, read_table
+from hiermodels.cli import main
+from hiermodels.errors import DataError, SpecError
+from hiermodels.inference.plan import plan_fit
+from hiermodels.model.build import build_model
+from hiermodels.model.formula import FormulaError, spec_from_formula
+from hiermodels.model.priors import default_priors, resolve_priors
+from hiermodels.model.spec import GroupingFactor
+from hiermodels.results.fit_result import population_parameters
+
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+PENICILLIN_FORMULA = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+# The same tolerance as the brief for this file: a wrong term, index or scale moves the density far more.
+TOL = {"rel": 1e-8}
+
+
+@pytest.fixture(scope="module")
+def penicillin() -> pd.DataFrame:
+    return read_table(SAMPLE_DATA / "penicillin.csv")
+
+
+@pytest.fixture(scope="module")
+def pastes() -> pd.DataFrame:
+    return read_table(SAMPLE_DATA / "pastes.csv")
+
+
+def penicillin_spec(**changes: object) -> ModelSpec:
+    return replace(ModelSpec("diameter", "plate", factors=(GroupingFactor("sample"),)), **changes)
+
+
+# ------------------------------------------------------------------------------------------------ nested indexing
+def test_a_child_label_repeated_under_two_parents_names_two_groups():
+    """Children a and b under parents 1 and 2, rows in a shuffled order: four groups a:1, b:1, a:2, b:2 (first
+    appearance order), each row indexed to its own pair, and the parent factor untouched."""
+    frame = pd.DataFrame({
+        "y": ["1", "2", "3", "4", "5", "6", "7", "8"],
+        "parent": ["2", "1", "2", "1", "1", "2", "2", "1"],
+        "child": ["b", "a", "a", "b", "a", "b", "a", "b"],
+    }, dtype="string")
+    spec = ModelSpec("y", "parent", factors=(GroupingFactor("child", within="parent"),))
+    data = prepare(frame, spec)
+    assert data.group_labels == ("2", "1")
+    np.testing.assert_array_equal(data.group_index, [0, 1, 0, 1, 1, 0, 0, 1])
+    (child,) = data.factors
+    assert child.name == "child:parent" and data.factor("child:parent") is child
+    assert child.labels == ("b:2", "a:1", "a:2", "b:1")
+    np.testing.assert_array_equal(child.index, [0, 1, 2, 3, 1, 0, 2, 3])
+    assert child.n_groups == 4
+    # Each row's label is its own (child, parent) pair.
+    assert [child.labels[k] for k in child.index] == [f"{c}:{p}" for c, p in zip(frame["child"], frame["parent"],
+                                                                                    strict=True)]
+    with pytest.raises(KeyError, match="child:parent"):
+        data.factor("child")
+
+
+def test_a_crossed_factor_keeps_its_labels_and_a_blank_cell_drops_its_row():
+    """Crossed (no ``within``): the labels are the column's own; a row without a label of the further factor is
+    left out and counted under that column, so the indices of both factors stay aligned with the kept rows."""
+    frame = pd.DataFrame({
+        "y": ["1", "2", "3", "4", "5", "6", "7"],
+        "g": ["a", "a", "b", "b", "c", "c", "a"],
+        "h": ["P", "Q", "P", "", "Q", "P", "Q"],
+    }, dtype="string")
+    data = prepare(frame, ModelSpec("y", "g", factors=(GroupingFactor("h"),)))
+    assert data.n_rows == 6 and data.dropped == {"h": 1}
+    np.testing.assert_array_equal(data.y, [1, 2, 3, 5, 6, 7])
+    np.testing.assert_array_equal(data.group_index, [0, 0, 1, 2, 2, 0])
+    assert data.factors[0].labels == ("P", "Q")
+    np.testing.assert_array_equal(data.factors[0].index, [0, 1, 0, 1, 0, 1])
+
+
+def test_a_three_level_chain_nests_each_level_in_the_pairs_above_it():
+    """``(1 | p/c/d)``: c within p, then d within the (c, p) pairs, labelled ``d:c:p`` (lme4's ``d:(c:p)``).
+    Two parents x two c labels x two d labels, two rows each: 4 and 8 groups."""
+    p = [str(1 + (i // 8)) for i in range(16)]
+    c = ["a" if (i // 4) % 2 == 0 else "b" for i in range(16)]
+    d = ["x" if (i // 2) % 2 == 0 else "y" for i in range(16)]
+    frame = pd.DataFrame({"y": [str(i) for i in range(16)], "p": p, "c": c, "d": d}, dtype="string")
+    spec = spec_from_formula("y ~ 1 + (1 | p/c/d)", list(frame.columns)).spec
+    assert spec.group == "p"
+    assert [(f.column, f.within) for f in spec.factors] == [("c", "p"), ("d", "c")]
+    data = prepare(frame, spec)
+    middle, inner = data.factors
+    assert middle.labels == ("a:1", "b:1", "a:2", "b:2")
+    np.testing.assert_array_equal(middle.index, np.repeat(np.arange(4), 4))
+    assert inner.labels == ("x:a:1", "y:a:1", "x:b:1", "y:b:1", "x:a:2", "y:a:2", "x:b:2", "y:b:2")
+    np.testing.assert_array_equal(inner.index, np.repeat(np.arange(8), 2))
+    assert [inner.labels[k] for k in inner.index] == [f"{a}:{b}:{e}" for a, b, e in zip(d, c, p, strict=True)]
+
+
+def test_pastes_has_thirty_casks_in_ten_batches(pastes):
+    """lme4's Pastes: ``(1 | batch/cask)`` gives 10 batches and 30 ``cask:batch`` groups of two assays each,
+    while crossing the factors would wrongly see 3 casks shared by all batches."""
+    spec = spec_from_formula("strength ~ 1 + (1 | batch/cask)", list(pastes.columns)).spec
+    data = prepare(pastes, spec)
+    assert data.n_groups == 10 and data.group_labels == tuple("ABCDEFGHIJ")
+    (casks,) = data.factors
+    assert casks.name == "cask:batch" and casks.n_groups == 30
+    np.testing.assert_array_equal(np.bincount(casks.index), np.full(30, 2))
+    assert [casks.labels[k] for k in casks.index] == [f"{c}:{b}" for c, b in zip(pastes["cask"], pastes["batch"],
+                                                                                     strict=True)]
+    crossed = prepare(pastes, ModelSpec("strength", "batch", factors=(GroupingFactor("cask"),)))
+    assert crossed.factors[0].labels == ("a", "b", "c")
+
+
+# ------------------------------------------------------------------------------------------------ log density
+@pytest.fixture(scope="module")
+def crossed_frame() -> pd.DataFrame:
+    """30 rows, g with 5 groups crossed with h with 3 groups (every pair twice), a numeric x, gaussian y."""
+    rng = np.random.default_rng(20261130)
+    rows = np.arange(30)
+    g = np.array(list("abcde"))[rows % 5]
+    h = np.array(["P", "Q", "R"])[(rows // 5) % 3]
+    x = rng.normal(size=30)
+    y = 2.0 + 0.5 * x + rng.normal(size=30)
+    return pd.DataFrame({"y": y.astype(str), "x": x.astype(str), "g": g, "h": h}, dtype="string")
+
+
+CROSSED = {
+    # name: spec of the crossed table
+    "intercepts": ModelSpec("y", "g", ("x",), factors=(GroupingFactor("h"),)),
+    "correlated slopes": ModelSpec("y", "g", ("x",), varying=("intercept", "x"), correlated=True,
+                                   factors=(GroupingFactor("h", ("intercept", "x"), correlated=True),)),
+}
+
+
+def _lkj_2x2(R: np.ndarray, eta: float) -> float:
+    """log LKJ(eta) density of a 2 x 2 correlation matrix: (r + 1)/2 ~ Beta(eta, eta) (Lewandowski, Kurowicka &
+    Joe 2009), i.e. (1 - r^2)^(eta - 1) / (2^(2 eta - 1) B(eta, eta))."""
+    r = R[0, 1]
+    return float((eta - 1) * np.log1p(-(r**2)) - (2 * eta - 1) * np.log(2) - betaln(eta, eta))
+
+
+def _group_level(effects: np.ndarray, mean: np.ndarray, tau: np.ndarray, R: np.ndarray | None) -> float:
+    """sum_j log MVN(effects_j; mean, diag(tau) R diag(tau)) (independent normals without R)."""
+    if R is None:
+        return float(stats.norm.logpdf(effects, mean, tau).sum())
+    cov = np.diag(tau) @ R @ np.diag(tau)
+    return float(stats.multivariate_normal.logpdf(effects, mean=mean, cov=cov).sum())
+
+
+@pytest.mark.parametrize("case", list(CROSSED))
+@pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
+def test_crossed_partial_pooling_logp_against_scipy(case, parameterization, crossed_frame, logp_at, values_at,
+                                                    prior_logpdf):
+    """Partial pooling over both factors, at a random point of the transformed space (values_at maps it back):
+    p(mu) p(tau_g) [p(R_g)] p(tau_h) [p(R_h)] p(b | mu, Sigma_g) or p(z) ... p(u | 0, Sigma_h) or p(z_h)
+    p(sigma) prod_i N(y_i; eta_i, sigma)."""
+    spec = replace(CROSSED[case], parameterization=parameterization)
+    data = prepare(crossed_frame, spec)
+    priors = resolve_priors(data, spec)
+    model = build_model(data, spec, "rows")
+    rng = np.random.default_rng(7)
+    point = {name: 0.5 * rng.normal(size=np.shape(value)) for name, value in model.initial_point().items()}
+    values = values_at(model, point)
+    terms = data.terms_of(spec.varying)
+    mu, tau, tau_h, sigma = values["mu"], values["tau"], values["tau_f1"], values["sigma"]
+    b, u = values["b"], values["b_f1"]
+    R, R_h = values.get("corr"), values.get("corr_f1")
+    assert b.shape == (5, len(terms)) and u.shape == (3, len(terms))
+
+    expected = prior_logpdf(priors["sigma"], sigma)
+    for k, term in enumerate(terms):
+        expected += prior_logpdf(priors[term], mu[k]) + prior_logpdf(priors[f"sd({term}|g)"], tau[k])
+        expected += prior_logpdf(priors[f"sd({term}|h)"], tau_h[k])
+    if R is not None:
+        expected += _lkj_2x2(R, priors["corr|g"].params[0]) + _lkj_2x2(R_h, priors["corr|h"].params[0])
+    if parameterization == "centered":
+        expected += _group_level(b, mu, tau, R) + _group_level(u, np.zeros(len(terms)), tau_h, R_h)
+    else:
+        # b_j = mu + L z_j, u_k = L_h z_h,k with L L^T = Sigma: the density is over z and z_h.
+        chol = np.linalg.cholesky(np.diag(tau) @ R @ np.diag(tau)) if R is not None else np.diag(tau)
+        chol_h = np.linalg.cholesky(np.diag(tau_h) @ R_h @ np.diag(tau_h)) if R_h is not None else np.diag(tau_h)
+        np.testing.assert_allclose(b, mu + values["z"] @ chol.T, rtol=1e-10)
+        np.testing.assert_allclose(u, values["z_f1"] @ chol_h.T, rtol=1e-10)
+        expected += stats.norm.logpdf(values["z"]).sum() + stats.norm.logpdf(values["z_f1"]).sum()
+    X = data.X[:, [data.terms.index(t) for t in terms]]
+    eta = (X * b[data.group_index]).sum(axis=1) + (X * u[data.factors[0].index]).sum(axis=1)
+    if "x" not in terms:
+        eta = eta + data.X[:, data.terms.index("x")] * values["beta"][0]
+        expected += prior_logpdf(priors["x"], values["beta"][0])
+    expected += stats.norm.logpdf(data.y, eta, sigma).sum()
+    assert logp_at(model, point) == pytest.approx(expected, **TOL)
+
+
+def _zero_sum_logpdf(values: np.ndarray, sigma: float) -> float:
+    """log density of an isotropic N(0, sigma^2 I) on the zero-sum hyperplane of R^n, with respect to the
+    hyperplane's own (n - 1)-dimensional Lebesgue measure: the n - 1 coordinates of ``values`` in an orthonormal
+    basis Q of the hyperplane are independent N(0, sigma). (PyMC's ZeroSumNormal is this density.)"""
+    basis = linalg.null_space(np.ones((1, len(values))))  # n x (n - 1), orthonormal, columns sum to 0
+    coordinates = basis.T @ values
+    np.testing.assert_allclose(basis @ coordinates, values, atol=1e-12)  # values lie on the hyperplane
+    return float(stats.norm.logpdf(coordinates, 0.0, sigma).sum())
+
+
+@pytest.mark.parametrize("case", list(CROSSED))
+def test_crossed_no_pooling_logp_against_scipy(case, crossed_frame, logp_at, values_at, prior_logpdf):
+    """No pooling: each first-factor group's coefficients have their terms' fixed priors; the further factor's
+    deviations of each term sum to zero over its groups with the sd of that term's fixed prior (effect coding):
+    p(b) prod_t ZeroSumNormal(u_.t; s_t) p(sigma) prod_i N(y_i; eta_i, sigma). The zero-sum density is written
+    in an orthonormal basis of the hyperplane (see _zero_sum_logpdf)."""
+    spec = CROSSED[case].with_pooling("none")
+    data = prepare(crossed_frame, spec)
+    priors = resolve_priors(data, spec)
+    model = build_model(data, spec, "rows")
+    rng = np.random.default_rng(11)
+    point = {name: 0.5 * rng.normal(size=np.shape(value)) for name, value in model.initial_point().items()}
+    values = values_at(model, point)
+    terms = data.terms_of(spec.varying)
+    b, u, sigma = values["b"], values["b_f1"], values["sigma"]
+    assert u.shape == (3, len(terms))
+    np.testing.assert_allclose(u.sum(axis=0), 0.0, atol=1e-12)
+    assert np.all(np.abs(u) > 1e-3)  # a real point, not the origin
+
+    expected = prior_logpdf(priors["sigma"], sigma)
+    for k, term in enumerate(terms):
+        prior = priors[term]
+        assert prior.distribution == "normal"
+        expected += prior_logpdf(prior, b[:, k]) + _zero_sum_logpdf(u[:, k], prior.params[1])
+    X = data.X[:, [data.terms.index(t) for t in terms]]
+    eta = (X * b[data.group_index]).sum(axis=1) + (X * u[data.factors[0].index]).sum(axis=1)
+    if "x" not in terms:
+        eta = eta + data.X[:, data.terms.index("x")] * values["beta"][0]
+        expected += prior_logpdf(priors["x"], values["beta"][0])
+    expected += stats.norm.logpdf(data.y, eta, sigma).sum()
+    assert logp_at(model, point) == pytest.approx(expected, **TOL)
+
+
+def test_complete_pooling_ignores_the_factors(crossed_frame):
+    """Complete pooling drops every group term: no variable of either factor."""
+    spec = CROSSED["intercepts"].with_pooling("complete")
+    model = build_model(prepare(crossed_frame, spec), spec, "rows")
+    assert {v.name for v in model.free_RVs} == {"beta", "sigma"}
+
+
+def test_several_factors_refuse_to_enter_by_group_sums(crossed_frame):
+    spec = CROSSED["intercepts"]
+    with pytest.raises(SpecError, match="row by row"):
+        build_model(prepare(crossed_frame, spec), spec, "sufficient")
+
+
+# ------------------------------------------------------------------------------------------------ names and priors
+def test_two_factor_names_carry_their_factor(penicillin):
+    spec = penicillin_spec()
+    data = prepare(penicillin, spec)
+    assert [ref.name for ref in population_parameters(spec, data)] == [
+        "intercept", "sd(intercept|plate)", "sd(intercept|sample)", "sigma"]
+    assert [(ref.var, ref.kind) for ref in population_parameters(spec, data)][1:3] == [
+        ("tau", "scale"), ("tau_f1", "scale")]
+    # No pooling has no group-level scales; one factor keeps today's names.
+    assert [ref.name for ref in population_parameters(spec.with_pooling("none"), data)] == ["sigma"]
+    one = ModelSpec("diameter", "plate")
+    assert [ref.name for ref in population_parameters(one, prepare(penicillin, one))] == [
+        "intercept", "sd(intercept)", "sigma"]
+
+
+def test_two_factor_default_priors_and_an_override_by_name(penicillin):
+    """Each factor's scale gets the documented halfnormal(s), s = sd(y); an override by its name is taken."""
+    spec = penicillin_spec()
+    data = prepare(penicillin, spec)
+    priors = default_priors(data, spec)
+    s = float(np.std(data.y))
+    assert set(priors) == {"intercept", "sd(intercept|plate)", "sd(intercept|sample)", "sigma"}
+    for name in ("sd(intercept|plate)", "sd(intercept|sample)"):
+        assert priors[name].distribution == "halfnormal"
+        assert priors[name].params == pytest.approx((s,), rel=1e-12)
+    override = Prior("halfcauchy", (2.0,))
+    resolved = resolve_priors(data, replace(spec, priors={"sd(intercept|sample)": override}))
+    assert resolved["sd(intercept|sample)"] == override
+    assert resolved["sd(intercept|plate)"] == priors["sd(intercept|plate)"]
+    with pytest.raises(SpecError, match=r"sd\(intercept\|sample\)"):  # the one-factor name lists the right ones
+        resolve_priors(data, replace(spec, priors={"sd(intercept)": override}))
+
+
+# ------------------------------------------------------------------------------------------------ plan
+def test_several_factors_plan_rows_through_nutpie_with_a_low_rank_mass_matrix(penicillin):
+    spec = penicillin_spec()
+    data = prepare(penicillin, spec)
+    for pooling in ("partial", "none"):
+        for parameterization in ("centered", "noncentered"):
+            plan = plan_fit(data, replace(spec, pooling=pooling, parameterization=parameterization))
+            assert (plan.method, plan.sampler, plan.adaptation) == ("rows", "nutpie", "low_rank")
+            assert (plan.mode_finder, plan.mode_method) == ("nutpie", "rows")
+
+
+def test_complete_pooling_with_factors_plans_as_with_one_factor(penicillin):
+    """Complete pooling drops every group term, so the further factor changes nothing in its plan."""
+    several = penicillin_spec(pooling="complete")
+    one = ModelSpec("diameter", "plate", pooling="complete")
+    plan_several = plan_fit(prepare(penicillin, several), several)
+    plan_one = plan_fit(prepare(penicillin, one), one)
+    for field in ("method", "sampler", "n_groups", "structure_key", "mode_method", "mode_finder", "mode_key",
+                  "adaptation"):
+        assert getattr(plan_several, field) == getattr(plan_one, field), field
+    assert plan_several.adaptation == "diag"
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def _problems(frame: pd.DataFrame, spec: ModelSpec) -> str:
+    with pytest.raises(DataError) as raised:
+        prepare(frame, spec)
+    return str(raised.value)
+
+
+def test_a_factor_with_one_level_is_refused(penicillin):
+    message = _problems(penicillin.assign(lab="only"), penicillin_spec(factors=(GroupingFactor("lab"),)))
+    assert "'lab'" in message and "single level ('only')" in message
+    assert "at least two groups" in message and "remove it" in message
+
+
+def test_a_factor_with_a_level_per_row_is_refused(penicillin):
+    frame = penicillin.assign(row=[f"r{i}" for i in range(len(penicillin))])
+    message = _problems(frame, penicillin_spec(factors=(GroupingFactor("row"),)))
+    assert "'row'" in message and "different value in every row" in message
+    assert "identifies rows, not groups" in message and "Remove it" in message
+    # The first factor too, once there are several.
+    message = _problems(frame, ModelSpec("diameter", "row", factors=(GroupingFactor("sample"),)))
+    assert "'row'" in message and "different value in every row" in message
+
+
+def test_a_nesting_the_labels_contradict_says_which_way_round_to_write_it(pastes):
+    """Casks with their own label each (``A:a`` ...), written ``(1 | cask/batch)``: every cask sits under one
+    batch, so the labels say cask is nested in batch, and the message gives the formula the other way round."""
+    frame = pastes.assign(cask_id=pastes["batch"] + pastes["cask"])
+    spec = ModelSpec("strength", "cask_id", factors=(GroupingFactor("batch", within="cask_id"),))
+    message = _problems(frame, spec)
+    assert "'cask_id' is nested in 'batch'" in message and "not the other way round" in message
+    assert "write (1 | batch/cask_id)" in message
+    # The same through the formula.
+    formula_spec = spec_from_formula("strength ~ 1 + (1 | cask_id/batch)", list(frame.columns)).spec
+    assert "write (1 | batch/cask_id)" in _problems(frame, formula_spec)
+    # Written the right way round it is accepted: 30 casks in 10 batches.
+    right = spec_from_formula("strength ~ 1 + (1 | batch/cask_id)", list(frame.columns)).spec
+    assert prepare(frame, right).factors[0].n_groups == 30
+
+
+def test_a_missing_factor_column_suggests_the_closest(penicillin):
+    message = _problems(penicillin, penicillin_spec(factors=(GroupingFactor("smaple"),)))
+    assert "no column 'smaple'" in message and "did you mean 'sample'" in message
+    with pytest.raises(FormulaError, match="no column 'smaple': did you mean 'sample'"):
+        spec_from_formula("diameter ~ 1 + (1 | plate) + (1 | smaple)", list(penicillin.columns))
+
+
+# ------------------------------------------------------------------------------------------------ the command line
+@pytest.mark.reference
+def test_cli_formula_with_two_crossed_factors(capsys):
+    """``--formula`` with two crossed factors and ``--json -``: population names carry their factor, each group
+    record names its factor, and both factors' groups are there with their row counts (Penicillin: every plate
+    has 6 rows, every sample 24)."""
+    assert main(["fit", str(SAMPLE_DATA / "penicillin.csv"), "--formula", PENICILLIN_FORMULA, "--pooling", "partial",
+                 "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "3", "--json", "-", "--quiet"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["spec"]["formula"] == PENICILLIN_FORMULA
+    assert set(document["population"]) == {"intercept", "sd(intercept|plate)", "sd(intercept|sample)", "sigma"}
+    assert document["data"]["factor_groups"] == {"sample": 6}
+    groups = pd.DataFrame(document["groups"])
+    assert set(groups["factor"]) == {"plate", "sample"}
+    plates, samples = groups[groups["factor"] == "plate"], groups[groups["factor"] == "sample"]
+    assert sorted(plates["group"]) == list("abcdefghijklmnopqrstuvwx") and set(plates["n"]) == {6}
+    assert sorted(samples["group"]) == list("ABCDEF") and set(samples["n"]) == {24}
+    assert set(groups["term"]) == {"intercept"}
+    # Each sample's coefficient is the intercept plus its deviation: they average near the intercept.
+    assert samples["mean"].mean() == pytest.approx(document["population"]["intercept"]["mean"], abs=0.5)
