@@ -381,7 +381,7 @@ def balanced_crossed_reml(df: pd.DataFrame, outcome: str, row: str, col: str) ->
     var_row, var_col = (ms_row - ms_res) / b, (ms_col - ms_res) / a
     expect(var_row >= 0 and var_col >= 0, f"{outcome}: an ANOVA variance estimate is negative")
     return {
-        "intercept": grand,
+        "intercept": float(grand),
         "se(intercept)": float(np.sqrt(var_row / a + var_col / b + ms_res / (a * b))),
         f"sd({row})": float(np.sqrt(var_row)),
         f"sd({col})": float(np.sqrt(var_col)),
@@ -407,7 +407,7 @@ def balanced_nested_reml(df: pd.DataFrame, outcome: str, outer: str, inner: str)
     a, b, n = df[outer].nunique(), len(cells) // df[outer].nunique(), int(cells.iloc[0])
     expect(
         bool((cells == n).all()) and bool((df.groupby(outer)[inner].nunique() == b).all()),
-        f"{outcome}: the design must be balanced ({b} {inner} per {outer}, {n} values each)",
+        f"{outcome}: the design must be balanced (as many {inner} in every {outer}, as many values in every cell)",
     )
     grand = y.mean()
     outer_means = df.groupby(outer)[outcome].transform("mean").to_numpy(dtype=float)
@@ -418,7 +418,7 @@ def balanced_nested_reml(df: pd.DataFrame, outcome: str, outer: str, inner: str)
     var_outer, var_inner = (ms_outer - ms_inner) / (b * n), (ms_inner - ms_res) / n
     expect(var_outer >= 0 and var_inner >= 0, f"{outcome}: an ANOVA variance estimate is negative")
     return {
-        "intercept": grand,
+        "intercept": float(grand),
         "se(intercept)": float(np.sqrt(var_outer / a + var_inner / (a * b) + ms_res / (a * b * n))),
         f"sd({outer})": float(np.sqrt(var_outer)),
         f"sd({inner}:{outer})": float(np.sqrt(var_inner)),
