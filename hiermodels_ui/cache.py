@@ -28,6 +28,7 @@ from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.diagnostics import Diagnostics
 from hiermodels.results.scales import Scale
+from hiermodels.results.variance import VarianceDecomposition, variance_decomposition
 from hiermodels_ui.state import FitKey
 
 MAX_STORED_FITS = 24
@@ -124,8 +125,9 @@ def warm_start(everything: bool = True) -> threading.Thread:
 
 # ------------------------------------------------------------------ tables computed from a fit, per fit key
 @st.cache_data(max_entries=32, show_spinner=False)
-def shrinkage_table(_fit: PoolingComparison, key: FitKey, scale: Scale = "natural") -> pd.DataFrame:
-    return _fit.shrinkage(scale=scale)
+def shrinkage_table(_fit: PoolingComparison, key: FitKey, scale: Scale = "natural",
+                    factor: str | None = None) -> pd.DataFrame:
+    return _fit.shrinkage(scale=scale, factor=factor)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -135,8 +137,27 @@ def population_table(_fit: PoolingComparison, key: FitKey, scale: Scale = "natur
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def map_vs_mean_table(_fit: PoolingComparison, key: FitKey, pooling: Pooling,
-                      scale: Scale = "natural") -> pd.DataFrame:
-    return interpret.map_vs_mean_table(_fit[pooling], scale=scale)
+                      scale: Scale = "natural", factor: str | None = None) -> pd.DataFrame:
+    """:func:`interpret.map_vs_mean_table`; for a further grouping factor, its population rows with that factor's
+    groups in place of the first factor's. The joint mode is not computed per group of a further factor
+    (``FitResult.factor_groups``: map NaN), so those rows carry the posterior mean and interval only."""
+    result = _fit[pooling]
+    table = interpret.map_vs_mean_table(result, scale=scale)
+    if factor is None or factor == result.spec.group:
+        return table
+    groups = result.groups(scale=scale, factor=factor)
+    groups = groups[groups["varies"]]
+    group_rows = pd.DataFrame({
+        "level": "group", "name": groups["group"], "term": groups["term"], "kind": "group", "mean": groups["mean"],
+        "lower": groups["lower"], "upper": groups["upper"], "map": groups["map"], "collapsed": False,
+    })
+    return pd.concat([table[table["level"] == "population"], group_rows], ignore_index=True)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def variance_table(_fit: PoolingComparison, key: FitKey) -> VarianceDecomposition | None:
+    """The partial-pooling fit's variance decomposition (None where it has none, or without that fit)."""
+    return variance_decomposition(_fit["partial"]) if "partial" in _fit.poolings else None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -52,6 +52,7 @@ _FIT_KEY = "hm_fit_key"
 _FIT_TABLE_NAME = "hm_fit_table_name"
 _HIGHLIGHT = "hm_highlight"
 _SCALE = "hm_scale"
+_FACTOR = "hm_factor"
 _LINK_NOTES = "hm_link_notes"
 _LINK_PENDING = "hm_link_pending"
 
@@ -191,6 +192,15 @@ def scale() -> Scale:
 
 def set_scale(value: Scale) -> None:
     st.session_state[_SCALE] = value
+
+
+def factor() -> str | None:
+    """The grouping factor the results pages show (None: the first, until one is chosen)."""
+    return st.session_state.get(_FACTOR)
+
+
+def set_factor(value: str | None) -> None:
+    st.session_state[_FACTOR] = value
 
 
 def seed(key: str, value: Any, allowed: list | tuple | None = None) -> None:

@@ -19,6 +19,7 @@ from hiermodels import charts
 from hiermodels.model import notation
 from hiermodels.model.spec import POOLING_LABELS
 from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.fit_result import FitResult
 from hiermodels.results.scales import SCALE_LABELS, SCALES, Scale, has_link, scale_note
 from hiermodels_ui import cache, navigation, state
 
@@ -190,3 +191,37 @@ def scale_choice(fit: PoolingComparison) -> Scale:
     st.caption(scale_note(family, scale))
     return scale
 
+
+
+FACTOR_KEY = "w_factor"
+
+
+def _remember_factor() -> None:
+    state.set_factor(st.session_state[FACTOR_KEY])
+
+
+def factor_choice(fit: PoolingComparison) -> str | None:
+    """With several grouping factors, a "Grouping factor" choice above the views (remembered across pages; a
+    selectbox, whose options are plain text, since factor names are column names): the chosen factor's name.
+    None with one grouping factor."""
+    factors = list(fit[fit.poolings[0]].factor_names)
+    if len(factors) < 2:
+        return None
+    # Set on every run, as the shrinkage page's highlight is: a widget of another page keeps no value here, and the
+    # callback has stored a new choice before the page runs.
+    st.session_state[FACTOR_KEY] = state.factor() if state.factor() in factors else factors[0]
+    return st.selectbox("Grouping factor", factors, key=FACTOR_KEY, on_change=_remember_factor,
+                        help="The views below show the groups of this factor. The first factor's groups carry the "
+                             "population means; a further factor's groups are deviations around them.")
+
+
+def is_first_factor(result: FitResult, factor: str | None) -> bool:
+    """Whether ``factor`` (from :func:`factor_choice`) is the first grouping factor, ``spec.group``."""
+    return factor is None or factor == result.spec.group
+
+
+def factor_labels(result: FitResult, factor: str | None) -> list[str]:
+    """The group labels of ``factor`` (the first grouping factor's when None)."""
+    if is_first_factor(result, factor):
+        return list(result.data.group_labels)
+    return list(result.data.factors[result.factor_names.index(factor) - 1].labels)

@@ -3,6 +3,10 @@
 Clicking a group in any chart, or choosing it in "Highlight a group", highlights it in every chart (and on the
 other results pages) through ``state.highlight()``. When the loaded sample carries a held-out truth (baseball's
 rest-of-season averages, the simulated daughters' family means), a last section compares each pooling with it.
+
+With several grouping factors a "Grouping factor" choice picks whose groups are shown: a further factor's groups
+shrink toward the term's population mean as the first factor's do (``PoolingComparison.shrinkage(factor=...)``);
+the group-level regression, the two-coefficient view and the truth concern the first factor's groups.
 """
 
 import streamlit as st
@@ -40,8 +44,11 @@ st.title("Shrinkage")
 key, fit = widgets.current_fit()
 widgets.fitted_model(fit)
 scale = widgets.scale_choice(fit)
+factor = widgets.factor_choice(fit)
+any_result = fit[fit.poolings[0]]
+first_factor = widgets.is_first_factor(any_result, factor)
 
-table = cache.shrinkage_table(fit, key, scale)
+table = cache.shrinkage_table(fit, key, scale, factor)
 if not {"none", "partial"} <= set(fit.poolings):
     fitted = ", ".join(POOLING_LABELS[p] for p in fit.poolings)
     st.info(
@@ -62,7 +69,7 @@ st.markdown(
     "group has the same size, what still tells the groups apart; each chart's caption says which."
 )
 
-labels = list(fit["partial"].data.group_labels)
+labels = widgets.factor_labels(fit["partial"], factor)
 highlight = state.highlight() if state.highlight() in labels else None
 
 
@@ -75,7 +82,7 @@ show_intervals = right.checkbox("Show intervals", key="w_shrinkage_intervals",
                                 help="95% intervals: no pooling left of each group, partial pooling right of it.")
 
 # A numeric predictor of the group (radon's county uranium): Gelman & Hill's figure, each group's level against it.
-group_predictors = group_level.numeric_group_predictors(fit["partial"])
+group_predictors = group_level.numeric_group_predictors(fit["partial"]) if first_factor else ()
 if group_predictors:
     st.subheader("Toward a group-level regression")
     predictor = group_predictors[0]
@@ -109,7 +116,10 @@ for index, term in enumerate(terms):
     )
     _follow_click(event, chart_key, labels)
 
-if len(terms) >= 2:
+if len(terms) >= 2 and not first_factor:
+    st.caption("The view of two coefficients together, with the population's ellipses, is drawn for the first "
+               "grouping factor's groups.")
+elif len(terms) >= 2:
     x_term, y_term = terms[0], terms[1]
     if len(terms) > 2:
         left, right = st.columns(2)
@@ -129,7 +139,7 @@ if len(terms) >= 2:
 
 loaded = state.table()
 sample = loaded.sample if loaded is not None else None
-if sample is not None and sample.truth is not None and sample.truth_applies(fit["partial"].spec):
+if first_factor and sample is not None and sample.truth is not None and sample.truth_applies(fit["partial"].spec):
     st.subheader("Against the truth")
     st.markdown(
         "This sample carries each group's true value, which the model never saw. Efron & Morris (1975) made the "

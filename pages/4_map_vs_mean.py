@@ -1,9 +1,16 @@
-"""MAP vs posterior mean: why a hierarchical model is summarised by expectations, not by its joint mode."""
+"""MAP vs posterior mean: why a hierarchical model is summarised by expectations, not by its joint mode.
+
+With several grouping factors a "Grouping factor" choice picks whose groups and group-level sds are shown. The
+joint mode is not computed per group of a further factor, so there the groups show their posterior means only
+(and say so), and the funnel, drawn from the first factor's groups, is not drawn.
+"""
 
 import streamlit as st
 
 from hiermodels import charts
+from hiermodels.model import names
 from hiermodels.results import interpret
+from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.fit_result import FitResult
 from hiermodels_ui import cache, state, widgets
 
@@ -36,6 +43,24 @@ def scale_and_funnel(result: FitResult) -> None:
         )
 
 
+def further_factor_scales(fit: PoolingComparison, key: state.FitKey, result: FitResult, factor: str) -> None:
+    """The group-level sd of each term varying over a further factor: its draws, with MAP and mean."""
+    number = result.factor_names.index(factor)
+    terms = result.data.terms_of(result.spec.all_factors[number].varying)
+    population = cache.population_table(fit, key, "link")
+    population = population[population["pooling"] == "partial"].set_index("name")
+    for index, term in enumerate(terms):
+        name = names.group_sd(term, result.spec.factor_tag(factor))
+        widgets.chart(
+            charts.scale_posterior_chart(interpret.trace_draws(result, name)[["value"]],
+                                         float(population.at[name, "map"]), float(population.at[name, "mean"]),
+                                         name),
+            "See where the MAP falls among the draws: far left of the bulk means the mode has collapsed.",
+            f"group_sd_{factor}_{index + 1}", key=f"w_factor_scale_chart_{index}",
+        )
+    st.caption("The funnel is drawn for the groups of the first grouping factor: choose it above to see it.")
+
+
 st.title("MAP vs posterior mean")
 key, fit = widgets.current_fit()
 widgets.fitted_model(fit)
@@ -56,6 +81,8 @@ st.markdown(
 pooling = widgets.pooling_choice("Pooling", "w_map_pooling", fit)
 result = fit[pooling]
 scale = widgets.scale_choice(fit)
+factor = widgets.factor_choice(fit)
+first_factor = widgets.is_first_factor(result, factor)
 
 collapsed = [name for name, flag in result.map_collapsed().items() if flag]
 if collapsed and result.map_kind == "limit":
@@ -79,7 +106,11 @@ if result.map_message:
     st.caption("Message from the MAP optimiser:")
     st.text(result.map_message)
 
-table = cache.map_vs_mean_table(fit, key, pooling, scale)
+table = cache.map_vs_mean_table(fit, key, pooling, scale, factor)
+if not first_factor and (table["level"] == "group").any():
+    st.info("The joint mode of this factor's groups is not shown: the MAP is reported for the population-level "
+            "parameters and the first grouping factor's groups only. This factor's groups show their posterior "
+            "means and intervals.", icon=":material/info:")
 group_rows = set(table.loc[table["level"] == "group", "name"])
 highlight = state.highlight() if state.highlight() in group_rows else None
 widgets.chart(
@@ -99,4 +130,7 @@ if pooling != "partial":
     st.stop()
 
 st.subheader("The group-level sd and the funnel")
-scale_and_funnel(result)
+if factor is None or first_factor:
+    scale_and_funnel(result)
+else:
+    further_factor_scales(fit, key, result, factor)

@@ -1,14 +1,16 @@
 """Diagnostics: did the sampler explore the posterior well enough to trust the other pages?
 
 The checks, their thresholds (Vehtari et al. 2021) and their grading ("ok", "check", "problem") are computed in
-:mod:`hiermodels.results.diagnostics`; this page shows them as a table, badges and warnings.
+:mod:`hiermodels.results.diagnostics`; this page shows them as a table, badges and warnings. They cover every
+grouping factor at once. With several factors, a "Grouping factor" choice narrows the trace and rank plots' list
+to the shared parameters and that factor's group-level ones (``sd(term|factor)``, ``corr(a,b|factor)``).
 """
 
 import pandas as pd
 import streamlit as st
 
 from hiermodels import charts
-from hiermodels.model.names import is_group_level_scale
+from hiermodels.model.names import is_group_level_scale, split_factor
 from hiermodels.model.spec import POOLING_LABELS
 from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
@@ -29,14 +31,15 @@ def _traffic_lights(label: str, table: pd.DataFrame) -> str:
 
 
 @st.fragment
-def trace_and_rank(fit: PoolingComparison) -> None:
-    """Choosing another pooling or parameter reruns only this part (the checks above take a moment)."""
+def trace_and_rank(fit: PoolingComparison, factor: str | None) -> None:
+    """Choosing another pooling or parameter reruns only this part (the checks above take a moment). With a
+    grouping factor chosen, the parameters offered are the shared ones and that factor's."""
     poolings = fit.poolings
     state.seed("w_diagnostics_pooling", "partial" if "partial" in poolings else poolings[0], poolings)
     pooling = st.radio("Pooling", poolings, format_func=POOLING_LABELS.get, key="w_diagnostics_pooling",
                        horizontal=True)
     result = fit[pooling]
-    names = list(result.population()["name"])
+    names = [n for n in result.population()["name"] if factor is None or split_factor(n)[1] in (None, factor)]
     scales = [n for n in names if is_group_level_scale(n)]
     state.seed("w_diagnostics_parameter", scales[0] if scales else names[0], names)
     name = st.selectbox("Parameter", names, key="w_diagnostics_parameter",
@@ -56,6 +59,7 @@ def trace_and_rank(fit: PoolingComparison) -> None:
 st.title("Diagnostics")
 key, fit = widgets.current_fit()
 widgets.fitted_model(fit)
+factor = widgets.factor_choice(fit)
 
 st.markdown(
     "Before reading the other pages, check that the sampler did its job. **R-hat** compares the chains: near 1 "
@@ -70,7 +74,8 @@ st.subheader("Traffic lights")
 for pooling, table in tables.items():
     st.markdown(_traffic_lights(POOLING_LABELS[pooling], table))
 st.caption(f"Green: ok; orange: worth a check; red: a problem. The ESS target is {ESS_PER_CHAIN} effective draws per "
-           "chain; R-hat and ESS cover every population parameter and group coefficient.")
+           "chain; R-hat and ESS cover every population parameter and group coefficient"
+           + (", of every grouping factor." if factor is not None else "."))
 widgets.table(pd.concat([table.assign(pooling=POOLING_LABELS[pooling]) for pooling, table in tables.items()],
                         ignore_index=True)[["pooling", "check", "value", "target", "status"]], "convergence_checks")
 
@@ -85,7 +90,7 @@ with st.expander("R-hat and ESS of each population parameter"):
     widgets.table(cache.diagnostics_table(fit, key), "convergence_by_parameter")
 
 st.subheader("Trace and rank plots")
-trace_and_rank(fit)
+trace_and_rank(fit, factor)
 
 st.subheader("Timing")
 timing = pd.DataFrame([

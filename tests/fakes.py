@@ -36,6 +36,17 @@ VAR_DIMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def var_dims(name: str) -> tuple[str, ...]:
+    """The dims of model variable ``name``: :data:`VAR_DIMS`, or for further grouping factor k's variables
+    (``b_f1``, ``tau_f1``...) the same dims with the factor's suffix (:func:`hiermodels.model.build.factor_name`)."""
+    if name in VAR_DIMS:
+        return VAR_DIMS[name]
+    base, _, number = name.rpartition("_f")
+    if base not in VAR_DIMS or not number.isdigit():
+        raise KeyError(f"no variable {name!r} in a fake fit")
+    return tuple(m.factor_name(d, int(number)) for d in VAR_DIMS[base])
+
+
 def fake_data(
     sizes: Sequence[int] = (1, 2, 3, 5, 8, 13, 21, 40),
     *,
@@ -92,12 +103,17 @@ def fake_fit(
         m.VARYING_DIM: list(varying),
         f"{m.VARYING_DIM}_2": list(varying),
     }
+    for number, (factor, factor_data) in enumerate(zip(spec.factors, data.factors, strict=False), start=1):
+        terms = list(data.terms_of(factor.varying))
+        coords[m.factor_name(m.GROUP_DIM, number)] = list(factor_data.labels)
+        coords[m.factor_name(m.VARYING_DIM, number)] = terms
+        coords[m.factor_name(f"{m.VARYING_DIM}_2", number)] = terms
     first = np.asarray(next(iter(draws.values())))
     chains, n_draws = first.shape[:2]
     variables = {}
     used_dims: set[str] = set()
     for name, values in draws.items():
-        dims = VAR_DIMS[name]
+        dims = var_dims(name)
         used_dims.update(dims)
         variables[name] = (("chain", "draw", *dims), np.asarray(values, dtype=float))
     posterior = xr.Dataset(
@@ -116,7 +132,7 @@ def fake_fit(
         map_point={k: np.asarray(v) for k, v in (map_point or {}).items()},
         priors={},
         timing=Timing(),
-        var_dims={k: VAR_DIMS[k] for k in VAR_DIMS},
+        var_dims={**VAR_DIMS, **{name: var_dims(name) for name in draws}},
         coords=coords,
     )
 
@@ -201,6 +217,16 @@ def fake_fit_poolings(data: PreparedData, spec: ModelSpec, poolings: Sequence[st
             draws[m.GROUP_SD] = rng.lognormal(-1.0, 0.2, (chains, n_draws, len(varying)))
             if pooled.correlated:
                 draws[m.CORRELATION] = constant(np.eye(len(varying)) * 0.7 + 0.3, chains, n_draws)
+        for number, factor in enumerate(pooled.factors if pooling != "complete" else (), start=1):
+            terms = data.terms_of(factor.varying)
+            n_factor_groups = data.factors[number - 1].n_groups
+            draws[m.factor_name(m.GROUP_COEFFICIENT, number)] = rng.normal(
+                0.0, 0.3, (chains, n_draws, n_factor_groups, len(terms)))
+            if pooling == "partial":
+                draws[m.factor_name(m.GROUP_SD, number)] = rng.lognormal(-0.5, 0.2, (chains, n_draws, len(terms)))
+                if factor.correlated:
+                    draws[m.factor_name(m.CORRELATION, number)] = constant(np.eye(len(terms)) * 0.7 + 0.3, chains,
+                                                                          n_draws)
         if spec.family == "gaussian":
             draws[m.SIGMA] = rng.lognormal(-0.3, 0.05, (chains, n_draws))
         if spec.family == "gamma":

@@ -30,9 +30,10 @@ from test_app import every_run_through_app  # noqa: F401 (a fixture, used by nam
 from hiermodels.data.datasets import SAMPLES, sample_by_name
 from hiermodels.data.preparing import prepare
 from hiermodels.model import build as m
-from hiermodels.model.spec import POOLINGS
+from hiermodels.model.spec import POOLINGS, GroupingFactor, ModelSpec
 from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
+from hiermodels.results.variance import variance_decomposition
 from hiermodels_ui import cache, state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -195,7 +196,9 @@ def test_every_page_works_for_every_bundled_sample(sample):
     n_terms = len(fit["partial"].data.terms_of(sample.spec.varying))
     # With a group-level predictor (radon with uranium) Gelman & Hill's figure takes the intercept's chart's place.
     assert len(charts(at)) == n_terms + (n_terms >= 2)
-    for page, expected in ((MAP_VS_MEAN, 1 + 2 * n_terms), (POPULATION, 2), (DIAGNOSTICS, 2)):
+    # The variance decomposition where the family has one (gaussian, binomial).
+    shares = variance_decomposition(fit["partial"]) is not None
+    for page, expected in ((MAP_VS_MEAN, 1 + 2 * n_terms), (POPULATION, 2 + shares), (DIAGNOSTICS, 2)):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert len(charts(at)) == expected, page
@@ -379,8 +382,10 @@ def test_map_vs_mean_highlights_the_shared_highlight(comp):
 # ------------------------------------------------------------------------------------------------ population
 def test_population_compares_the_poolings_and_predicts_an_existing_and_a_new_group(comp):
     at = open_page(POPULATION, comp)
-    population, prediction = charts(at)
+    population, variance, prediction = charts(at)
     assert title_of(population) == "Population-level parameters under each pooling"
+    assert title_of(variance) == "Where the variance lies"
+    assert list(frame_with(variance, "component", "mean")["component"]) == ["g", "residual"]
     assert set(frame_with(population, "pooling", "name")["pooling"]) == {"complete", "none", "partial"}
     assert set(at.dataframe[0].value["pooling"]) == {"complete", "none", "partial"}
 
@@ -398,7 +403,7 @@ def test_population_compares_the_poolings_and_predicts_an_existing_and_a_new_gro
     at.selectbox(key="w_predict_group").select("g7")
     at.number_input(key="w_predict_value_x").set_value(1.0).run()
     assert not at.exception
-    moved = frame_with(charts(at)[1], "target", "quantity", "value")
+    moved = frame_with(charts(at)[2], "target", "quantity", "value")
     assert set(moved["group"].dropna()) == {"g7"}
     assert not np.allclose(np.sort(moved["value"]), np.sort(draws["value"]))
 
@@ -408,7 +413,7 @@ def test_no_pooling_predicts_only_the_existing_group(comp):
     at.radio(key="w_predict_pooling").set_value("none").run()
     assert not at.exception
     assert any("cannot predict a new group" in text for text in texts(at, "info"))
-    assert set(frame_with(charts(at)[1], "target", "value")["target"]) == {"existing group"}
+    assert set(frame_with(charts(at)[2], "target", "value")["target"]) == {"existing group"}
 
 
 # ------------------------------------------------------------------------------------------------ diagnostics
@@ -532,3 +537,88 @@ def test_a_reload_or_a_shared_link_finds_the_stored_fit():
     other.switch_page(SHRINKAGE).run()
     assert any(text.startswith("Nothing fitted yet") for text in texts(other, "info"))
     assert not charts(other)
+
+
+# ------------------------------------------------------------------------------------------------ several factors
+PENICILLIN = Path(__file__).resolve().parent.parent / "sample_data" / "penicillin.csv"
+
+
+@pytest.fixture(scope="module")
+def crossed() -> PoolingComparison:
+    """Penicillin's plates crossed with its samples (24 plates, 6 samples), fake draws of every pooling."""
+    spec = ModelSpec("diameter", "plate", factors=(GroupingFactor("sample"),), parameterization="centered")
+    return fake_fit_poolings(prepare(pd.read_csv(PENICILLIN), spec), spec, POOLINGS)
+
+
+def test_one_grouping_factor_offers_no_factor_choice(comp):
+    for page in RESULT_PAGES:
+        at = open_page(page, comp)
+        assert not [s for s in at.selectbox if s.key == "w_factor"], page
+
+
+def test_shrinkage_shows_the_chosen_factors_groups(crossed):
+    at = open_page(SHRINKAGE, crossed)
+    assert at.selectbox(key="w_factor").options == ["plate", "sample"]
+    assert at.selectbox(key="w_factor").value == "plate"
+    table = next(df.value for df in at.dataframe if "pooling_factor" in df.value)
+    assert len(table) == 24 and "raw" in table
+    at.selectbox(key="w_factor").select("sample").run()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "pooling_factor" in df.value)
+    assert list(table["group"]) == list("ABCDEF") and "raw" not in table
+    assert set(table["n"]) == {24}
+    # Each sample's partial-pooling value is the population mean plus its deviation, as the fit's own table says.
+    expected = crossed["partial"].groups(factor="sample").set_index("group")["mean"]
+    np.testing.assert_allclose(table.set_index("group")["partial"], expected.loc[list("ABCDEF")])
+    assert set(frame_with(charts(at)[0], "group", "partial")["group"]) == set("ABCDEF")
+    assert at.selectbox(key="w_highlight").options == ["(none)", *"ABCDEF"]
+    # The choice is remembered on the other pages.
+    at.switch_page(MAP_VS_MEAN).run()
+    assert not at.exception and at.selectbox(key="w_factor").value == "sample"
+
+
+def test_map_vs_mean_of_a_further_factor_says_its_groups_mode_is_not_shown(crossed):
+    at = open_page(MAP_VS_MEAN, crossed, hm_factor="sample")
+    assert at.selectbox(key="w_factor").value == "sample"
+    assert any("joint mode of this factor's groups is not shown" in text for text in texts(at, "info"))
+    groups = map_vs_mean_rows(charts(at)[0], "group")
+    assert set(groups["name"]) == set("ABCDEF") and groups["map"].isna().all()
+    population = map_vs_mean_rows(charts(at)[0], "population")
+    assert population["map"].notna().all()
+    titles = [title_of(chart) for chart in charts(at)]
+    assert titles[1:] == ["Posterior of the group-level scale"]  # sd(intercept|sample); no funnel
+    assert "sd(intercept|sample) (group-level sd)" in json.dumps(json.loads(charts(at)[1].proto.spec))
+    assert any("funnel is drawn for the groups of the first grouping factor" in c for c in texts(at, "caption"))
+    # The first factor: its groups' MAP and the funnel, as with one factor.
+    at.selectbox(key="w_factor").select("plate").run()
+    assert not at.exception
+    assert not any("not shown" in text for text in texts(at, "info"))
+    assert set(map_vs_mean_rows(charts(at)[0], "group")["name"]) == set(crossed["partial"].data.group_labels)
+    assert at.selectbox(key="w_funnel_group").options[0] == "a"
+
+
+def test_population_shows_the_variance_shares_of_both_factors(crossed):
+    at = open_page(POPULATION, crossed)
+    titles = [title_of(chart) for chart in charts(at)]
+    assert "Where the variance lies" in titles
+    shares = frame_with(charts(at)[titles.index("Where the variance lies")], "component", "mean")
+    assert list(shares["component"]) == ["plate", "sample", "residual"]
+    assert shares["mean"].sum() == pytest.approx(1.0)
+    assert any("Predictions are for the groups of plate" in t and "sample" in t for t in texts(at, "text"))
+    # The population parameters shared by every factor, and the group-level ones of the chosen factor.
+    names = set(frame_with(charts(at)[0], "pooling", "name")["name"])
+    assert "sd(intercept|plate)" in names and "sd(intercept|sample)" not in names and "sigma" in names
+    at.selectbox(key="w_factor").select("sample").run()
+    assert not at.exception
+    names = set(frame_with(charts(at)[0], "pooling", "name")["name"])
+    assert "sd(intercept|sample)" in names and "sd(intercept|plate)" not in names and "intercept" in names
+
+
+def test_diagnostics_offer_the_chosen_factors_parameters(crossed):
+    at = open_page(DIAGNOSTICS, crossed)
+    assert "sd(intercept|plate)" in at.selectbox(key="w_diagnostics_parameter").options
+    at.selectbox(key="w_factor").select("sample").run()
+    assert not at.exception
+    options = at.selectbox(key="w_diagnostics_parameter").options
+    assert "sd(intercept|sample)" in options and "sd(intercept|plate)" not in options
+    assert at.selectbox(key="w_diagnostics_parameter").value == "sd(intercept|sample)"

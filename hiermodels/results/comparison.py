@@ -64,8 +64,14 @@ class PoolingComparison:
         table = pd.concat(tables, ignore_index=True)
         return table[["pooling", *[c for c in table.columns if c != "pooling"]]]
 
-    def shrinkage(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link") -> pd.DataFrame:
+    def shrinkage(self, prob: float = DEFAULT_INTERVAL_PROB, scale: Scale = "link",
+                  factor: str | None = None) -> pd.DataFrame:
         """One row per (group, varying term): the estimate under each pooling, and the pooling factor.
+
+        ``factor`` picks a grouping factor other than the first (``FitResult.factor_names``): its groups'
+        coefficients are the term's population value plus the group's deviation (``FitResult.factor_groups``), so
+        the population mean is the term's, as for the first factor. The group-level-predictor adjustment and
+        ``raw`` concern the first factor only.
 
         Columns: group, term, n, identified, and for each fitted pooling ``<pooling>`` (posterior mean),
         ``<pooling>_lower``, ``<pooling>_upper``; then ``population_mean`` and ``pooling_factor`` when no
@@ -76,15 +82,17 @@ class PoolingComparison:
         The estimates are on ``scale``; the pooling factor is always computed on the link scale, where the model
         is linear (the module docstring).
         """
-        table = self._estimates(prob, scale)
+        any_result = next(iter(self.results.values()))
+        first = factor is None or factor == any_result.spec.group
+        table = self._estimates(prob, scale, factor)
         if "none" in self.results and "partial" in self.results:
-            link = table if scale == "link" else self._estimates(prob, "link")
+            link = table if scale == "link" else self._estimates(prob, "link", factor)
             partial = self.results["partial"]
             link_mean = partial.population(prob).set_index("name")["mean"]
             shown_mean = link_mean if scale == "link" else partial.population(prob, scale).set_index("name")["mean"]
             table["population_mean"] = table["term"].map(shown_mean)
             population_link = link["term"].map(link_mean).to_numpy(dtype=float, copy=True)
-            dropped = self.dropped_under_no_pooling()
+            dropped = self.dropped_under_no_pooling() if first else ()
             if dropped:  # the intercept's population mean is each group's predicted level
                 intercept = (table["term"] == INTERCEPT).to_numpy()
                 groups = table.loc[intercept, "group"]
@@ -96,21 +104,22 @@ class PoolingComparison:
             spread = (link["partial_upper"] - link["partial_lower"]).abs()
             usable = (denominator.abs() > _MIN_DISTANCE_FRACTION * spread) & link["identified"]
             table["pooling_factor"] = np.where(usable, (link["none"] - link["partial"]) / denominator, np.nan)
-        any_result = next(iter(self.results.values()))
-        raw = raw_estimates(any_result.data, any_result.spec, scale)
+        raw = raw_estimates(any_result.data, any_result.spec, scale) if first else None
         if raw is not None:
             table["raw"] = table["group"].map(raw).where(table["term"] == INTERCEPT)
         family = any_result.spec.family
         table["shown_as"] = table["term"].map(lambda term: coefficient_transform(family, term, scale).label)
         return table
 
-    def _estimates(self, prob: float, scale: Scale) -> pd.DataFrame:
+    def _estimates(self, prob: float, scale: Scale, factor: str | None = None) -> pd.DataFrame:
         any_result = next(iter(self.results.values()))
-        varying = any_result.data.terms_of(any_result.spec.varying)
+        first = factor is None or factor == any_result.spec.group
+        number = 0 if first else any_result.factor_names.index(factor)
+        varying = any_result.data.terms_of(any_result.spec.all_factors[number].varying)
         table: pd.DataFrame | None = None
-        dropped = self.dropped_under_no_pooling()
+        dropped = self.dropped_under_no_pooling() if first else ()
         for pooling in self.poolings:
-            groups = self.results[pooling].groups(prob, scale)
+            groups = self.results[pooling].groups(prob, scale, factor)
             groups = groups[groups["term"].isin(varying)].copy()
             if dropped and pooling != "none":  # the group's level, as no pooling's intercept is
                 levels = self._summarised(level_draws(self.results[pooling], dropped), prob, scale)
