@@ -1130,3 +1130,43 @@ def group_level_chart(
     return _layer(*layers).properties(
         title=_title("Shrinkage toward a group-level regression", subtitle), width=WIDTH, height=HEIGHT + 60,
     )
+
+
+# ------------------------------------------------------------------------------------------------ variance
+VARIANCE_COLORS: Mapping[str, str] = {"factor": OKABE_ITO["blue"], "residual": "#a6a6a6"}
+
+
+def variance_chart(summary_df: pd.DataFrame, residual_note: str = "", *, prob: float = 0.95) -> alt.LayerChart:
+    """The share of the outcome's variance each grouping factor and the residual carry (the ``summary`` of
+    :func:`hiermodels.results.variance.variance_decomposition`): one thick bar per component at its posterior
+    mean share, a black rule over its interval, and the numbers printed at the bar's end. Shares are printed as
+    percentages with one decimal (42.3%): finer digits are noise next to the intervals, and they read from the
+    back of a room. The axis stops at 100%; the room to its right holds the printed numbers.
+    """
+    _require_columns(summary_df, ["component", "kind", "mean", "lower", "upper"], "variance_chart")
+    if summary_df.empty:
+        raise SpecError("there are no variance components to draw")
+    d = summary_df.copy()
+    d["order"] = np.arange(len(d))
+    d["label"] = [f"{mean:.1%}  [{lower:.1%}, {upper:.1%}]"
+                  for mean, lower, upper in zip(d["mean"], d["lower"], d["upper"], strict=True)]
+    d["kind_label"] = d["kind"].map({"factor": "grouping factor", "residual": "residual"})
+    y = alt.Y("component:N", sort=alt.EncodingSortField("order"), title=None,
+              axis=alt.Axis(labelFontWeight="bold", labelLimit=260))
+    x = alt.X("mean:Q", title=f"share of the variance (posterior mean, {prob:.0%} interval)",
+              scale=alt.Scale(domain=[0, 1.45], nice=False),
+              axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0], grid=True))
+    tooltip = [alt.Tooltip("component:N"), alt.Tooltip("mean:Q", title="share", format=".1%"),
+               alt.Tooltip("lower:Q", format=".1%"), alt.Tooltip("upper:Q", format=".1%")]
+    colour = alt.Color("kind_label:N", title=None, scale=alt.Scale(
+        domain=["grouping factor", "residual"], range=[VARIANCE_COLORS["factor"], VARIANCE_COLORS["residual"]]))
+    base = alt.Chart(d)
+    bars = base.mark_bar(size=34).encode(x=x, y=y, color=colour, tooltip=tooltip)
+    intervals = base.mark_rule(strokeWidth=4, color=MEAN_COLOR).encode(x="lower:Q", x2="upper:Q", y=y,
+                                                                        tooltip=tooltip)
+    labels = base.mark_text(align="left", dx=10, fontWeight="bold").encode(x="upper:Q", y=y, text="label:N")
+    subtitle = ["Bars: posterior mean share; black rules: the interval. Each draw's shares sum to 100%."]
+    if residual_note:
+        subtitle.append(residual_note)
+    return _layer(bars, intervals, labels).properties(
+        title=_title("Where the variance lies", subtitle), width=WIDTH, height=alt.Step(64))

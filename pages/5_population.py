@@ -1,12 +1,20 @@
-"""Population & prediction: what the poolings say about groups in general, and predictions for an existing group
-and for a new, unseen one."""
+"""Population & prediction: what the poolings say about groups in general, how the outcome's variance splits
+between the grouping factors and the residual, and predictions for an existing group and for a new, unseen one.
+
+With several grouping factors a "Grouping factor" choice picks whose group-level parameters are shown beside the
+population-level ones. A further factor's groups are deviations around the population mean of each term
+(``FitResult.factor_groups``), so its population value is that mean. Predictions are for the groups of the first
+grouping factor, with every other factor at its average group (a deviation of 0): the page says so.
+"""
 
 import numpy as np
 import streamlit as st
 
 from hiermodels import charts
+from hiermodels.model import names
 from hiermodels.model.spec import INTERCEPT, POOLING_LABELS
 from hiermodels.results import interpret
+from hiermodels.results.variance import unavailable_reason
 from hiermodels_ui import cache, state, widgets
 
 widgets.require_frame()
@@ -21,8 +29,11 @@ st.title("Population & prediction")
 key, fit = widgets.current_fit()
 widgets.fitted_model(fit)
 scale = widgets.scale_choice(fit)
+factor = widgets.factor_choice(fit)
 
 population = cache.population_table(fit, key, scale)
+if factor is not None:  # the shared parameters, and the group-level ones of the chosen factor only
+    population = population[population["name"].map(lambda name: names.split_factor(name)[1] in (None, factor))]
 widgets.chart(
     charts.population_chart(population),
     "Compare the colours within each panel: the poolings agree on well-measured parameters and differ where "
@@ -38,6 +49,22 @@ st.text("\n".join(
         for row in population[population["pooling"] == pooling].itertuples())
         or "no population-level parameter (every coefficient is each group's own)")
     for pooling in fit.poolings))
+
+partial = fit["partial"] if "partial" in fit.poolings else None
+st.header("Where the variance lies")
+decomposition = cache.variance_table(fit, key) if partial is not None else None
+if decomposition is None:
+    st.info(unavailable_reason(partial) if partial is not None else
+            "The variance decomposition needs partial pooling: fit it on the **Model & fit** page.",
+            icon=":material/info:")
+else:
+    widgets.chart(
+        charts.variance_chart(decomposition.summary, decomposition.residual_note, prob=decomposition.prob),
+        "Compare the bars: a grouping factor with a large share is where the outcome differs most; a wide "
+        "interval means the data say little about that factor's spread (few groups).",
+        "variance_shares", key="w_variance_chart",
+    )
+    widgets.table(decomposition.summary, "variance_shares")
 
 st.header("Prediction: an existing group vs a new group")
 st.markdown(
@@ -55,6 +82,10 @@ elif pooling == "complete":
     st.info("Complete pooling ignores the groups: the existing and the new group get the same prediction.",
             icon=":material/info:")
 
+if result.spec.factors:  # names are columns: plain text
+    st.text(f"Predictions are for the groups of {result.spec.group}, the first grouping factor, with every other "
+            f"factor ({', '.join(f.name for f in result.spec.factors)}) at its average group: their effects are "
+            "deviations around 0, and a new observation does not add their spread.")
 labels = list(result.data.group_labels)
 state.seed("w_predict_group", state.highlight() if state.highlight() in labels else labels[0], labels)
 group = st.selectbox("Existing group", labels, key="w_predict_group")

@@ -140,3 +140,21 @@ def test_no_decomposition_without_partial_pooling():
         m.GROUP_COEFFICIENT: RNG.normal(size=(CHAINS, DRAWS, data.n_groups, 1)), m.SIGMA: positive()})
     assert variance_decomposition(fit) is None
     assert "partial pooling" in unavailable_reason(fit)
+
+
+def test_the_variance_chart_carries_each_share_and_its_interval():
+    from hiermodels import charts
+
+    fit, *_ = crossed_fit()
+    decomposition = variance_decomposition(fit)
+    assert decomposition is not None
+    chart = charts.variance_chart(decomposition.summary, decomposition.residual_note, prob=decomposition.prob)
+    spec = chart.to_dict()  # validates against Vega-Lite's schema
+    assert spec["title"]["text"] == "Where the variance lies"
+    assert decomposition.residual_note in spec["title"]["subtitle"]
+    rows = next(iter(spec["datasets"].values()))
+    assert [row["component"] for row in rows] == ["g", "h", "residual"]
+    first = rows[0]
+    assert first["label"] == f"{first['mean']:.1%}  [{first['lower']:.1%}, {first['upper']:.1%}]"
+    with pytest.raises(Exception, match="no variance components"):
+        charts.variance_chart(decomposition.summary.iloc[:0])
