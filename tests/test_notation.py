@@ -14,8 +14,8 @@ from dataclasses import replace
 import pytest
 
 from hiermodels.errors import SpecError
-from hiermodels.model.notation import describe, escape_latex, formula, latex, latex_text, r_name
-from hiermodels.model.spec import FAMILIES, POOLINGS, ModelSpec, Prior
+from hiermodels.model.notation import describe, escape_latex, formula, group_term, latex, latex_text, r_name
+from hiermodels.model.spec import FAMILIES, POOLINGS, GroupingFactor, ModelSpec, Prior
 
 RADON = ModelSpec(outcome="log_radon", group="county", predictors=("floor",))
 VARYING_SLOPE = replace(RADON, varying=("intercept", "floor"))
@@ -481,3 +481,81 @@ def test_describe(spec, expected):
 )
 def test_describe_plurals(group, plural):
     assert f"small {plural} borrow" in describe(ModelSpec(outcome="y", group=group))
+
+
+# ------------------------------------------------------------------------------------------------ several factors
+PENICILLIN = ModelSpec("diameter", "plate", factors=(GroupingFactor("sample"),))
+NESTED = ModelSpec("strength", "batch", predictors=("x",),
+                   factors=(GroupingFactor("cask", ("intercept", "x"), correlated=True, within="batch"),))
+
+
+def test_group_term_writes_a_factor_as_lme4_does():
+    assert group_term(GroupingFactor("sample")) == "(1 | sample)"
+    assert group_term(GroupingFactor("g", ("intercept", "x"))) == "(1 + x || g)"
+    assert group_term(GroupingFactor("g", ("x",), )) == "(0 + x | g)"
+    assert group_term(GroupingFactor("cask", ("intercept", "x"), correlated=True, within="batch")) == \
+        "(1 + x | batch:cask)"
+    assert group_term(GroupingFactor("my sample")) == "(1 | `my sample`)"
+
+
+@pytest.mark.parametrize(("pooling", "expected"), [
+    ("partial", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
+    ("none", "diameter ~ 0 + plate + sample"),
+    ("complete", "diameter ~ 1"),
+])
+def test_formula_with_a_crossed_factor(pooling, expected):
+    assert formula(PENICILLIN.with_pooling(pooling)) == expected
+
+
+def test_formula_with_a_nested_factor_and_a_varying_slope():
+    assert formula(NESTED) == "strength ~ 1 + x + (1 | batch) + (1 + x | batch:cask)"
+    assert formula(NESTED.with_pooling("none")) == "strength ~ 0 + batch + x + batch:cask + batch:cask:x"
+
+
+def test_latex_shows_every_level():
+    priors = {"intercept": Prior("normal", (23, 5)), "sd(intercept|plate)": Prior("halfnormal", (1,)),
+              "sd(intercept|sample)": Prior("halfnormal", (2,)), "sigma": Prior("halfnormal", (1,))}
+    tex = latex(PENICILLIN, priors=priors)
+    assert r"\eta_i &= b_{0,g[i]} + u^{(\text{sample})}_{0,h_{1}[i]}" in tex
+    assert r"h_{1}[i] &\in \{1, \dots, H_{1}\} \quad \text{(the sample of row }i\text{)}" in tex
+    assert r"u^{(\text{sample})}_{0,h} &\sim \mathcal{N}(0,\ \tau^{(\text{sample})}_{0})" in tex
+    assert r"\tau_{0} &\sim \mathrm{HalfNormal}(1)" in tex  # the first factor's sd(intercept|plate)
+    assert r"\tau^{(\text{sample})}_{0} &\sim \mathrm{HalfNormal}(2)" in tex
+    assert_safe_tex(tex)
+    none = latex(PENICILLIN.with_pooling("none"), priors=priors)
+    assert r"u^{(\text{sample})}_{0,h} &\sim \mathcal{N}(0,\ 5)" in none and "sum to 0" in none
+    assert r"\tau" not in none
+    assert_safe_tex(none)
+    complete = latex(PENICILLIN.with_pooling("complete"), priors=priors)
+    assert "u^" not in complete and "h_" not in complete
+    assert_safe_tex(complete)
+
+
+def test_latex_of_a_nested_correlated_factor():
+    tex = latex(NESTED, priors={"corr|cask:batch": Prior("lkj", (2,))})
+    assert r"u^{(\text{cask:batch})}_{\text{x},h_{1}[i]}\,\text{x}_i" in tex
+    assert r"\text{(the cask within batch of row }i\text{)}" in tex
+    assert (r"(u^{(\text{cask:batch})}_{0,h},\ u^{(\text{cask:batch})}_{\text{x},h}) &\sim "
+            r"\mathcal{MVN}\big(0,\ \Sigma^{(\text{cask:batch})}\big)") in tex
+    assert r"R^{(\text{cask:batch})} &\sim \mathrm{LKJ}(2)" in tex
+    assert_safe_tex(tex)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_factor_names_stay_text(name):
+    spec = ModelSpec("y", "g", predictors=("x",), factors=(
+        GroupingFactor(f"f {name}", ("intercept", "x"), correlated=True),))
+    for pooling in POOLINGS:
+        assert_safe_tex(latex(spec.with_pooling(pooling)))
+
+
+def test_describe_names_each_further_factor():
+    assert describe(PENICILLIN) == (
+        "Partial pooling: each plate has its own intercept, drawn from a common population, so small plates borrow "
+        "strength from the rest. Crossed with the plates, each sample also shifts the intercept, drawn from a "
+        "common population around the overall value, so small samples borrow strength from the rest.")
+    assert describe(PENICILLIN.with_pooling("none")).endswith(
+        "Crossed with the plates, each sample also shifts the intercept, estimated from that sample's rows (the "
+        "samples' deviations sum to 0).")
+    assert describe(PENICILLIN.with_pooling("complete")).endswith("as if the plate and sample of a row did not matter.")
+    assert "Within each batch, each cask also shifts the intercept and x slope" in describe(NESTED)

@@ -16,6 +16,12 @@ r"""Writing a :class:`~hiermodels.model.spec.ModelSpec` down three ways: a formu
 :func:`describe`
     one plain-English sentence for a student.
 
+Several grouping factors (``spec.factors``): the formula gains one bar per further factor (lme4's
+``(1 | plate) + (1 | sample)``; under no pooling the factor as a fixed effect, ``+ sample``); the maths a line per
+level: :math:`h_f[i]` the group of row i in further factor f, :math:`u^{(	ext{sample})}_{k,h}` group h's deviation
+in term k, :math:`	au^{(	ext{sample})}_k` its scale (``sd(k|sample)``), and :math:`\Sigma^{(\cdot)}, R^{(\cdot)}`
+when correlated; the sentence one clause per further factor. With one factor the output is as before.
+
 Column names, group names and category levels come from users, so everything a user wrote is passed through
 :func:`latex_text`: LaTeX's special characters are escaped and any character outside a small safe set is
 replaced by ``?``. The output then contains only the commands this module writes, and its braces are balanced,
@@ -82,9 +88,13 @@ def formula(spec: ModelSpec) -> str:
     """
     group = r_name(spec.group)
     varying = spec.varying_terms
+    further = spec.factors if spec.pooling != "complete" else ()
     if spec.pooling == "none":
         terms = [f"0 + {group}"] if INTERCEPT in varying else ["1"]
         terms += [f"{group}:{r_name(p)}" if p in varying else r_name(p) for p in spec.predictors]
+        for factor in further:  # fixed effects of each further factor
+            name = _factor_r_name(factor)
+            terms += [name if v == INTERCEPT else f"{name}:{r_name(v)}" for v in factor.varying]
     else:
         terms = ["1", *(r_name(p) for p in spec.predictors)]
     if spec.family == "poisson" and spec.exposure:
@@ -95,6 +105,7 @@ def formula(spec: ModelSpec) -> str:
             group_terms.insert(0, "0")
         bar = "||" if len(varying) > 1 and not spec.correlated else "|"
         terms.append(f"({' + '.join(group_terms)} {bar} {group})")
+        terms += [group_term(factor) for factor in further]
 
     outcome = r_name(spec.outcome)
     if spec.family == "binomial" and spec.trials:
@@ -180,6 +191,11 @@ def latex(
     priors = dict(priors or {})
     noise_by_group = spec.group_noise and spec.family == "gaussian" and spec.pooling != "complete"
     group = escape_latex(spec.group)
+    tag = spec.factor_tag(spec.group)  # the first factor's names carry it when there are several
+    # Further factors: (number, factor, its design terms, its symbol's superscript).
+    further = [(number, factor, [t for t in terms if split[t][0] in factor.varying],
+                rf"^{{({latex_text(factor.name)})}}")
+               for number, factor in enumerate(spec.factors if spec.pooling != "complete" else (), start=1)]
 
     def coefficient(term: str) -> str:
         sub = _subscript(term)
@@ -210,11 +226,18 @@ def latex(
 
     # linear predictor
     pieces = [coefficient(t) if t == INTERCEPT else coefficient(t) + covariate(t) for t in terms]
+    for number, _, factor_terms, sup in further:
+        pieces += [rf"u{sup}_{{{_subscript(t)},h_{{{number}}}[i]}}" + ("" if t == INTERCEPT else covariate(t))
+                   for t in factor_terms]
     if spec.family == "poisson" and spec.exposure:
         pieces.append(rf"\log {latex_text(spec.exposure)}_i")
     lines.append(rf"\eta_i &= {' + '.join(pieces) or '0'}")
     if spec.pooling != "complete":
         lines.append(rf"g[i] &\in \{{1, \dots, J\}} \quad \text{{(the {group} of row }}i\text{{)}}")
+    for number, factor, _, _ in further:
+        which = escape_latex(f"{factor.column} within {factor.within}" if factor.within else factor.column)
+        lines.append(rf"h_{{{number}}}[i] &\in \{{1, \dots, H_{{{number}}}\}} \quad "
+                     rf"\text{{(the {which} of row }}i\text{{)}}")
 
     # group level
     block: list[str] = []
@@ -225,7 +248,8 @@ def latex(
             tau = ",\\ ".join(rf"\tau_{{{_subscript(t)}}}" for t in varying)
             block.append(rf"({b}) &\sim \mathcal{{MVN}}\big(({mu}),\ \Sigma\big)")
             block.append(rf"\Sigma &= \mathrm{{diag}}(\tau)\, R\, \mathrm{{diag}}(\tau), \quad \tau = ({tau})")
-            eta = _number(priors[names.CORRELATION_PRIOR].params[0]) if names.CORRELATION_PRIOR in priors else r"\eta_R"
+            lkj = names.correlation_prior(tag)
+            eta = _number(priors[lkj].params[0]) if lkj in priors else r"\eta_R"
             block.append(rf"R &\sim \mathrm{{LKJ}}({eta})")
         else:
             for t in varying:
@@ -242,12 +266,16 @@ def latex(
         if noise_by_group:
             prior = _prior_latex(priors[names.SIGMA]) if names.SIGMA in priors else r"p_{\sigma}"
             block.append(rf"\sigma_j &\sim {prior} {independent}")
+    for _, factor, factor_terms, sup in further:
+        block += _further_block(spec, factor, factor_terms, sup, priors)
 
     # priors
     prior_lines: list[tuple[str, str]] = [(rf"\beta_{{{_subscript(t)}}}", t) for t in common]
     if spec.pooling == "partial":
         prior_lines += [(rf"\mu_{{{_subscript(t)}}}", t) for t in varying]
-        prior_lines += [(rf"\tau_{{{_subscript(t)}}}", names.group_sd(t)) for t in varying]
+        prior_lines += [(rf"\tau_{{{_subscript(t)}}}", names.group_sd(t, tag)) for t in varying]
+        prior_lines += [(rf"\tau{sup}_{{{_subscript(t)}}}", names.group_sd(t, factor.name))
+                        for _, factor, factor_terms, sup in further for t in factor_terms]
     if spec.family == "gaussian" and not (noise_by_group and spec.pooling == "none"):
         prior_lines.append((r"\sigma", names.SIGMA))
     if noise_by_group and spec.pooling == "partial":
@@ -259,6 +287,30 @@ def latex(
     blocks = [b for b in (lines, block, prior_block) if b]
     body = " \\\\[4pt]\n".join(" \\\\\n".join(b) for b in blocks)
     return f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
+
+
+def _further_block(spec: ModelSpec, factor: GroupingFactor, terms: Sequence[str], sup: str,
+                   priors: Mapping[str, Prior]) -> list[str]:
+    """The group-level lines of a further grouping factor: its deviations u around 0 (build's module docstring)."""
+    which = escape_latex(factor.name)
+    if spec.pooling == "none":
+        lines = []
+        for t in terms:
+            prior = priors.get(t)
+            scale = _number(prior.params[1]) if prior is not None and prior.distribution == "normal" else "1"
+            lines.append(rf"u{sup}_{{{_subscript(t)},h}} &\sim \mathcal{{N}}(0,\ {scale}) \quad "
+                         rf"\text{{(fixed prior for each {which}; they sum to 0 over the {which}s)}}")
+        return lines
+    if factor.correlated and len(terms) > 1:
+        u = ",\\ ".join(rf"u{sup}_{{{_subscript(t)},h}}" for t in terms)
+        tau = ",\\ ".join(rf"\tau{sup}_{{{_subscript(t)}}}" for t in terms)
+        lkj = names.correlation_prior(factor.name)
+        eta = _number(priors[lkj].params[0]) if lkj in priors else r"\eta_R"
+        return [rf"({u}) &\sim \mathcal{{MVN}}\big(0,\ \Sigma{sup}\big)",
+                rf"\Sigma{sup} &= \mathrm{{diag}}(\tau{sup})\, R{sup}\, \mathrm{{diag}}(\tau{sup}), \quad "
+                rf"\tau{sup} = ({tau})",
+                rf"R{sup} &\sim \mathrm{{LKJ}}({eta})"]
+    return [rf"u{sup}_{{{_subscript(t)},h}} &\sim \mathcal{{N}}(0,\ \tau{sup}_{{{_subscript(t)}}})" for t in terms]
 
 
 def _split_term(spec: ModelSpec, term: str) -> tuple[str, str | None]:
@@ -305,9 +357,10 @@ def describe(spec: ModelSpec) -> str:
     every = (INTERCEPT, *spec.predictors)
     label = POOLING_LABELS[spec.pooling].capitalize()
     if spec.pooling == "complete":
+        factors = _join([one, *(f.column for f in spec.factors)])
         return (
             f"{label}: a single {_join(_term_words(spec, every))} shared by all {many}, "
-            f"as if the {one} of a row did not matter."
+            f"as if the {factors} of a row did not matter."
         )
     own = _join(_term_words(spec, varying))
     shared = _term_words(spec, [t for t in every if t not in varying])
@@ -321,13 +374,30 @@ def describe(spec: ModelSpec) -> str:
         noise = f"; the residual noise also varies by {one}, partially pooled" if noisy else ""
         return (
             f"{label}: each {one} has its own {own}, {population}{while_shared}, "
-            f"so small {many} borrow strength from the rest{noise}."
+            f"so small {many} borrow strength from the rest{noise}." + _further_words(spec)
         )
     noise = f"; each {one} also has its own residual noise" if noisy else ""
     return (
         f"{label}: each {one} has its own {own}, estimated from that {one}'s rows alone{while_shared}, "
-        f"so {many} with few rows get noisy estimates{noise}."
+        f"so {many} with few rows get noisy estimates{noise}." + _further_words(spec)
     )
+
+
+def _further_words(spec: ModelSpec) -> str:
+    """One sentence per further grouping factor (nothing with one factor)."""
+    sentences = []
+    for factor in spec.factors:
+        one, many = _group_words(factor.column)
+        where = (f"Within each {_group_words(factor.within)[0]}, each" if factor.within
+                 else f"Crossed with the {_group_words(spec.group)[1]}, each")
+        own = _join(_term_words(spec, factor.varying))
+        if spec.pooling == "partial":
+            how = (f"drawn from a common population around the overall value, so small {many} borrow strength "
+                   "from the rest")
+        else:
+            how = f"estimated from that {one}'s rows (the {many}' deviations sum to 0)"
+        sentences.append(f" {where} {one} also shifts the {own}, {how}.")
+    return "".join(sentences)
 
 
 def _term_words(spec: ModelSpec, terms: Sequence[str]) -> list[str]:
