@@ -159,6 +159,7 @@ try:
         group_noise=current.group_noise and family == "gaussian", family=family, trials=trials,
         exposure=exposure, se=se, categorical=tuple(categorical), priors=current.priors if same_roles else (),
         sampler=current.sampler,
+        factors=current.factors if same_roles else (),  # further grouping factors come from the formula
     )
 except SpecError as error:
     widgets.problems("These roles do not make a model yet:", str(error).split("; "))

@@ -388,3 +388,41 @@ def test_a_formula_that_makes_no_model_is_refused_with_the_reason(app):
     assert app.session_state["hm_spec"] == before
     assert any("could not be used" in e for e in texts(app, "error"))
     assert any("'floor' cannot be both a grouping factor and a predictor" in t for t in texts(app, "text"))
+
+
+def test_a_crossed_model_from_the_formula_flows_to_the_results_and_survives_the_data_page(app):
+    upload(app, "penicillin.csv", PENICILLIN.read_bytes())
+    app.selectbox(key="w_outcome").select("diameter")
+    app.selectbox(key="w_group").select("plate").run()
+    app.switch_page("pages/2_model.py").run()
+    app.text_input(key="w_formula").set_value("diameter ~ 1 + (1 | plate) + (1 | sample)").run()
+    with mock.patch("hiermodels.inference.fitting.fit_poolings", fake_fit_poolings):
+        app.button[0].click().run()
+    assert not app.exception
+    assert any(s.startswith("Fitted") for s in texts(app, "success"))
+    assert [f.column for f in app.session_state["hm_fit_key"].spec.factors] == ["sample"]
+    assert any("(1 | sample)" in c.value for c in app.code)  # the pooled model's formula
+    app.switch_page("pages/3_shrinkage.py").run()
+    assert not app.exception
+    app.selectbox(key="w_factor").select("sample").run()
+    assert not app.exception
+    table = next(df.value for df in app.dataframe if "pooling_factor" in df.value)
+    assert sorted(table["group"]) == list("ABCDEF")
+    # Through the Data page and back: the roles are unchanged, so the further factor is kept.
+    app.switch_page("pages/1_data.py").run()
+    assert not app.exception
+    assert app.session_state["hm_spec"].factors == app.session_state["hm_fit_key"].spec.factors
+    app.switch_page("pages/2_model.py").run()
+    assert app.text_input(key="w_formula").value == "diameter ~ 1 + (1 | plate) + (1 | sample)"
+
+
+def test_a_formula_that_changes_the_roles_reaches_the_data_page(app):
+    app.selectbox(key="sample_choice").select("Sleep deprivation").run()
+    app.switch_page("pages/2_model.py").run()
+    app.text_input(key="w_formula").set_value("Reaction ~ 1 + (1 | Subject)").run()
+    assert not app.exception
+    assert app.session_state["hm_spec"].predictors == ()
+    app.switch_page("pages/1_data.py").run()
+    assert not app.exception
+    assert app.multiselect(key="w_predictors").value == []
+    assert app.session_state["hm_spec"].predictors == ()
