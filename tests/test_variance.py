@@ -158,3 +158,23 @@ def test_the_variance_chart_carries_each_share_and_its_interval():
     assert first["label"] == f"{first['mean']:.1%}  [{first['lower']:.1%}, {first['upper']:.1%}]"
     with pytest.raises(Exception, match="no variance components"):
         charts.variance_chart(decomposition.summary.iloc[:0])
+
+
+def test_penicillin_at_lme4s_estimates():
+    """At lme4's REML estimates for ``lmer(diameter ~ 1 + (1 | plate) + (1 | sample), Penicillin)`` (Bates,
+    Maechler, Bolker & Walker 2015, lme4 vignette: sd(plate) 0.847, sd(sample) 1.932, sigma 0.550) the shares are
+    0.847² : 1.932² : 0.550² = 0.717 : 3.733 : 0.3025 of 4.753, i.e. 15.1%, 78.5% and 6.4%."""
+    data = fake_data()
+    data = replace(data, factors=(FactorData("sample", np.arange(data.n_rows) % 6, tuple("ABCDEF")),))
+    spec = replace(fake_spec(), factors=(GroupingFactor("sample"),))
+    fit = fake_fit(spec, data, {
+        m.POPULATION_MEAN: constant([22.97], CHAINS, DRAWS), m.GROUP_SD: constant([0.847], CHAINS, DRAWS),
+        m.GROUP_COEFFICIENT: constant(np.full((data.n_groups, 1), 22.97), CHAINS, DRAWS),
+        m.factor_name(m.GROUP_SD, 1): constant([1.932], CHAINS, DRAWS),
+        m.factor_name(m.GROUP_COEFFICIENT, 1): constant(np.zeros((6, 1)), CHAINS, DRAWS),
+        m.SIGMA: constant(0.550, CHAINS, DRAWS),
+    })
+    decomposition = variance_decomposition(fit)
+    assert decomposition is not None
+    shares = decomposition.summary.set_index("component")["mean"]
+    assert [round(100 * shares[c], 1) for c in ("g", "sample", "residual")] == [15.1, 78.5, 6.4]

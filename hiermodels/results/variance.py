@@ -31,7 +31,8 @@ The **share** of component c in draw s is :math:`v^{(s)}_c / (\sum_f v^{(s)}_f +
 shares of every draw sum to 1; with one intercept-only factor the factor's share is the intraclass correlation
 :math:`\tau^2 / (\tau^2 + \sigma^2)`. The variance explained by the population-level coefficients (the fixed
 part) is left out: the shares split what remains around the population regression. Each share is summarised by
-its posterior mean and equal-tailed interval over the draws.
+its posterior mean and equal-tailed interval over the draws. Example: Penicillin at lme4's REML estimates
+(sd(plate) 0.847, sd(sample) 1.932, σ 0.550) gives plate 15.1%, sample 78.5%, residual 6.4%.
 
 Only partial pooling learns the :math:`\tau_f`; the other poolings and the known-SE family (whose residual is
 each group's known standard error) get no decomposition (:func:`unavailable_reason` says why).
