@@ -18,6 +18,8 @@ Query parameters (repeated keys give lists)::
     pooling=all|complete|none|partial  vary=intercept|COL...  correlated=true|false
     parameterization=noncentered|centered  group_noise=true|false  preset=quick|careful
     prior=NAME=DIST(NUMBERS)...  (as on the command line; read by the prior parser, never evaluated)
+    formula=lme4 formula  (only where grouping factors beyond the first are concerned: the view's model has some,
+                           or the sample's own model has; read by the formula reader last, never evaluated)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import streamlit as st
 
 from hiermodels.data.datasets import DEFAULT_SAMPLE, SAMPLES, SampleDataset
 from hiermodels.errors import SpecError
+from hiermodels.model.formula import formula_of, spec_from_formula, spec_options
 from hiermodels.model.spec import (
     CAREFUL_SAMPLER,
     FAMILIES,
@@ -219,7 +222,7 @@ def _allowed(value: Any, allowed: list | tuple) -> bool:
 
 # ------------------------------------------------------------------------------------------------ the link
 QUERY_KEYS = ("sample", "outcome", "group", "predictor", "family", "categorical", "reference", "trials", "exposure",
-              "se", "pooling", "vary", "correlated", "parameterization", "group_noise", "preset", "prior")
+              "se", "pooling", "vary", "correlated", "parameterization", "group_noise", "preset", "prior", "formula")
 _MAX_VALUE_CHARS = 500  # longer values are cut, so a crafted link cannot make the checks slow
 _MAX_VALUES = 200
 _BOOLEANS = {"true": True, "false": False}
@@ -272,6 +275,13 @@ def to_query(loaded: LoadedTable, spec: ModelSpec, pooling_option: PoolingOption
         # repr, not str(prior): the shortest text that reads back as the same number, so the fit key matches.
         query["prior"] = [f"{name}={prior.distribution}({', '.join(repr(v) for v in prior.params)})"
                           for name, prior in spec.priors]
+    # The formula carries the further grouping factors, which the keys above do not (and says that a sample's own
+    # further factor was taken out). A name a formula cannot hold leaves it out: the link then has the first factor.
+    if spec.factors or (loaded.sample is not None and loaded.sample.spec.factors):
+        try:
+            query["formula"] = [formula_of(spec)]
+        except SpecError:
+            pass
     return query
 
 
@@ -343,6 +353,12 @@ def choices_from_query(query: Query, frame: pd.DataFrame, base: ModelSpec) -> Li
         spec = replace(spec, **model)
     except SpecError as error:
         notes.append(f"The link's model choices do not make a model ({error}): the table's own are used.")
+    if "formula" in query:  # last: it sets the roles, the terms and every grouping factor at once
+        try:
+            spec = spec_from_formula(query["formula"][-1], [str(c) for c in frame.columns],
+                                     **{**spec_options(spec), "priors": ()}).spec
+        except SpecError as error:
+            notes.append(f"The link's formula could not be used ({error}): left out.")
     # Each prior on its own: one that cannot be read or used is left out, not the rest.
     for text in query.get("prior", []):
         try:

@@ -426,3 +426,32 @@ def test_a_formula_that_changes_the_roles_reaches_the_data_page(app):
     assert not app.exception
     assert app.multiselect(key="w_predictors").value == []
     assert app.session_state["hm_spec"].predictors == ()
+
+
+def test_a_link_carries_the_further_grouping_factors(every_run_through_app, app):
+    app.selectbox(key="sample_choice").select("Penicillin plates and samples").run()
+    assert link(app)["formula"] == ["diameter ~ 1 + (1 | plate) + (1 | sample)"]
+    app.switch_page("pages/2_model.py").run()
+    app.text_input(key="w_formula").set_value("diameter ~ 1 + (1 | plate)").run()
+    assert not app.exception
+    assert link(app)["formula"] == ["diameter ~ 1 + (1 | plate)"]  # the sample's own factor taken out, and said
+    opened = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    opened.query_params.update(link(app))
+    opened.run()
+    assert not opened.exception and not opened.info
+    assert opened.session_state["hm_spec"].factors == ()
+    crossed = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    crossed.query_params.update({"sample": "penicillin", "formula": "diameter ~ (1 | sample) + (1 | plate)"})
+    crossed.run()
+    spec = crossed.session_state["hm_spec"]
+    assert spec.group == "sample" and [f.column for f in spec.factors] == ["plate"]
+
+
+def test_a_links_bad_formula_is_left_out_and_said(every_run_through_app):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"sample": "penicillin", "formula": "diameter ~ (1 | plate) + (1 | nope"})
+    at.run()
+    assert not at.exception
+    assert any("formula could not be used" in t and "not closed" in t for t in texts(at, "text"))
+    assert [f.column for f in at.session_state["hm_spec"].factors] == ["sample"]  # the sample's own model
+    assert link(at)["formula"] == ["diameter ~ 1 + (1 | plate) + (1 | sample)"]  # the link now says what is shown
