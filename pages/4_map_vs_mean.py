@@ -5,6 +5,8 @@ joint mode is not computed per group of a further factor, so there the groups sh
 (and say so), and the funnel, drawn from the first factor's groups, is not drawn.
 """
 
+import math
+
 import streamlit as st
 
 from hiermodels import charts
@@ -51,11 +53,14 @@ def further_factor_scales(fit: PoolingComparison, key: state.FitKey, result: Fit
     population = population[population["pooling"] == "partial"].set_index("name")
     for index, term in enumerate(terms):
         name = names.group_sd(term, result.spec.factor_tag(factor))
+        mode = float(population.at[name, "map"])
         widgets.chart(
-            charts.scale_posterior_chart(interpret.trace_draws(result, name)[["value"]],
-                                         float(population.at[name, "map"]), float(population.at[name, "mean"]),
-                                         name),
-            "See where the MAP falls among the draws: far left of the bulk means the mode has collapsed.",
+            charts.scale_posterior_chart(interpret.trace_draws(result, name)[["value"]], mode,
+                                         float(population.at[name, "mean"]), name),
+            "See where the MAP falls among the draws: far left of the bulk means the mode has collapsed."
+            if math.isfinite(mode) else
+            "No joint mode is reported for this scale (where a scale's mode collapsed, the MAP shown is a limit "
+            "without it): only the posterior mean is marked among the draws.",
             f"group_sd_{factor}_{index + 1}", key=f"w_factor_scale_chart_{index}",
         )
     st.caption("The funnel is drawn for the groups of the first grouping factor: choose it above to see it.")
