@@ -19,7 +19,7 @@ import pandas as pd
 
 from hiermodels.data.reading import read_table
 from hiermodels.errors import SpecError
-from hiermodels.model.spec import INTERCEPT, ModelSpec
+from hiermodels.model.spec import INTERCEPT, GroupingFactor, ModelSpec
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -140,6 +140,30 @@ SAMPLES: tuple[SampleDataset, ...] = (
         ModelSpec("height_cm", "family", family="gamma", parameterization="centered"),
         Truth("true_mean_cm", "mean height (cm)", "each family's true mean, known because the data are simulated",
               filename="daughters_truth.csv", key="family"),
+    ),
+    SampleDataset(
+        "Penicillin plates and samples",
+        "penicillin.csv",
+        "144 assays of 6 penicillin samples, each tested on each of 24 plates (lme4's Penicillin): two crossed "
+        "grouping factors, so every assay carries a plate effect and a sample effect.",
+        # Centred: each sample's 24 assays pin its effect down (the centred form's good case); the low-rank mass
+        # matrix of several factors (inference.plan) then mixes cleanly.
+        ModelSpec("diameter", "plate", factors=(GroupingFactor("sample"),), parameterization="centered"),
+    ),
+    SampleDataset(
+        "Paste strength (nested)",
+        "pastes.csv",
+        "Strength of a chemical paste, 2 assays from each of 3 casks in each of 10 delivery batches (lme4's Pastes): "
+        "casks nested in batches, where cask 'a' of one batch is not cask 'a' of another.",
+        ModelSpec("strength", "batch", factors=(GroupingFactor("cask", within="batch"),)),
+    ),
+    SampleDataset(
+        "Lecture evaluations (InstEval)",
+        "insteval.csv",
+        "2,667 ratings (1-5) of 47 lecturers by 1,047 ETH Zurich students, a subsample of lme4's InstEval: each "
+        "rating belongs to a student and to a lecturer; a lecturer rated 400 times hardly moves, a student with 2 "
+        "ratings shrinks hard.",
+        ModelSpec("y", "d", factors=(GroupingFactor("s"),)),
     ),
 )
 

@@ -25,8 +25,10 @@ answers are computed here, once, in this order:
 6. **The mass matrix** (``adaptation``): with several grouping factors the effects of one factor trade a
    constant against the population mean and the other factor's effects (Penicillin: the 6 samples' mean
    against the intercept), a correlation a diagonal mass matrix cannot follow (R-hat 1.10, bulk ESS 49 at 4 x
-   1,000 draws); nutpie's low-rank modified mass matrix learns that direction (R-hat 1.002, ESS 3,852).
-   Everything else keeps the diagonal.
+   1,000 draws); nutpie's low-rank modified mass matrix learns that direction (R-hat 1.002, ESS 3,852). Its
+   cost grows with the dimension: on the InstEval subsample (1,094 group effects) it sampled for 557 s against
+   15 s with the diagonal, so it is used up to ``LOW_RANK_MAX_EFFECTS`` group effects. Everything else keeps
+   the diagonal.
 
 ``FitPlan.needs_compile(cache)`` says whether sampling will compile first (the Model page shows a REML preview
 only then).
@@ -102,7 +104,7 @@ def plan_fit(data: PreparedData, spec: ModelSpec, method: Method | None = None) 
                     data.n_rows if mode_method == "rows" else None)
     return FitPlan(spec=spec, method=method, sampler=sampler, n_groups=n_groups, structure_key=key,
                    mode_spec=mode_spec, mode_method=mode_method, mode_finder=mode_finder, mode_key=mode_key,
-                   adaptation="low_rank" if several else "diag")
+                   adaptation=choose_adaptation(data, spec))
 
 
 def choose_method(data: PreparedData, spec: ModelSpec) -> Method:
@@ -122,6 +124,19 @@ def choose_method(data: PreparedData, spec: ModelSpec) -> Method:
     if spec.family in grouped.FAMILIES and grouped.design_constant_within_groups(data):
         return "grouped"
     return "rows"
+
+
+# Above this many group effects nutpie's low-rank adaptation costs more than it saves (decision 6).
+LOW_RANK_MAX_EFFECTS = 200
+
+
+def choose_adaptation(data: PreparedData, spec: ModelSpec) -> Adaptation:
+    """nutpie's mass-matrix adaptation (decision 6 of the module docstring)."""
+    if not several_factors(spec):
+        return "diag"
+    effects = data.n_groups * len(data.terms_of(spec.varying)) + sum(
+        d.n_groups * len(data.terms_of(f.varying)) for f, d in zip(spec.factors, data.factors, strict=True))
+    return "low_rank" if effects <= LOW_RANK_MAX_EFFECTS else "diag"
 
 
 def several_factors(spec: ModelSpec) -> bool:

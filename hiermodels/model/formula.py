@@ -448,11 +448,12 @@ class _Reader:
             self.problem(f"({shown}) lets nothing vary over {columns[-1]}: put 1 (the intercept) or a predictor "
                          "before the |")
             return
+        keys: list[tuple[str, str | None]]
         if kind == "joined":
             self.joined.append((columns[0], columns[1], shown))
             keys = [(columns[1], columns[0])]
         else:
-            keys = [(columns[0], None)] + [(child, parent) for parent, child in itertools.pairwise(columns)]
+            keys = [(columns[0], None), *((child, parent) for parent, child in itertools.pairwise(columns))]
         for column, within in keys:
             level = self.levels.setdefault((column, within), _Level(column, within))
             name = f"{column}:{within}" if within else column
@@ -487,11 +488,12 @@ class _Reader:
                 return None
             return None if child == _REPORTED else ([*parent[0], child], "nested")
         if isinstance(inner, ast.Binary) and inner.operator.kind == "COLON":
-            names = [_name_of(_unwrap(inner.left)), _name_of(_unwrap(inner.right))]
-            if None in names:
+            left, right = _name_of(_unwrap(inner.left)), _name_of(_unwrap(inner.right))
+            if left is None or right is None:
                 self.problem(f"({shown}): a factor a:b:c of more than two columns is not supported; write the "
                              "nesting with /, e.g. (1 | a/b/c)")
                 return None
+            names = [left, right]
             return None if _REPORTED in names else (names, "joined")
         if isinstance(inner, ast.Binary) and inner.operator.kind == "PLUS":
             self.problem(f"({shown}): give each grouping factor its own bar, e.g. (1 | plate) + (1 | sample)")
@@ -608,6 +610,7 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
     if reader.problems:
         raise FormulaError(text, reader.problems)
     first = top[0]
+    assert outcome is not None  # a formula without one was refused above
     spec = ModelSpec(
         outcome=outcome,
         group=first.column,
@@ -616,7 +619,7 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
         correlated=first.correlated,
         categorical=tuple((p, reader.categorical[p]) for p in predictors if p in reader.categorical),
         factors=tuple(f for f in factors if f is not first),
-        **options,
+        **options,  # type: ignore[arg-type]  # checked by ModelSpec itself, like any caller's keywords
     )
     return FormulaSpec(spec, tuple(dict.fromkeys(reader.notes)))
 
