@@ -75,6 +75,10 @@ EXPECTED = {
     "Cattle disease (cbpp)": [("rows", "nutpie")] * 3,
     "School exam scores": [("sufficient", "engine"), ("marginal", "engine"), ("marginal", "engine")],
     "Daughters' heights": [("grouped", "nutpie")] * 3,
+    # Several grouping factors: row by row under no and partial pooling; complete pooling drops every factor.
+    "Penicillin plates and samples": [("sufficient", "engine"), ("rows", "nutpie"), ("rows", "nutpie")],
+    "Paste strength (nested)": [("sufficient", "engine"), ("rows", "nutpie"), ("rows", "nutpie")],
+    "Lecture evaluations (InstEval)": [("sufficient", "engine"), ("rows", "nutpie"), ("rows", "nutpie")],
 }
 
 
