@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytensor.tensor as pt
 import pytest
 from scipy import linalg, stats
 from scipy.special import betaln
@@ -35,6 +36,7 @@ from hiermodels.errors import DataError, SpecError
 from hiermodels.inference.plan import plan_fit
 from hiermodels.model.build import build_model
 from hiermodels.model.formula import FormulaError, spec_from_formula
+from hiermodels.model.integrated import draw_integrated_effects, integrated_loglik
 from hiermodels.model.priors import default_priors, resolve_priors
 from hiermodels.model.spec import GroupingFactor
 from hiermodels.results.fit_result import population_parameters
@@ -305,13 +307,17 @@ def test_two_factor_default_priors_and_an_override_by_name(penicillin):
 
 # ------------------------------------------------------------------------------------------------ plan
 def test_several_factors_plan_rows_through_nutpie_with_a_low_rank_mass_matrix(penicillin):
+    """Row by row (no pooling), or with the plates (the factor with most groups, intercept only) integrated out
+    (gaussian partial pooling); always nutpie, with a low-rank mass matrix for this handful of effects."""
     spec = penicillin_spec()
     data = prepare(penicillin, spec)
     for pooling in ("partial", "none"):
         for parameterization in ("centered", "noncentered"):
             plan = plan_fit(data, replace(spec, pooling=pooling, parameterization=parameterization))
-            assert (plan.method, plan.sampler, plan.adaptation) == ("rows", "nutpie", "low_rank")
+            method = "integrated" if pooling == "partial" else "rows"
+            assert (plan.method, plan.sampler, plan.adaptation) == (method, "nutpie", "low_rank")
             assert (plan.mode_finder, plan.mode_method) == ("nutpie", "rows")
+    assert plan_fit(data, replace(spec, family="poisson")).method == "rows"  # only gaussian rows integrate
 
 
 def test_complete_pooling_with_factors_plans_as_with_one_factor(penicillin):
@@ -392,3 +398,37 @@ def test_cli_formula_with_two_crossed_factors(capsys):
     assert set(groups["term"]) == {"intercept"}
     # Each sample's coefficient is the intercept plus its deviation: they average near the intercept.
     assert samples["mean"].mean() == pytest.approx(document["population"]["intercept"]["mean"], abs=0.5)
+
+
+# ------------------------------------------------------------------------------------------------ integrated out
+def test_the_integrated_likelihood_is_each_groups_multivariate_normal():
+    """hiermodels.model.integrated: with one factor's intercepts integrated out, the rows of its group j are
+    jointly N(0, sigma^2 I + tau^2 11^T); checked against scipy's multivariate normal, an empty (padding) group
+    included, to 1e-10."""
+    rng = np.random.default_rng(5)
+    index = np.array([0, 0, 0, 1, 2, 2, 0, 2, 1, 1, 1])  # group 3 is empty
+    residual = rng.normal(size=index.size)
+    tau, sigma = 0.7, 1.3
+    value = integrated_loglik(pt.as_tensor(residual), pt.as_tensor(index), 4, pt.as_tensor(tau),
+                              pt.as_tensor(sigma)).eval()
+    expected = 0.0
+    for j in range(3):
+        r = residual[index == j]
+        covariance = sigma**2 * np.eye(r.size) + tau**2 * np.ones((r.size, r.size))
+        expected += stats.multivariate_normal(np.zeros(r.size), covariance).logpdf(r)
+    assert value == pytest.approx(expected, rel=1e-10)
+
+
+def test_integrated_effects_are_drawn_from_their_exact_conditional():
+    """u_j | rest ~ N(tau^2 S_j / d_j, sigma tau / sqrt(d_j)), d_j = sigma^2 + n_j tau^2: the mean and sd of many
+    draws against the closed form (the posterior of a normal mean with a normal prior)."""
+    index = np.array([0, 0, 0, 0, 1])
+    residual = np.array([1.0, 2.0, 0.5, 1.5, -2.0])
+    draws = 200_000
+    tau, sigma = np.full(draws, 0.8), np.full(draws, 1.5)
+    u = draw_integrated_effects(np.broadcast_to(residual, (draws, 5)), index, 2, tau, sigma,
+                                np.random.default_rng(0))
+    for j, (n, total) in enumerate([(4, 5.0), (1, -2.0)]):
+        d = 1.5**2 + n * 0.8**2
+        assert u[:, j].mean() == pytest.approx(0.8**2 * total / d, abs=0.01)
+        assert u[:, j].std() == pytest.approx(1.5 * 0.8 / np.sqrt(d), rel=0.01)

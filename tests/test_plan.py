@@ -75,10 +75,11 @@ EXPECTED = {
     "Cattle disease (cbpp)": [("rows", "nutpie")] * 3,
     "School exam scores": [("sufficient", "engine"), ("marginal", "engine"), ("marginal", "engine")],
     "Daughters' heights": [("grouped", "nutpie")] * 3,
-    # Several grouping factors: row by row under no and partial pooling; complete pooling drops every factor.
-    "Penicillin plates and samples": [("sufficient", "engine"), ("rows", "nutpie"), ("rows", "nutpie")],
-    "Paste strength (nested)": [("sufficient", "engine"), ("rows", "nutpie"), ("rows", "nutpie")],
-    "Lecture evaluations (InstEval)": [("sufficient", "engine"), ("rows", "nutpie"), ("rows", "nutpie")],
+    # Several grouping factors: row by row under no pooling, with the factor of most groups integrated out
+    # under partial pooling; complete pooling drops every factor.
+    "Penicillin plates and samples": [("sufficient", "engine"), ("rows", "nutpie"), ("integrated", "nutpie")],
+    "Paste strength (nested)": [("sufficient", "engine"), ("rows", "nutpie"), ("integrated", "nutpie")],
+    "Lecture evaluations (InstEval)": [("sufficient", "engine"), ("rows", "nutpie"), ("integrated", "nutpie")],
 }
 
 
@@ -92,7 +93,7 @@ def test_every_bundled_sample_has_the_plan_its_family_and_terms_call_for(sample)
         assert plan.mode_method != "marginal"  # the mode is of the density over b and tau themselves
         assert (plan.structure_key is None) == (plan.sampler == "engine")
         assert (plan.mode_key is None) == (plan.mode_finder == "engine")
-        assert plan.draws_group_effects == (plan.method == "marginal")
+        assert plan.draws_group_effects == (plan.method in ("marginal", "integrated"))
         if plan.sampler == "nutpie" and plan.spec.pooling != "complete":  # a parameter per group: padded
             assert plan.n_groups == padded_group_count(data.n_groups) >= data.n_groups
         if plan.mode_finder == "nutpie":

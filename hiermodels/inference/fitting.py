@@ -33,9 +33,9 @@ from hiermodels.engine.compiled import COMPILE_LOCK, CompiledModelCache, Compile
 from hiermodels.engine.nutpie_adapter import NutpieModel
 from hiermodels.errors import FitCancelled, FitFailed
 from hiermodels.inference.mode import collapsed_terms, find_mode, limit_mode
-from hiermodels.inference.plan import FitPlan, plan_fit
+from hiermodels.inference.plan import FitPlan, plan_fit, several_factors
 from hiermodels.inference.queue import FitQueue
-from hiermodels.model import gaussian
+from hiermodels.model import gaussian, integrated
 from hiermodels.model.build import (
     COMMON,
     CORRELATION,
@@ -48,11 +48,12 @@ from hiermodels.model.build import (
     VARYING_DIM,
     Method,
     build_model,
+    factor_name,
     no_pooling_prior,
     term_split,
 )
 from hiermodels.model.priors import data_for, resolve_priors, specs_for_poolings
-from hiermodels.model.spec import POOLINGS, ModelSpec, Pooling
+from hiermodels.model.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
 from hiermodels.results.fit_result import FitResult, MapKind, Timing
 
 POLL_SECONDS = 0.1
@@ -142,7 +143,10 @@ def fit(
         sample_started = time.perf_counter()
         posterior = _relabel(_sample(compiled, plan, report, cancel), model, prepared.n_groups)
         var_dims = {name: tuple(dims) for name, dims in model.named_vars_to_dims.items()}
-        if plan.draws_group_effects:
+        if plan.method == "integrated":
+            posterior, name, dims = _with_integrated_effects(posterior, prepared, spec)
+            var_dims[name] = dims
+        elif plan.draws_group_effects:
             posterior = _with_group_effects(posterior, prepared, spec)
             var_dims[GROUP_COEFFICIENT] = (GROUP_DIM, VARYING_DIM)
         sample_s = time.perf_counter() - sample_started
@@ -156,7 +160,11 @@ def fit(
             map_started = time.perf_counter()
             map_point, map_message = find_mode(prepared, spec, compiled_cache)
             collapsed = collapsed_terms(prepared, spec, map_point, posterior)
-            if collapsed:
+            if collapsed and several_factors(spec):
+                # The limit model would drop the first factor, which carries the population means and the
+                # others' nesting; the optimiser's point has run to that limit with the other factors kept.
+                map_kind = "limit"
+            elif collapsed:
                 map_point, map_message = limit_mode(prepared, spec, collapsed, compiled_cache)
                 map_kind = "limit"
             map_s = time.perf_counter() - map_started
@@ -274,6 +282,55 @@ def _with_group_effects(posterior: xr.DataTree, data: PreparedData, spec: ModelS
     groups = {name: node.to_dataset() for name, node in posterior.children.items()}
     groups["posterior"] = draws
     return xr.DataTree.from_dict(groups)
+
+
+def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
+                             spec: ModelSpec) -> tuple[xr.DataTree, str, tuple[str, str]]:
+    """Add the integrated factor's group effects (:mod:`hiermodels.model.integrated`) to the posterior: one exact
+    conditional draw per posterior draw. Returns the posterior, the variable added and its dims."""
+    draws = posterior["posterior"].to_dataset()
+    chains, n_draws = draws.sizes["chain"], draws.sizes["draw"]
+    total = chains * n_draws
+    number = integrated.integrated_factor(data, spec)
+    assert number is not None  # the plan chose "integrated"
+    common, varying = term_split(data, spec)
+
+    def flat(name: str) -> np.ndarray:
+        values = draws[name].to_numpy()
+        return values.reshape(total, *values.shape[2:])
+
+    # Each draw's linear predictor without the integrated factor's deviations, row by row.
+    eta = np.zeros((total, data.n_rows))
+    if common:
+        eta += flat(COMMON) @ data.X[:, [data.terms.index(t) for t in common]].T
+    varying_columns = data.X[:, [data.terms.index(t) for t in varying]]
+    if number == 0:
+        eta += flat(POPULATION_MEAN) @ varying_columns.T
+    else:
+        b = flat(GROUP_COEFFICIENT)  # (S, J, q)
+        eta += np.einsum("rk,srk->sr", varying_columns, b[:, data.group_index, :])
+    for k, (factor, factor_data) in enumerate(zip(spec.factors, data.factors, strict=True), start=1):
+        if k == number:
+            continue
+        columns = data.X[:, [data.terms.index(t) for t in data.terms_of(factor.varying)]]
+        effects = flat(factor_name(GROUP_COEFFICIENT, k))
+        eta += np.einsum("rk,srk->sr", columns, effects[:, factor_data.index, :])
+    if number == 0:
+        index, labels, tau = data.group_index, data.group_labels, flat(GROUP_SD)[:, 0]
+        name, dims = GROUP_COEFFICIENT, (GROUP_DIM, VARYING_DIM)
+    else:
+        index, labels = data.factors[number - 1].index, data.factors[number - 1].labels
+        tau = flat(factor_name(GROUP_SD, number))[:, 0]
+        name = factor_name(GROUP_COEFFICIENT, number)
+        dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
+    u = integrated.draw_integrated_effects(data.y[None, :] - eta, index, len(labels), tau, flat(SIGMA),
+                                           np.random.default_rng(spec.sampler.seed))
+    values = u[:, :, None] + (flat(POPULATION_MEAN)[:, None, :] if number == 0 else 0.0)
+    draws = draws.assign({name: (("chain", "draw", *dims), values.reshape(chains, n_draws, len(labels), 1))})
+    draws = draws.assign_coords({dims[0]: list(labels), dims[1]: [INTERCEPT]})
+    groups = {key: node.to_dataset() for key, node in posterior.children.items()}
+    groups["posterior"] = draws
+    return xr.DataTree.from_dict(groups), name, dims
 
 
 def _sample(compiled: NutpieModel, plan: FitPlan, report: Callable[..., None],

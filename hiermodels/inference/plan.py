@@ -4,7 +4,9 @@ Fitting, the compiled-model cache, the warm start, the CLI and the Model page al
 answers are computed here, once, in this order:
 
 1. **How the data enter** (``method``, :func:`choose_method`): models with several grouping factors (under
-   no or partial pooling) row by row, as no group's rows carry all of a row's effects; gaussian models through
+   no or partial pooling) row by row, as no group's rows carry all of a row's effects, gaussian ones with the
+   intercepts of the factor with the most groups integrated out (``"integrated"``,
+   :mod:`hiermodels.model.integrated`) where that factor varies only its intercept; gaussian models through
    per-group sufficient statistics (``"sufficient"``), with the group effects integrated out where they are conjugate
    (``"marginal"``: non-centred partial pooling, or no pooling with normal coefficient priors); binomial,
    poisson and gamma models whose linear predictor is constant within each group through per-group sums
@@ -43,7 +45,7 @@ from typing import Literal
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.engine import gaussian_engine
-from hiermodels.model import grouped, names
+from hiermodels.model import grouped, integrated, names
 from hiermodels.model.build import Method, normal_coefficient_priors, term_split
 from hiermodels.model.priors import resolve_priors
 from hiermodels.model.spec import ModelSpec
@@ -70,8 +72,9 @@ class FitPlan:
 
     @property
     def draws_group_effects(self) -> bool:
-        """Whether the group effects are drawn after sampling, from their exact conditional (``"marginal"``)."""
-        return self.method == "marginal"
+        """Whether group effects are drawn after sampling, from their exact conditional (``"marginal"``, and
+        the integrated factor's of ``"integrated"``)."""
+        return self.method in ("marginal", "integrated")
 
     def needs_compile(self, compiled: Container[Hashable] | None) -> bool:
         """Whether sampling compiles a model first: nutpie's route, and no compiled structure in ``compiled``
@@ -114,7 +117,7 @@ def choose_method(data: PreparedData, spec: ModelSpec) -> Method:
     geometry (and its divergences) can still be shown.
     """
     if several_factors(spec):
-        return "rows"
+        return "integrated" if integrated.integrated_factor(data, spec) is not None else "rows"
     if spec.family == "gaussian":
         if spec.pooling == "partial" and spec.parameterization == "noncentered":
             return "marginal"
@@ -134,8 +137,10 @@ def choose_adaptation(data: PreparedData, spec: ModelSpec) -> Adaptation:
     """nutpie's mass-matrix adaptation (decision 6 of the module docstring)."""
     if not several_factors(spec):
         return "diag"
-    effects = data.n_groups * len(data.terms_of(spec.varying)) + sum(
-        d.n_groups * len(data.terms_of(f.varying)) for f, d in zip(spec.factors, data.factors, strict=True))
+    sizes = [data.n_groups, *(d.n_groups for d in data.factors)]
+    out = integrated.integrated_factor(data, spec)  # its effects are not sampled
+    effects = sum(size * len(data.terms_of(f.varying))
+                  for k, (f, size) in enumerate(zip(spec.all_factors, sizes, strict=True)) if k != out)
     return "low_rank" if effects <= LOW_RANK_MAX_EFFECTS else "diag"
 
 
@@ -148,6 +153,8 @@ def choose_mode_method(data: PreparedData, spec: ModelSpec) -> Method:
     """How the data enter the model whose joint mode is found: its centred form, with the group effects as
     parameters (a marginal likelihood would give the mode of another density)."""
     method = choose_method(data, replace(spec, parameterization="centered"))
+    if method == "integrated":
+        return "rows"
     return "sufficient" if method == "marginal" else method
 
 
@@ -167,7 +174,7 @@ def group_count_shapes(spec: ModelSpec, method: Method) -> bool:
     value per group, or the rows are indexed by group. Models on group sums without such a parameter (complete
     pooling; group effects integrated out, one residual scale) take any number of groups through
     ``with_data``."""
-    if method == "rows" or spec.group_noise:
+    if method in ("rows", "integrated") or spec.group_noise:
         return True
     return not (spec.pooling == "complete" or method == "marginal")
 

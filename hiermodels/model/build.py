@@ -47,6 +47,8 @@ Likelihoods (``y_obs``)
     :math:`y_j \sim \mathcal N(\eta_j, se_j)` with the standard errors taken as known (eight schools).
 
 How the rows enter (``Method``, chosen by :func:`hiermodels.inference.plan.choose_method`): row by row (``"rows"``);
+row by row with one grouping factor's intercepts integrated out (``"integrated"``, several factors,
+:mod:`hiermodels.model.integrated`);
 gaussian models through per-group sufficient statistics (``"sufficient"``) or with the group effects
 integrated out (``"marginal"``, :mod:`hiermodels.model.gaussian`); binomial, poisson and gamma models whose linear
 predictor is constant within each group through per-group sums of the family's statistics (``"grouped"``,
@@ -67,7 +69,7 @@ import pytensor.tensor as pt
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
-from hiermodels.model import gaussian, grouped, names
+from hiermodels.model import gaussian, grouped, integrated, names
 from hiermodels.model.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
 from hiermodels.model.spec import GroupingFactor, ModelSpec, Prior
 
@@ -98,7 +100,7 @@ def factor_name(name: str, factor: int) -> str:
     return f"{name}_f{factor}"
 
 
-Method = Literal["rows", "sufficient", "marginal", "grouped"]
+Method = Literal["rows", "sufficient", "marginal", "grouped", "integrated"]
 METHODS: tuple[Method, ...] = get_args(Method)
 
 
@@ -120,6 +122,9 @@ def build_model(data: PreparedData, spec: ModelSpec, method: Method, n_groups: i
     if method == "grouped" and spec.family not in grouped.FAMILIES:
         raise SpecError(f"the grouped likelihood exists for the {', '.join(grouped.FAMILIES)} families only, "
                         f"not {spec.family!r}")
+    if method == "integrated" and integrated.integrated_factor(data, spec) is None:
+        raise SpecError("integrating a factor out needs a gaussian, non-centred partial-pooling model with several "
+                        "grouping factors, one of them varying only its intercept")
     if method in ("sufficient", "marginal") and spec.family != "gaussian":
         raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
     if method == "marginal":
@@ -184,11 +189,15 @@ def build_partial_pooling(data: PreparedData, spec: ModelSpec, method: Method = 
     noncentered = spec.parameterization == "noncentered"
     with _model_with_data(data, common, varying, method, n_groups, spec.family, spec.factors) as model:
         beta = add_vector_prior(COMMON, [priors[t] for t in common], common, dims=COMMON_DIM) if common else None
-        _add_factor_effects(data, spec, priors)
+        integrated_out = integrated.integrated_factor(data, spec) if method == "integrated" else None
+        _add_factor_effects(data, spec, priors, integrated_out)
         # population distribution: means and scales of the varying coefficients
         mu = add_vector_prior(POPULATION_MEAN, [priors[t] for t in varying], varying, dims=VARYING_DIM)
         tau, corr_cholesky = _group_scales(spec, priors, varying)
-        if spec.correlated:
+        if integrated_out == 0:
+            # the first factor's deviations are integrated out: every row gets the population means
+            b = mu + pt.zeros((len(model.coords[GROUP_DIM]), len(varying)))
+        elif spec.correlated:
             chol = tau[:, None] * corr_cholesky
             # group coefficients: b_j = mu + L z_j
             if noncentered:
@@ -286,11 +295,16 @@ def _group_scales(spec: ModelSpec, priors: dict[str, Prior], varying: Sequence[s
     return tau, corr_cholesky
 
 
-def _add_factor_effects(data: PreparedData, spec: ModelSpec, priors: dict[str, Prior]) -> None:
-    """The effects u^(f) of every further grouping factor (module docstring), added to the model on the stack."""
+def _add_factor_effects(data: PreparedData, spec: ModelSpec, priors: dict[str, Prior],
+                        integrated_out: int | None = None) -> None:
+    """The effects u^(f) of every further grouping factor (module docstring), added to the model on the stack;
+    of factor number ``integrated_out`` only its scale (:mod:`hiermodels.model.integrated`)."""
     if spec.pooling == "complete":
         return
     for number, factor in enumerate(spec.factors, start=1):
+        if number == integrated_out:
+            _group_scales(spec, priors, data.terms_of(factor.varying), number)
+            continue
         varying = data.terms_of(factor.varying)
         dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
         name = factor_name(GROUP_COEFFICIENT, number)
@@ -334,7 +348,7 @@ def _inverse_from_cholesky(L: pt.TensorVariable, q: int) -> pt.TensorVariable:
 def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequence[str], method: Method,
                      n_groups: int | None = None, family: str = "gaussian",
                      spec_factors: Sequence[GroupingFactor] = ()) -> pm.Model:
-    if spec_factors and method != "rows":
+    if spec_factors and method not in ("rows", "integrated"):
         raise SpecError("a model with several grouping factors enters row by row")
     padding = max(0, (n_groups or 0) - data.n_groups)
     coords = {
@@ -352,7 +366,7 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
     with model:
         for number, factor_data in enumerate(data.factors[:len(spec_factors)], start=1):
             pm.Data(factor_name(FACTOR_INDEX, number), factor_data.index)
-        if method == "rows":
+        if method in ("rows", "integrated"):
             pm.Data("X", data.X)
             pm.Data("group_index", data.group_index)
             pm.Data("y", data.y)
@@ -396,6 +410,8 @@ def _linear_predictor(
         return eta
     if spec.pooling != "complete":
         for number, factor in enumerate(spec.factors, start=1):
+            if factor_name(GROUP_COEFFICIENT, number) not in model.named_vars:
+                continue  # integrated out (hiermodels.model.integrated)
             effects = model[factor_name(GROUP_COEFFICIENT, number)][model[factor_name(FACTOR_INDEX, number)]]
             eta = eta + (X[:, _columns(data, data.terms_of(factor.varying))] * effects).sum(axis=1)
     if spec.family == "poisson" and spec.exposure:
@@ -428,6 +444,18 @@ def _likelihood(
         return
     eta = _linear_predictor(model, data, spec, beta, b)
     y = model["y"]
+    if method == "integrated":
+        number = integrated.integrated_factor(data, spec)
+        assert number is not None  # build_model checked
+        sigma = _group_sigma(model, spec, priors, noise)
+        if number == 0:
+            tau, index, size = model[GROUP_SD][0], model["group_index"], len(model.coords[GROUP_DIM])
+        else:
+            tau = model[factor_name(GROUP_SD, number)][0]
+            index = model[factor_name(FACTOR_INDEX, number)]
+            size = len(model.coords[factor_name(GROUP_DIM, number)])
+        pm.Potential(OBSERVED, integrated.integrated_loglik(y - eta, index, size, tau, sigma))
+        return
     if spec.family == "gaussian":
         sigma = _group_sigma(model, spec, priors, noise)
         pm.Normal(OBSERVED, mu=eta, sigma=sigma if sigma.ndim == 0 else sigma[model["group_index"]], observed=y)
