@@ -233,9 +233,11 @@ def format_report(comparison: PoolingComparison) -> str:
     lines = []
     first = comparison[comparison.poolings[0]]
     data = first.data
-    lines.append(f"{data.n_rows} rows in {data.n_groups} groups ({data.rows_dropped} rows left out for missing "
-                 "values" + (": " + ", ".join(f"{n} in {c}" for c, n in data.dropped.items()) if data.dropped else "")
-                 + ")")
+    factors = "".join(f", {f.n_groups} {f.name} groups" for f in data.factors)
+    first_name = f" {first.spec.group}" if data.factors else ""
+    dropped = ": " + ", ".join(f"{n} in {c}" for c, n in data.dropped.items()) if data.dropped else ""
+    lines.append(f"{data.n_rows} rows in {data.n_groups}{first_name} groups{factors} ({data.rows_dropped} rows "
+                 f"left out for missing values{dropped})")
     with pd.option_context("display.width", 120, "display.max_columns", 20):
         for pooling in comparison.poolings:
             result = comparison[pooling]
