@@ -82,13 +82,26 @@ elif pooling == "complete":
     st.info("Complete pooling ignores the groups: the existing and the new group get the same prediction.",
             icon=":material/info:")
 
-if result.spec.factors:  # names are columns: plain text
-    st.text(f"Predictions are for the groups of {result.spec.group}, the first grouping factor, with every other "
-            f"factor ({', '.join(f.name for f in result.spec.factors)}) at its average group: their effects are "
-            "deviations around 0, and a new observation does not add their spread.")
 labels = list(result.data.group_labels)
 state.seed("w_predict_group", state.highlight() if state.highlight() in labels else labels[0], labels)
 group = st.selectbox("Existing group", labels, key="w_predict_group")
+
+# With several factors each prediction also belongs to a group of every further factor: a known one, or a new
+# one (partial pooling draws its effect from that factor's population; a new student rating a known lecturer).
+NEW_GROUP = "a new group"
+factor_groups: dict[str, str | None] = {}
+if result.spec.factors and pooling != "complete":
+    st.text(f"The groups above are those of {result.spec.group}, the first grouping factor. For each further "
+            "factor, choose " + ("one of its groups (no pooling cannot predict a new one)." if pooling == "none"
+                                 else "a known group or a new one."))
+    columns = st.columns(min(len(result.data.factors), 3))
+    for index, factor_data in enumerate(result.data.factors):
+        options = ([] if pooling == "none" else [NEW_GROUP]) + list(factor_data.labels)
+        column = columns[index % len(columns)]
+        column.text(f"Group of {factor_data.name}")
+        choice = column.selectbox("Group of the further factor", options, key=f"w_predict_factor_{index}",
+                                  label_visibility="collapsed")
+        factor_groups[factor_data.name] = None if choice == NEW_GROUP else choice
 
 terms = [t for t in result.data.terms if t != INTERCEPT]
 values: dict[str, float] = {}
@@ -114,7 +127,7 @@ else:
     st.caption("The model has no predictors: the predictions are for the intercept alone.")
 
 widgets.chart(
-    charts.prediction_chart(interpret.prediction_draws(result, group, values)),
+    charts.prediction_chart(interpret.prediction_draws(result, group, values, factor_groups=factor_groups)),
     PREDICTION_CAPTIONS[pooling],
     f"prediction_{pooling}", key="w_prediction_chart",
 )

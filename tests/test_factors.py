@@ -39,6 +39,7 @@ from hiermodels.model.formula import FormulaError, spec_from_formula
 from hiermodels.model.integrated import draw_integrated_effects, integrated_loglik
 from hiermodels.model.priors import default_priors, resolve_priors
 from hiermodels.model.spec import GroupingFactor
+from hiermodels.results import interpret
 from hiermodels.results.fit_result import population_parameters
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
@@ -432,3 +433,62 @@ def test_integrated_effects_are_drawn_from_their_exact_conditional():
         d = 1.5**2 + n * 0.8**2
         assert u[:, j].mean() == pytest.approx(0.8**2 * total / d, abs=0.01)
         assert u[:, j].std() == pytest.approx(1.5 * 0.8 / np.sqrt(d), rel=0.01)
+
+
+# ------------------------------------------------------------------------------------------------ prediction
+def _crossed_fake_fit(penicillin, pooling: str = "partial"):
+    """A partial-pooling Penicillin fit with fixed draws (tests/fakes.py): mu 23, plate effects b, sample
+    effects u_k = k / 10, tau_sample 2, sigma 0.5 in every draw."""
+    from tests import fakes
+
+    spec = penicillin_spec(pooling=pooling)
+    data = prepare(penicillin, spec)
+    chains, draws = 2, 4000
+    u = np.broadcast_to(np.arange(6.0)[:, None] / 10, (chains, draws, 6, 1))
+    values = {
+        "b": fakes.constant(np.full((data.n_groups, 1), 23.0), chains, draws),
+        "sigma": fakes.constant(0.5, chains, draws),
+        "b_f1": u,
+    }
+    if pooling == "partial":
+        values |= {"mu": fakes.constant(np.array([23.0]), chains, draws),
+                   "tau": fakes.constant(np.array([0.8]), chains, draws),
+                   "tau_f1": fakes.constant(np.array([2.0]), chains, draws)}
+    return fakes.fake_fit(spec, data, values), data
+
+
+def test_prediction_for_a_known_group_of_each_factor_adds_both_effects(penicillin):
+    """Plate a with sample C (u = 0.2): the group mean is 23 + 0.2 in every draw; a new observation adds only
+    sigma 0.5."""
+    result, _ = _crossed_fake_fit(penicillin)
+    table = interpret.prediction_draws(result, "a", factor_groups={"sample": "C"}, max_points=4000)
+    existing = table[(table.target == interpret.TARGET_EXISTING)]
+    means = existing[existing.quantity == interpret.QUANTITY_MEAN]["value"]
+    assert np.allclose(means, 23.2)
+    observations = existing[existing.quantity == interpret.QUANTITY_OBSERVATION]["value"]
+    assert observations.std() == pytest.approx(0.5, rel=0.05)
+
+
+def test_prediction_for_a_new_group_of_the_further_factor_adds_its_spread(penicillin):
+    """A known plate with a new sample (a new student rating a known lecturer): the group mean varies with
+    sd tau_sample = 2 around 23; a new observation with sqrt(2^2 + 0.5^2)."""
+    result, _ = _crossed_fake_fit(penicillin)
+    table = interpret.prediction_draws(result, "a", factor_groups={"sample": None}, max_points=4000)
+    existing = table[table.target == interpret.TARGET_EXISTING]
+    means = existing[existing.quantity == interpret.QUANTITY_MEAN]["value"]
+    assert means.mean() == pytest.approx(23.0, abs=0.1)
+    assert means.std() == pytest.approx(2.0, rel=0.05)
+    observations = existing[existing.quantity == interpret.QUANTITY_OBSERVATION]["value"]
+    assert observations.std() == pytest.approx(np.hypot(2.0, 0.5), rel=0.05)
+    with pytest.raises(SpecError, match="not a further grouping factor"):
+        interpret.prediction_draws(result, "a", factor_groups={"plate": None})
+    with pytest.raises(SpecError, match="not a group of"):
+        interpret.prediction_draws(result, "a", factor_groups={"sample": "Z"})
+
+
+def test_no_pooling_cannot_predict_a_new_group_of_a_further_factor(penicillin):
+    result, _ = _crossed_fake_fit(penicillin, "none")
+    with pytest.raises(SpecError, match="cannot be predicted"):
+        interpret.prediction_draws(result, "a", factor_groups={"sample": None})
+    table = interpret.prediction_draws(result, "a", factor_groups={"sample": "F"}, max_points=100)
+    assert np.allclose(table[table.quantity == interpret.QUANTITY_MEAN]["value"], 23.5)

@@ -347,8 +347,15 @@ def prediction_draws(
     group: str | None,
     predictor_values: Mapping[str, float] | None = None,
     max_points: int = MAX_PREDICTION_POINTS,
+    factor_groups: Mapping[str, str | None] | None = None,
 ) -> pd.DataFrame:
     """Posterior predictions for an existing group and for a new, unseen group.
+
+    ``group`` is a group of the first grouping factor. With several factors, ``factor_groups`` says which group of
+    each further factor the prediction is for: a label (a known group: its effect u is added, draw by draw), or
+    None, a new group of that factor (partial pooling: u ~ N(0, Sigma_f) drawn per draw, so a new student rating
+    a known lecturer is ``group="lecturer 7", factor_groups={"s": None}``). A factor left out is a new group
+    under partial pooling and its average group (u = 0) under no pooling, where a new group cannot be predicted.
 
     Columns: target (``"existing group"`` / ``"new group"``), group (the label, or None for the new group),
     quantity (``"group mean"`` / ``"new observation"``), value. At most ``max_points`` draws per (target,
@@ -385,6 +392,7 @@ def prediction_draws(
         beta = flat(m.COMMON)
         eta_common = beta @ np.array([x[data.terms.index(t)] for t in common])
     x_varying = np.array([x[data.terms.index(t)] for t in varying])
+    eta_common = eta_common + _further_factor_effects(result, x, factor_groups or {}, flat, rng)
 
     frames = []
     existing_eta = None
@@ -407,6 +415,38 @@ def prediction_draws(
         frames += _outcome_frames(result, eta_common + b_new @ x_varying, rng, keep, TARGET_NEW, None, None)
     table = pd.concat(frames, ignore_index=True)
     return table[["target", "group", "quantity", "value"]]
+
+
+def _further_factor_effects(result: FitResult, x: np.ndarray, factor_groups: Mapping[str, str | None], flat,
+                            rng: np.random.Generator) -> np.ndarray | float:
+    """Each kept draw's sum over the further grouping factors of x . u (see :func:`prediction_draws`)."""
+    spec, data = result.spec, result.data
+    unknown = [name for name in factor_groups if name not in result.factor_names[1:]]
+    if unknown:
+        further = ", ".join(result.factor_names[1:]) or "none"
+        raise SpecError(f"{', '.join(map(repr, unknown))} is not a further grouping factor of this model "
+                        f"(those are: {further})")
+    if spec.pooling == "complete":
+        return 0.0
+    total: np.ndarray | float = 0.0
+    for number, (factor, factor_data) in enumerate(zip(spec.factors, data.factors, strict=True), start=1):
+        x_factor = np.array([x[data.terms.index(t)] for t in data.terms_of(factor.varying)])
+        label = factor_groups.get(factor.name, None)
+        if label is not None:
+            if label not in factor_data.labels:
+                raise SpecError(f"{label!r} is not a group of {factor.name!r}")
+            effects = flat(m.factor_name(m.GROUP_COEFFICIENT, number))[:, factor_data.labels.index(label), :]
+            total = total + effects @ x_factor
+        elif spec.pooling == "partial":
+            tau = flat(m.factor_name(m.GROUP_SD, number))
+            z = rng.standard_normal(tau.shape)
+            if factor.correlated:
+                z = np.einsum("skl,sl->sk", _matrix_root(flat(m.factor_name(m.CORRELATION, number))), z)
+            total = total + (tau * z) @ x_factor
+        elif factor.name in factor_groups:
+            raise SpecError(f"under no pooling nothing is learned about the groups of {factor.name!r} in general, "
+                            "so a new one cannot be predicted: choose one of its groups")
+    return total
 
 
 def _design_row(data: PreparedData, values: Mapping[str, float] | None) -> np.ndarray:
