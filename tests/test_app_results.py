@@ -604,7 +604,11 @@ def test_population_shows_the_variance_shares_of_both_factors(crossed):
     shares = frame_with(charts(at)[titles.index("Where the variance lies")], "component", "mean")
     assert list(shares["component"]) == ["plate", "sample", "residual"]
     assert shares["mean"].sum() == pytest.approx(1.0)
-    assert any("Predictions are for the groups of plate" in t and "sample" in t for t in texts(at, "text"))
+    assert any("The groups above are those of plate" in t for t in texts(at, "text"))
+    # A known plate with a new sample by default; a known sample can be chosen instead.
+    assert at.selectbox(key="w_predict_factor_0").value == "a new group"
+    at.selectbox(key="w_predict_factor_0").select("C").run()
+    assert not at.exception
     # The population parameters shared by every factor, and the group-level ones of the chosen factor.
     names = set(frame_with(charts(at)[0], "pooling", "name")["name"])
     assert "sd(intercept|plate)" in names and "sd(intercept|sample)" not in names and "sigma" in names
