@@ -32,7 +32,7 @@ from hiermodels.engine import gaussian_engine
 from hiermodels.engine.compiled import COMPILE_LOCK, CompiledModelCache, CompiledSampler, sampler_for
 from hiermodels.engine.nutpie_adapter import NutpieModel
 from hiermodels.errors import FitCancelled, FitFailed
-from hiermodels.inference.mode import collapsed_terms, find_mode, limit_mode
+from hiermodels.inference.mode import collapsed_terms, find_mode, limit_mode, pin_collapsed_scales
 from hiermodels.inference.plan import FitPlan, plan_fit, several_factors
 from hiermodels.inference.queue import FitQueue
 from hiermodels.model import gaussian, integrated
@@ -160,10 +160,11 @@ def fit(
             map_started = time.perf_counter()
             map_point, map_message = find_mode(prepared, spec, compiled_cache)
             collapsed = collapsed_terms(prepared, spec, map_point, posterior)
-            if collapsed and several_factors(spec):
-                # The limit model would drop the first factor, which carries the population means and the
-                # others' nesting; the optimiser's point has run to that limit with the other factors kept.
-                map_kind = "limit"
+            if several_factors(spec):
+                # The limit in place (the limit model would drop the first factor): mode.pin_collapsed_scales.
+                pinned = pin_collapsed_scales(prepared, spec, map_point, posterior)
+                if any(not np.array_equal(pinned[name], map_point[name]) for name in pinned):
+                    map_point, map_kind = pinned, "limit"
             elif collapsed:
                 map_point, map_message = limit_mode(prepared, spec, collapsed, compiled_cache)
                 map_kind = "limit"

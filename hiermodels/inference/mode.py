@@ -43,6 +43,7 @@ from hiermodels.model.build import (
     POPULATION_MEAN,
     SIGMA,
     build_model,
+    factor_name,
     term_split,
 )
 from hiermodels.model.priors import default_priors, resolve_priors
@@ -99,6 +100,31 @@ def collapsed_terms(data: PreparedData, spec: ModelSpec, point: dict[str, np.nda
     tau_mode = np.asarray(point[GROUP_SD], dtype=float)
     tau_mean = posterior["posterior"][GROUP_SD].mean(("chain", "draw")).to_numpy()
     return tuple(t for k, t in enumerate(varying) if tau_mode[k] < COLLAPSE_RATIO * tau_mean[k])
+
+
+def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
+                         posterior: xr.DataTree) -> dict[str, np.ndarray]:
+    r"""The limit of the optimiser's point for a model with several grouping factors, where a scale collapsed.
+
+    :func:`limit_mode` refits a model with the collapsed terms made common, which with several factors would
+    drop the first factor (that carries the population means and the others' nesting). The optimiser has run
+    toward the limit with every other parameter following, so the limit is taken in place: each collapsed
+    :math:`\tau_k` (of any factor; below ``COLLAPSE_RATIO`` of its posterior mean) is set to exactly 0 and its
+    group effects to the population value (:math:`\mu_k` for the first factor, 0 for a further factor's
+    deviations)."""
+    out = {name: np.array(value, dtype=float, copy=True) for name, value in point.items()}
+    draws = posterior["posterior"]
+    for number in range(len(spec.factors) + 1):
+        sd_name = factor_name(GROUP_SD, number) if number else GROUP_SD
+        effects = factor_name(GROUP_COEFFICIENT, number) if number else GROUP_COEFFICIENT
+        if sd_name not in out or sd_name not in draws:
+            continue
+        mean = draws[sd_name].mean(("chain", "draw")).to_numpy()
+        for k in np.flatnonzero(out[sd_name] < COLLAPSE_RATIO * mean):
+            out[sd_name][k] = 0.0
+            if effects in out:
+                out[effects][:, k] = out[POPULATION_MEAN][k] if number == 0 else 0.0
+    return out
 
 
 def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],

@@ -18,8 +18,8 @@ r"""Writing a :class:`~hiermodels.model.spec.ModelSpec` down three ways: a formu
 
 Several grouping factors (``spec.factors``): the formula gains one bar per further factor (lme4's
 ``(1 | plate) + (1 | sample)``; under no pooling the factor as a fixed effect, ``+ sample``); the maths a line per
-level: :math:`h_f[i]` the group of row i in further factor f, :math:`u^{(	ext{sample})}_{k,h}` group h's deviation
-in term k, :math:`	au^{(	ext{sample})}_k` its scale (``sd(k|sample)``), and :math:`\Sigma^{(\cdot)}, R^{(\cdot)}`
+level: :math:`h_f[i]` the group of row i in further factor f, :math:`u^{(\text{sample})}_{k,h}` group h's deviation
+in term k, :math:`\tau^{(\text{sample})}_k` its scale (``sd(k|sample)``), and :math:`\Sigma^{(\cdot)}, R^{(\cdot)}`
 when correlated; the sentence one clause per further factor. With one factor the output is as before.
 
 Column names, group names and category levels come from users, so everything a user wrote is passed through
