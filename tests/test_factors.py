@@ -32,6 +32,7 @@ from scipy.special import betaln
 
 from hiermodels import ModelSpec, Prior, prepare, read_table
 from hiermodels.cli import main
+from hiermodels.data.preparing import check_identified
 from hiermodels.errors import DataError, SpecError
 from hiermodels.inference.plan import plan_fit
 from hiermodels.model.build import build_model
@@ -492,3 +493,15 @@ def test_no_pooling_cannot_predict_a_new_group_of_a_further_factor(penicillin):
         interpret.prediction_draws(result, "a", factor_groups={"sample": None})
     table = interpret.prediction_draws(result, "a", factor_groups={"sample": "F"}, max_points=100)
     assert np.allclose(table[table.quantity == interpret.QUANTITY_MEAN]["value"], 23.5)
+
+
+def test_a_slope_of_a_predictor_of_a_further_factors_groups_is_refused(penicillin):
+    """Issue 12's unsupported case: a random slope of a group-level predictor within its own group. A column
+    constant within each sample, varying over sample, is confounded with the sample's own intercept."""
+    table = penicillin.assign(potency=penicillin["sample"].map({s: float(k) for k, s in enumerate("ABCDEF")}))
+    spec = ModelSpec("diameter", "plate", ("potency",),
+                     factors=(GroupingFactor("sample", varying=("intercept", "potency")),))
+    data = prepare(table, spec)
+    with pytest.raises(SpecError, match=r"constant within each 'sample'.*remove 'potency' from the terms that vary"):
+        check_identified(data, [spec])
+    check_identified(data, [spec.with_pooling("complete")])  # nothing varies: nothing to refuse

@@ -517,10 +517,10 @@ def identification_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
     Under partial pooling a *common* coefficient of x is identified: it says how the group means differ with x,
     and the intercepts vary around that. Complete pooling has nothing that varies by group.
     """
+    problems = _further_factor_problems(data, spec)
     varying = spec.varying_terms
     if INTERCEPT not in varying:
-        return []
-    problems = []
+        return problems
     for predictor in group_level_predictors(data):
         if predictor not in spec.predictors:
             continue
@@ -540,6 +540,28 @@ def identification_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
                 f"identified: remove {name} from the predictors to fit no pooling, or fit complete or partial "
                 f"pooling instead (where {name} explains differences between groups)"
             )
+    return problems
+
+
+def _further_factor_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
+    """A slope varying over a further factor whose predictor is constant within that factor's groups (and so
+    confounded with its intercept there), as for the first factor below."""
+    if spec.pooling == "complete":
+        return []
+    problems = []
+    for factor, factor_data in zip(spec.factors, data.factors, strict=True):
+        if INTERCEPT not in factor.varying:
+            continue
+        slopes = [p for p in factor.varying if p != INTERCEPT]
+        columns = [data.X[:, data.terms.index(t)] for p in slopes for t in data.predictor_terms[p]]
+        constant = iter(constant_within_groups(columns, factor_data.index))
+        for predictor in slopes:
+            if all([next(constant) for _ in data.predictor_terms[predictor]]):
+                name = _shown(predictor)
+                problems.append(
+                    f"{name} is constant within each {_shown(factor.name)} (a property of that factor's groups), "
+                    f"so a slope of {name} that varies over {_shown(factor.name)} is confounded with each group's "
+                    f"own intercept there: remove {name} from the terms that vary over {_shown(factor.name)}")
     return problems
 
 
