@@ -23,6 +23,8 @@ from hiermodels.data.preparing import prepare
 from hiermodels.engine.compiled import CompiledModelCache
 from hiermodels.inference.fitting import fit_poolings
 from hiermodels.inference.queue import FitQueue
+from hiermodels.model import names
+from hiermodels.model.build import GROUP_COEFFICIENT, factor_name
 from hiermodels.model.priors import resolve_priors
 from hiermodels.model.spec import POOLINGS, QUICK_SAMPLER
 from hiermodels.results.comparison import PoolingComparison
@@ -84,11 +86,18 @@ def test_a_collapsed_mode_is_reported_as_its_limit(fits, name):
         return
     assert collapsed
     population = result.population().set_index("name")
-    groups = result.groups()
     for name_sd in collapsed:
-        term = name_sd[len("sd("):-1]
         assert population.loc[name_sd, "map"] == 0.0
-        np.testing.assert_array_equal(groups.loc[groups["term"] == term, "map"], population.loc[term, "map"])
+        (term,) = names.parse(name_sd)[1]
+        factor = names.split_factor(name_sd)[1] or result.spec.group
+        if factor == result.spec.group:  # the first factor's groups sit on the population mean
+            groups = result.groups()
+            np.testing.assert_array_equal(groups.loc[groups["term"] == term, "map"], population.loc[term, "map"])
+        else:  # a further factor's groups are deviations: all exactly 0
+            number = result.factor_names.index(factor)
+            effects = result.map_point[factor_name(GROUP_COEFFICIENT, number)]
+            column = result.data.terms_of(result.spec.factors[number - 1].varying).index(term)
+            np.testing.assert_array_equal(effects[:, column], 0.0)
 
 
 def test_radon_limit_mode_is_complete_pooling_least_squares(fits):
