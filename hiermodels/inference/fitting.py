@@ -161,10 +161,10 @@ def fit(
             map_point, map_message = find_mode(prepared, spec, compiled_cache)
             collapsed = collapsed_terms(prepared, spec, map_point, posterior)
             if several_factors(spec):
-                # The limit in place (the limit model would drop the first factor): mode.pin_collapsed_scales.
-                pinned = pin_collapsed_scales(prepared, spec, map_point, posterior)
-                if any(not np.array_equal(pinned[name], map_point[name]) for name in pinned):
-                    map_point, map_kind = pinned, "limit"
+                # A collapsed scale: its limit, the rest not available (mode.pin_collapsed_scales).
+                pinned, message = pin_collapsed_scales(prepared, spec, map_point, posterior)
+                if message:
+                    map_point, map_message, map_kind = pinned, message, "limit"
             elif collapsed:
                 map_point, map_message = limit_mode(prepared, spec, collapsed, compiled_cache)
                 map_kind = "limit"
