@@ -90,7 +90,15 @@ factor = widgets.factor_choice(fit)
 first_factor = widgets.is_first_factor(result, factor)
 
 collapsed = [name for name, flag in result.map_collapsed().items() if flag]
-if collapsed and result.map_kind == "limit":
+if collapsed and result.map_kind == "limit" and result.spec.factors:
+    st.warning(
+        "The joint mode does not exist here: the density keeps growing as each group-level sd named below shrinks "
+        "to 0, with every group of that factor on the population value, whatever the other parameters are. "
+        "What is shown as the MAP is that sd's **limit**, exactly 0. With several grouping factors the other "
+        "parameters' limit is not computed, so they have no MAP here. Report the posterior mean, not the MAP.",
+        icon=":material/warning:",
+    )
+elif collapsed and result.map_kind == "limit":
     st.warning(
         "The joint mode does not exist here: the density keeps growing as each group-level sd named below shrinks "
         "to 0, with every group on the population value. What is shown as the MAP is that **limit**: the sd at "
