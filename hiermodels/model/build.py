@@ -123,8 +123,8 @@ def build_model(data: PreparedData, spec: ModelSpec, method: Method, n_groups: i
         raise SpecError(f"the grouped likelihood exists for the {', '.join(grouped.FAMILIES)} families only, "
                         f"not {spec.family!r}")
     if method == "integrated" and integrated.integrated_factor(data, spec) is None:
-        raise SpecError("integrating a factor out needs a gaussian, non-centred partial-pooling model with several "
-                        "grouping factors, one of them varying only its intercept")
+        raise SpecError("integrating a factor out needs a gaussian partial-pooling model with one residual scale "
+                        "and several grouping factors, one of them varying only its intercept")
     if method in ("sufficient", "marginal") and spec.family != "gaussian":
         raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
     if method == "marginal":
