@@ -159,13 +159,12 @@ def fit(
             report(stage="optimising", draws_done=1, draws_total=1)
             map_started = time.perf_counter()
             map_point, map_message = find_mode(prepared, spec, compiled_cache)
-            collapsed = collapsed_terms(prepared, spec, map_point, posterior)
             if several_factors(spec):
                 # A collapsed scale: its limit, the rest not available (mode.pin_collapsed_scales).
                 pinned, message = pin_collapsed_scales(prepared, spec, map_point, posterior)
                 if message:
                     map_point, map_message, map_kind = pinned, message, "limit"
-            elif collapsed:
+            elif collapsed := collapsed_terms(prepared, spec, map_point, posterior):
                 map_point, map_message = limit_mode(prepared, spec, collapsed, compiled_cache)
                 map_kind = "limit"
             map_s = time.perf_counter() - map_started

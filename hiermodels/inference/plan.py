@@ -23,7 +23,6 @@ answers are computed here, once, in this order:
    the same bucket (:func:`group_count_shapes`); the padding groups carry no data.
 5. **The structure keys** (``structure_key``, ``mode_key``): everything baked into a compiled function, so that
    data sets with equal keys share one compile; ``None`` where the engine needs no compile.
-
 6. **The mass matrix** (``adaptation``): with several grouping factors the effects of one factor trade a
    constant against the population mean and the other factor's effects (Penicillin: the 6 samples' mean
    against the intercept), a correlation a diagonal mass matrix cannot follow (R-hat 1.10, bulk ESS 49 at 4 x
