@@ -1170,3 +1170,519 @@ def variance_chart(summary_df: pd.DataFrame, residual_note: str = "", *, prob: f
         subtitle.append(residual_note)
     return _layer(bars, intervals, labels).properties(
         title=_title("Where the variance lies", subtitle), width=WIDTH, height=alt.Step(64))
+
+
+# ------------------------------------------------------------------------------------------------ pooling dial
+# The frames of hiermodels.results.pooling_dial.PoolingDial: ``curve`` (one row per dial position and group),
+# ``tau`` (one row per position), ``groups`` (one row per group), ``summaries`` (joint mode, marginal mode, posterior
+# mean of tau). Position 0 is tau = 0 (complete pooling), position P the largest tau (the no-pooling end).
+DIAL_PARAM = "dial"
+SUMMARY_NAMES: tuple[str, ...] = ("joint mode", "marginal mode", "posterior mean")
+SUMMARY_COLORS: Mapping[str, str] = {
+    "joint mode": MAP_COLOR,  # the MAP vs mean page's colour of the joint mode
+    "marginal mode": OKABE_ITO["orange"],
+    "posterior mean": MEAN_COLOR,
+}
+SUMMARY_DASHES: Mapping[str, list[float]] = {"joint mode": [10, 5], "marginal mode": [4, 4], "posterior mean": [1, 0]}
+DIAL_COLOR = POOLING_COLORS["partial"]
+GHOST_COLOR = "#8c8c8c"
+DENSITY_COLOR = OKABE_ITO["sky blue"]
+COMPLETE_END = "complete pooling (τ = 0)"
+NO_POOLING_END = "no pooling (τ → ∞)"
+# The rows of the dial's shrinkage panel, top to bottom (y = 2, 1, 0).
+DIAL_ROWS: tuple[str, ...] = ("own data (no pooling)", "at the dial's τ", "posterior mean")
+# Inline data stay under Altair's 5,000-row limit: the trajectory chart keeps every k-th dial position.
+MAX_CURVE_ROWS = 4800
+SUMMARY_LABEL_PX = 24  # vertical distance between the stacked labels of the three summaries
+
+
+def _check_dial_frames(curve: pd.DataFrame, tau: pd.DataFrame, summaries: pd.DataFrame, what: str) -> None:
+    _require_columns(curve, ["position", "tau", "group", "rows", "estimate", "pooling_factor", "prior_rows",
+                             "population"], what)
+    _require_columns(tau, ["position", "tau", "density", "label"], what)
+    _require_columns(summaries, ["summary", "tau", "position"], what)
+    if curve.empty or tau.empty:
+        raise SpecError(f"{what}: the dial has no positions to draw")
+    if list(summaries["summary"]) != list(SUMMARY_NAMES):
+        raise SpecError(f"{what}: the summaries must be {', '.join(SUMMARY_NAMES)} in that order; got "
+                        f"{', '.join(map(str, summaries['summary']))}")
+
+
+def _symlog_constant(tau: pd.Series) -> float:
+    """The symlog scale's linear zone: the smallest positive tau of the grid, so that tau = 0 gets its own place
+    left of it and every decade above it is about as wide as on a log axis."""
+    positive = tau[tau > 0]
+    return float(positive.min()) if len(positive) else 1.0
+
+
+def _symlog_fraction(value: np.ndarray | float, constant: float, high: float) -> np.ndarray:
+    """Where ``value`` falls across a symlog axis from 0 to ``high`` (0 = left edge, 1 = right edge)."""
+    return np.log1p(np.asarray(value, dtype=float) / constant) / math.log1p(high / constant)
+
+
+def _tau_ticks(constant: float, high: float) -> list[float]:
+    """0 and the powers of ten between the symlog constant and ``high`` (1-2-5 when they are fewer than three)."""
+    decades = [10.0 ** e for e in range(math.floor(math.log10(constant)), math.ceil(math.log10(high)) + 1)
+               if constant * 0.999 <= 10.0 ** e <= high * 1.001]
+    ticks = decades if len(decades) >= 3 else _log_ticks(constant, high)
+    return [0.0, *ticks]
+
+
+def _tau_x(tau: pd.Series, title: str, *, field: str = "tau", labels: bool = True) -> alt.X:
+    """The x of every chart against tau: a symlog scale, so that tau = 0 (complete pooling) shows, fixed from 0 to
+    the grid's largest tau (the axis does not move with the dial)."""
+    constant, high = _symlog_constant(tau), float(tau.max())
+    return alt.X(f"{field}:Q", title=f"{title} (log scale; 0 at the left edge)" if labels else None,
+                 scale=alt.Scale(type="symlog", constant=constant, domain=[0.0, high], nice=False, zero=False),
+                 axis=alt.Axis(values=_tau_ticks(constant, high), format=",~r", labelOverlap=True,
+                               labelSeparation=12, grid=False, labels=labels, ticks=labels,
+                               titlePadding=40 if labels else 10))
+
+
+def _prior_rows_text(n0: float) -> str:
+    """"the population is worth n0 rows", n0 rounded for reading aloud."""
+    if not math.isfinite(n0) or n0 >= 1e7:
+        return "τ = 0: the population is worth all the rows (complete pooling)"
+    if n0 >= 100:
+        number = f"{n0:,.0f}"
+    elif n0 >= 10:
+        number = f"{n0:.0f}"
+    elif n0 >= 1:
+        number = f"{n0:.1f}"
+    elif n0 >= 0.01:
+        number = f"{n0:.2g}"
+    else:
+        return "the population is worth less than 0.01 rows: as good as no pooling"
+    return f"the population is worth {number} row" + ("" if number == "1.0" else "s")
+
+
+def _summary_marks(summaries: pd.DataFrame, x: alt.X, constant: float, high: float, *,
+                   labels: bool) -> list[alt.Chart]:
+    """Dashed rules at the three summaries' tau and, with ``labels``, their names stacked at the top left or right
+    of each rule (right of it in the left part of the axis, left of it in the right part)."""
+    d = summaries[["summary", "tau"]].copy()
+    d["tau"] = d["tau"].astype(float)
+    d["text"] = [f"{name}: τ = {_number(value)}" for name, value in zip(d["summary"], d["tau"], strict=True)]
+    d["right"] = _symlog_fraction(d["tau"].clip(lower=0), constant, high) > 0.6
+    d["label_y"] = SUMMARY_LABEL_PX * np.arange(len(d)) + 6
+    colour = alt.Color("summary:N", scale=alt.Scale(domain=list(SUMMARY_NAMES),
+                                                    range=[SUMMARY_COLORS[s] for s in SUMMARY_NAMES]),
+                       title=None, legend=None)
+    dash = alt.StrokeDash("summary:N", scale=alt.Scale(domain=list(SUMMARY_NAMES),
+                                                       range=[SUMMARY_DASHES[s] for s in SUMMARY_NAMES]),
+                          legend=None)
+    layers = [alt.Chart(d).mark_rule(strokeWidth=3).encode(
+        x=x, color=colour, strokeDash=dash,
+        tooltip=[alt.Tooltip("summary:N"), alt.Tooltip("tau:Q", title="τ", format=NUMBER_FORMAT)])]
+    if labels:
+        layers.append(alt.Chart(d).mark_text(
+            baseline="top", fontWeight="bold",
+            align=alt.ExprRef("datum.right ? 'right' : 'left'"), dx=alt.ExprRef("datum.right ? -6 : 6"),
+        ).encode(x=x, y=alt.Y("label_y:Q", scale=None), text="text:N", color=colour))
+    return layers
+
+
+def _density_panel(tau_df: pd.DataFrame, summaries: pd.DataFrame, x: alt.X, *, height: int,
+                   top_room: float = 1.15) -> list[alt.Chart]:
+    """The posterior density of tau as an area, with the three summaries marked (``top_room``: the y domain's top
+    as a multiple of the largest density, room for the labels)."""
+    d = tau_df[["position", "tau", "density", "label"]].copy()
+    top = float(d["density"].max()) * top_room if float(d["density"].max()) > 0 else 1.0
+    area = alt.Chart(d).mark_area(color=DENSITY_COLOR, opacity=0.55, line={"color": OKABE_ITO["blue"],
+                                                                            "strokeWidth": 2}).encode(
+        x=x,
+        y=alt.Y("density:Q", title="posterior of τ", scale=alt.Scale(domain=[0, top], nice=False),
+                axis=alt.Axis(labels=False, ticks=False, grid=False, titleFontSize=AXIS_LABEL_PX)),
+        tooltip=[alt.Tooltip("label:N", title="τ"), alt.Tooltip("density:Q", title="density", format=".3g")],
+    )
+    return [area]
+
+
+def pooling_dial_chart(
+    curve: pd.DataFrame,
+    tau: pd.DataFrame,
+    summaries: pd.DataFrame,
+    *,
+    start_position: int,
+    value_title: str,
+    tau_title: str,
+    highlight: str | None = None,
+    groups: pd.DataFrame | None = None,
+) -> alt.VConcatChart:
+    """The pooling dial: one slider over the dial's positions (the parameter :data:`DIAL_PARAM`, bound to a range
+    input under the chart), and three panels that redraw in the browser as it moves, with no round trip to the
+    server (every position's numbers are in the chart's data; the panels filter or look them up by the slider).
+
+    (a) The tau axis (symlog, so that tau = 0 shows): the posterior density of tau, the joint mode, marginal mode
+        and posterior mean of tau, the dial's tau as a bold rule with its value, and the two ends named.
+    (b) Every group in three rows on one shared axis (``value_title``): its own estimate (no pooling), its
+        estimate at the dial's tau, E[b_j | tau, y], joined to the own estimate by a segment, and its posterior
+        mean as a grey ghost (the average of the middle row over the posterior of tau); a vertical rule at the
+        population value at that tau. Only the highlighted group is named (tooltips name every group).
+    (c) For ``highlight`` (the smallest group when None) a bar of the weights at the dial's tau: its own rows
+        (1 - pooling factor) and the population (the pooling factor), and "the population is worth n0 rows".
+
+    The dial's estimates are looked up per group from one row per group (fields ``at_<position>``), so the data
+    hold one row per group whatever the number of positions; ``groups`` (:attr:`PoolingDial.groups`) gives the
+    own estimates and posterior means (without it: the no-pooling end of the curve, and the curve averaged over
+    the density of tau on the grid).
+    """
+    _check_dial_frames(curve, tau, summaries, "pooling_dial_chart")
+    tau_df = tau.sort_values("position").reset_index(drop=True)
+    positions = tau_df["position"].astype(int)
+    last = int(positions.max())
+    if not 0 <= start_position <= last:
+        raise SpecError(f"pooling_dial_chart: the start position {start_position} is not between 0 and {last}")
+    wide_estimate = curve.pivot(index="group", columns="position", values="estimate")
+    wide_factor = curve.pivot(index="group", columns="position", values="pooling_factor")
+    sizes = curve.drop_duplicates("group").set_index("group")["rows"]
+    order = list(dict.fromkeys(curve["group"]))
+    if groups is not None:
+        _require_columns(groups, ["group", "own_estimate", "posterior_mean"], "pooling_dial_chart")
+        own = groups.set_index("group")["own_estimate"].reindex(order)
+        mean = groups.set_index("group")["posterior_mean"].reindex(order)
+    else:
+        own = wide_estimate[last].reindex(order)
+        weights = tau_df.set_index("position")["density"] * np.gradient(tau_df["tau"].to_numpy(dtype=float))
+        mean = (wide_estimate[weights.index] * weights.to_numpy()).sum(axis=1).reindex(order) / weights.sum()
+    d = pd.DataFrame({"group": order, "rows": sizes.reindex(order).to_numpy(), "own": own.to_numpy(),
+                      "posterior_mean": mean.to_numpy(), "y_own": 2.0, "y_dial": 1.0, "y_mean": 0.0})
+    _check_highlight(d["group"], highlight)
+    chosen = highlight if highlight is not None else str(d.loc[d["rows"].astype(float).idxmin(), "group"])
+    d["highlighted"] = d["group"] == chosen
+    lookups = [wide_estimate.reindex(index=order, columns=positions).set_axis([f"at_{k}" for k in positions], axis=1),
+               wide_factor.reindex(index=order, columns=positions).set_axis([f"pf_{k}" for k in positions], axis=1)]
+    d = pd.concat([d, *(frame.reset_index(drop=True) for frame in lookups)], axis=1)
+
+    dial = alt.param(name=DIAL_PARAM, value=int(start_position),
+                     bind=alt.binding_range(min=0, max=last, step=1,
+                                            name="Pooling dial: complete pooling (0) … no pooling "))
+    constant, high = _symlog_constant(tau_df["tau"]), float(tau_df["tau"].max())
+
+    # (a) the tau strip
+    population = curve.drop_duplicates("position").set_index("position")["population"]
+    tau_df["population"] = population.reindex(positions).to_numpy()
+    tau_df["dial_text"] = "dial: " + tau_df["label"].astype(str)
+    tau_df["right"] = _symlog_fraction(tau_df["tau"], constant, high) > 0.6
+    strip_height = 190
+    x_tau = _tau_x(tau_df["tau"], tau_title)
+    at_dial = alt.Chart(tau_df).transform_filter(f"datum.position == {DIAL_PARAM}")
+    label_y = SUMMARY_LABEL_PX * len(SUMMARY_NAMES) + 10
+    ends = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
+    strip_layers = [
+        *_density_panel(tau_df, summaries, x_tau, height=strip_height, top_room=1.9),
+        *_summary_marks(summaries, x_tau, constant, high, labels=True),
+        at_dial.mark_rule(strokeWidth=6, color=DIAL_COLOR).encode(x=x_tau),
+        at_dial.mark_text(baseline="top", fontWeight="bold", fontSize=AXIS_TITLE_PX + 2, color="#000000",
+                          align=alt.ExprRef("datum.right ? 'right' : 'left'"),
+                          dx=alt.ExprRef("datum.right ? -8 : 8")).encode(
+            x=x_tau, y=alt.value(label_y), text="dial_text:N"),
+        *_end_labels(ends, strip_height),
+    ]
+    strip = _layer(*strip_layers).properties(
+        width=WIDTH, height=strip_height,
+        title=_title("Where the dial stands among the values of τ",
+                     "Shaded: the posterior of τ. Dashed: its joint mode, marginal mode and mean. Bold: the dial."))
+
+    # (b) every group at the dial's tau
+    values = pd.concat([d["own"], d["posterior_mean"], curve["estimate"], curve["population"]]).astype(float)
+    values = values[np.isfinite(values)]
+    low, high_value = float(values.min()), float(values.max())
+    pad = 0.05 * (high_value - low) if high_value > low else 1.0
+    domain = [low - pad, high_value + pad]
+    x_value = alt.X("own:Q", title=value_title, scale=alt.Scale(domain=domain, nice=False, zero=False),
+                    axis=_value_axis())
+    y_scale = alt.Scale(domain=[-0.45, 2.75], nice=False, zero=False)
+    labels_js = "[" + ", ".join(f'"{row}"' for row in reversed(DIAL_ROWS)) + "][datum.value]"
+    y_axis = alt.Axis(values=[0, 1, 2], labelExpr=labels_js, grid=False, ticks=False, domain=False,
+                      labelFontWeight="bold", labelFontSize=AXIS_TITLE_PX, labelPadding=10)
+    base = alt.Chart(d).transform_calculate(
+        at_dial=f"datum['at_' + {DIAL_PARAM}]", pooling_factor=f"datum['pf_' + {DIAL_PARAM}]",
+    )
+    dim = alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.45))
+    size = alt.condition(alt.datum.highlighted, alt.value(360), alt.value(90))
+    tooltip = [
+        alt.Tooltip("group:N"), alt.Tooltip("rows:Q", title="rows", format="d"),
+        alt.Tooltip("own:Q", title="own data (no pooling)", format=NUMBER_FORMAT),
+        alt.Tooltip("at_dial:Q", title="at the dial's τ", format=NUMBER_FORMAT),
+        alt.Tooltip("posterior_mean:Q", title="posterior mean", format=NUMBER_FORMAT),
+        alt.Tooltip("pooling_factor:Q", title="pooling factor at the dial", format=".2f"),
+    ]
+    population_text = tau_df.assign(
+        text=["population value at this τ: " + _number(v) for v in tau_df["population"]],
+        side_right=(tau_df["population"] - domain[0]) / (domain[1] - domain[0]) > 0.6,
+        top=2.5,
+    )
+    at_population = alt.Chart(population_text).transform_filter(f"datum.position == {DIAL_PARAM}")
+    shrink_layers: list[alt.Chart] = [
+        at_population.mark_rule(strokeWidth=3, strokeDash=[8, 5], color=POPULATION_COLOR).encode(
+            x=alt.X("population:Q", scale=alt.Scale(domain=domain, nice=False, zero=False))),
+        at_population.mark_text(fontWeight="bold", baseline="middle",
+                                align=alt.ExprRef("datum.side_right ? 'right' : 'left'"),
+                                dx=alt.ExprRef("datum.side_right ? -8 : 8")).encode(
+            x="population:Q", y=alt.Y("top:Q", scale=y_scale), text="text:N"),
+        # own estimate -> estimate at the dial; estimate at the dial ... posterior mean (faint, dotted)
+        base.mark_rule(color=INTERVAL_COLOR).encode(
+            x=x_value, x2="at_dial:Q", y=alt.Y("y_own:Q", scale=y_scale, axis=y_axis, title=None), y2="y_dial:Q",
+            opacity=dim, strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(1.5))),
+        base.mark_rule(color=GHOST_COLOR, strokeDash=[3, 3], strokeWidth=1.2, opacity=0.6).encode(
+            x="at_dial:Q", x2="posterior_mean:Q", y=alt.Y("y_dial:Q", scale=y_scale), y2="y_mean:Q"),
+        base.mark_point(filled=True, color=POOLING_COLORS["none"], stroke="#ffffff", strokeWidth=0.8).encode(
+            x=x_value, y=alt.Y("y_own:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
+        base.mark_point(filled=True, color=GHOST_COLOR, stroke="#ffffff", strokeWidth=0.8).encode(
+            x="posterior_mean:Q", y=alt.Y("y_mean:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
+        base.mark_point(filled=True, color=DIAL_COLOR, stroke="#000000", strokeWidth=0.8).encode(
+            x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
+        base.transform_filter(alt.datum.highlighted).mark_text(
+            fontWeight="bold", baseline="bottom", dy=-14).encode(
+            x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), text="group:N"),
+    ]
+    shrink = _layer(*shrink_layers).properties(
+        width=WIDTH, height=300,
+        title=_title("Every group at the dial's τ",
+                     ["Top: each group's own estimate. Middle: its estimate at the dial's τ (the segment shows the "
+                      "pull).", "Bottom, grey: its posterior mean, the average of the middle row over the "
+                      "posterior of τ; it does not move."]))
+
+    # (c) the weights of the highlighted group
+    one = curve[curve["group"] == chosen].sort_values("position")
+    rows = int(one["rows"].iloc[0])
+    weights_rows = []
+    for position, factor, n0 in zip(one["position"].astype(int), one["pooling_factor"].astype(float),
+                                    one["prior_rows"].astype(float), strict=True):
+        shares = (("its own " + (f"{rows} row" if rows == 1 else f"{rows} rows"), 0.0, 1.0 - factor),
+                  ("the population", 1.0 - factor, 1.0))
+        for part, start, end in shares:
+            weights_rows.append({
+                "position": position, "part": part, "start": start, "end": end, "share": end - start,
+                "share_text": f"{end - start:.0%}" if end - start >= 0.08 else "",
+                "middle": (start + end) / 2, "worth": _prior_rows_text(n0),
+            })
+    weights = pd.DataFrame(weights_rows)
+    own_part = weights["part"].iloc[0]
+    weight_colour = alt.Color("part:N", title=None, scale=alt.Scale(
+        domain=[own_part, "the population"], range=[POOLING_COLORS["none"], POOLING_COLORS["complete"]]),
+        legend=alt.Legend(orient="bottom", direction="horizontal"))
+    at_weights = alt.Chart(weights).transform_filter(f"datum.position == {DIAL_PARAM}")
+    share_x = alt.X("start:Q", title="weight in the group's estimate at the dial's τ",
+                    scale=alt.Scale(domain=[0, 1], nice=False),
+                    axis=alt.Axis(format="%", values=[0, 0.25, 0.5, 0.75, 1.0]))
+    bar = _layer(
+        at_weights.mark_bar().encode(x=share_x, x2="end:Q", y=alt.value(34), y2=alt.value(84), color=weight_colour,
+                                     tooltip=[alt.Tooltip("part:N"), alt.Tooltip("share:Q", format=".1%")]),
+        at_weights.mark_text(color="#ffffff", fontWeight="bold", fontSize=AXIS_TITLE_PX).encode(
+            x="middle:Q", y=alt.value(59), text="share_text:N"),
+        at_weights.transform_filter("datum.part == 'the population'").mark_text(
+            align="left", baseline="bottom", x=0, y=26, fontWeight="bold", fontSize=AXIS_TITLE_PX).encode(
+            text="worth:N"),
+    ).properties(width=WIDTH, height=90,
+                 title=_title(f"The weights of {chosen} ({rows} row{'' if rows == 1 else 's'})",
+                              "Its estimate is a weighted average of its own rows and the population value."))
+    # Each panel has its own colours (the summaries', the weights'): concatenated views share scales otherwise.
+    chart = alt.vconcat(strip, shrink, bar, spacing=34).add_params(dial).resolve_scale(color="independent")
+    return chart.properties(
+        title=_title("The pooling dial: from complete pooling (τ = 0) to no pooling (τ → ∞)",
+                     "Drag the slider under the chart; the posterior does not choose one τ, it averages over "
+                     "all of them."))
+
+
+def _thinned_positions(curve: pd.DataFrame, keep: Sequence[int] = ()) -> pd.DataFrame:
+    """The curve at every k-th dial position (always the two ends and ``keep``), k the smallest step that keeps it
+    under :data:`MAX_CURVE_ROWS` rows (Altair's inline limit; the lines stay smooth at 50 positions or more)."""
+    positions = np.sort(curve["position"].unique())
+    n_groups = max(1, curve["group"].nunique())
+    step = max(1, math.ceil(len(positions) * n_groups / MAX_CURVE_ROWS))
+    kept = set(positions[::step]) | {int(positions[0]), int(positions[-1])} | {int(k) for k in keep}
+    return curve[curve["position"].isin(kept)]
+
+
+def pooling_trajectory_chart(
+    curve: pd.DataFrame,
+    tau: pd.DataFrame,
+    summaries: pd.DataFrame,
+    *,
+    value_title: str,
+    tau_title: str,
+    highlight: str | None = None,
+) -> alt.VConcatChart:
+    """BDA3's figure 5.6 for any fit: every group's conditional estimate E[b_j | tau, y] as a line against tau
+    (symlog, tau = 0 at the left edge), the highlighted group thicker and coloured, rules at the three summaries'
+    tau; beneath it, on the same tau axis, the posterior density of tau. With at most :data:`MAX_TEXT_LABELS`
+    groups each line is named at its right end (the labels spread so that they do not overlap), otherwise only the
+    highlighted one."""
+    _check_dial_frames(curve, tau, summaries, "pooling_trajectory_chart")
+    _check_highlight(curve["group"], highlight)
+    tau_df = tau.sort_values("position").reset_index(drop=True)
+    constant, high = _symlog_constant(tau_df["tau"]), float(tau_df["tau"].max())
+    d = _thinned_positions(curve, keep=summaries["position"].astype(int).tolist()).copy()
+    d["highlighted"] = d["group"] == highlight
+    x = _tau_x(tau_df["tau"], tau_title)
+    x_top = _tau_x(tau_df["tau"], tau_title, labels=False)
+    values = d["estimate"].astype(float)
+    values = values[np.isfinite(values)]
+    low, top = float(values.min()), float(values.max())
+    pad = 0.06 * (top - low) if top > low else 1.0
+    y_scale = alt.Scale(domain=[low - pad, top + pad], nice=False, zero=False)
+    y = alt.Y("estimate:Q", title=value_title, scale=y_scale, axis=_value_axis())
+    many = d["group"].nunique() > MAX_TEXT_LABELS
+    tooltip = [alt.Tooltip("group:N"), alt.Tooltip("tau:Q", title="τ", format=NUMBER_FORMAT),
+               alt.Tooltip("estimate:Q", title="E[b | τ, y]", format=NUMBER_FORMAT),
+               alt.Tooltip("pooling_factor:Q", title="pooling factor", format=".2f")]
+    # The other groups first, thin and grey (paler when there are many), the highlighted one on top of them.
+    others = alt.Chart(d).transform_filter(~alt.datum.highlighted).mark_line(
+        strokeWidth=1.5 if many else 2, color="#4d4d4d", opacity=0.35 if many else 0.75,
+    ).encode(x=x_top, y=y, detail="group:N", order="tau:Q", tooltip=tooltip)
+    chosen = alt.Chart(d).transform_filter(alt.datum.highlighted).mark_line(strokeWidth=5, color=DIAL_COLOR).encode(
+        x=x_top, y=y, detail="group:N", order="tau:Q", tooltip=tooltip)
+    layers: list[alt.Chart] = [*_summary_marks(summaries, x_top, constant, high, labels=False), others, chosen]
+    # Names at the right end of the lines (the no-pooling end), spread apart like truth_chart's.
+    ends = d[d["position"] == d["position"].max()].sort_values("estimate")
+    named = ends if ends["group"].nunique() <= MAX_TEXT_LABELS else ends[ends["highlighted"]]
+    if len(named):
+        gap = LABEL_GAP_PX * (top - low + 2 * pad) / HEIGHT
+        named = named.assign(label_y=_spread_labels(named["estimate"].to_numpy(dtype=float), gap))
+        for bold in (False, True):
+            layers.append(alt.Chart(named).transform_filter(
+                alt.datum.highlighted if bold else ~alt.datum.highlighted,
+            ).mark_text(align="left", dx=8, fontWeight="bold" if bold else "normal").encode(
+                x=x_top, y=alt.Y("label_y:Q", scale=y_scale), text="group:N"))
+    upper = _layer(*layers).properties(
+        width=WIDTH, height=HEIGHT,
+        title=_title("Each group's estimate as τ moves (after BDA3, figure 5.6)",
+                     ["Each line is a group's estimate given τ: all on the population value at τ = 0 (left), "
+                      "each at its own", "estimate as τ grows (right). Dashed: the joint mode, marginal mode and "
+                      "posterior mean of τ, named below."]))
+    lower_height = 160
+    ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
+    lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),
+                   *_summary_marks(summaries, x, constant, high, labels=True),
+                   *_end_labels(ends_text, lower_height)).properties(
+        width=WIDTH, height=lower_height,
+        title=_title("The posterior of τ", "How much each value of τ counts in the posterior mean."))
+    return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent")
+
+
+def _end_labels(ends: pd.DataFrame, height: int) -> list[alt.Chart]:
+    """"complete pooling (τ = 0)" under the left end of a tau axis and "no pooling (τ → ∞)" under its right end,
+    between the axis labels and the axis title."""
+    return [
+        alt.Chart(ends).transform_filter("datum.side == 'left'").mark_text(
+            align="left", baseline="top", x=0, y=height + 30, fontWeight="bold",
+            color=POOLING_COLORS["complete"]).encode(text="text:N"),
+        alt.Chart(ends).transform_filter("datum.side == 'right'").mark_text(
+            align="right", baseline="top", x="width", y=height + 30, fontWeight="bold",
+            color=POOLING_COLORS["none"]).encode(text="text:N"),
+    ]
+
+
+def three_summaries_chart(groups: pd.DataFrame, *, value_title: str) -> alt.LayerChart:
+    """Each group's estimate under the three summaries of the same fit (the ``groups`` frame of
+    :class:`PoolingDial`: ``joint_mode``, ``marginal_mode``, ``posterior_mean``) against its own estimate (x). The
+    45° line is no pooling (estimate = own estimate); the joint mode puts every group on one horizontal line (the
+    population value, tau = 0); the marginal mode and the posterior mean lie between. Shapes tell the summaries
+    apart as well as colours; points are smaller with many groups."""
+    _require_columns(groups, ["group", "rows", "own_estimate", *(s.replace(" ", "_") for s in SUMMARY_NAMES)],
+                     "three_summaries_chart")
+    long = groups.melt(id_vars=["group", "rows", "own_estimate"],
+                       value_vars=[s.replace(" ", "_") for s in SUMMARY_NAMES], var_name="summary",
+                       value_name="estimate")
+    long["summary"] = long["summary"].str.replace("_", " ")
+    values = pd.concat([long["own_estimate"], long["estimate"]]).astype(float)
+    values = values[np.isfinite(values)]
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    pad = 0.05 * (high - low) if high > low else 1.0
+    domain = [low - pad, high + pad]
+    many = groups["group"].nunique() > MAX_LABELLED_GROUPS
+    scale = alt.Scale(domain=domain, nice=False, zero=False)
+    colour = alt.Color("summary:N", title=None, sort=list(SUMMARY_NAMES), scale=alt.Scale(
+        domain=list(SUMMARY_NAMES), range=[SUMMARY_COLORS[s] for s in SUMMARY_NAMES]))
+    shape = alt.Shape("summary:N", sort=list(SUMMARY_NAMES), scale=alt.Scale(
+        domain=list(SUMMARY_NAMES), range=["diamond", "square", "circle"]), title=None)
+    diagonal = pd.DataFrame({"x": [domain[0]], "y": [domain[0]], "x2": [domain[1]], "y2": [domain[1]],
+                             "text": ["no pooling: estimate = own estimate"]})
+    layers = [
+        alt.Chart(diagonal).mark_rule(strokeWidth=2, strokeDash=[6, 4], color=POOLING_COLORS["none"]).encode(
+            x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), x2="x2:Q", y2="y2:Q"),
+        alt.Chart(diagonal).mark_text(align="right", baseline="bottom", dx=-8, dy=-8, fontWeight="bold",
+                                      color=POOLING_COLORS["none"], angle=0).encode(
+            x=alt.X("x2:Q", scale=scale), y=alt.Y("y2:Q", scale=scale), text="text:N"),
+    ]
+    # The marginal mode's squares hollow and larger, under the posterior means' dots: where the two agree (many
+    # groups, a well-determined tau) both stay visible.
+    for summary, filled, size in (("joint mode", True, 130), ("marginal mode", False, 200),
+                                  ("posterior mean", True, 90)):
+        layers.append(alt.Chart(long).transform_filter(alt.FieldEqualPredicate(field="summary", equal=summary))
+                      .mark_point(filled=filled, opacity=0.9, strokeWidth=2.2,
+                                  size=size * (0.55 if many else 1.0)).encode(
+            x=alt.X("own_estimate:Q", title=f"own estimate (no pooling): {value_title}", scale=scale,
+                    axis=_value_axis()),
+            y=alt.Y("estimate:Q", title=f"estimate under each summary: {value_title}", scale=scale,
+                    axis=_value_axis()),
+            color=colour, shape=shape,
+            tooltip=[alt.Tooltip("group:N"), alt.Tooltip("rows:Q", format="d"), alt.Tooltip("summary:N"),
+                     alt.Tooltip("estimate:Q", format=NUMBER_FORMAT),
+                     alt.Tooltip("own_estimate:Q", title="own estimate", format=NUMBER_FORMAT)],
+        ))
+    subtitle = ["Diamonds: the joint mode (τ = 0), every group on the population value. Hollow squares: the "
+                "marginal", "mode of τ, what lme4 and empirical Bayes report. Dots: the posterior mean, averaging "
+                "over τ. Dashed: no pooling."]
+    return _layer(*layers).properties(title=_title("Three summaries of the same fit", subtitle),
+                                      width=WIDTH - 120, height=WIDTH - 120)
+
+
+def mode_profile_chart(tau: pd.DataFrame, summaries: pd.DataFrame, *, tau_title: str) -> alt.VConcatChart:
+    """Why the joint mode collapses and the marginal mode does not: against tau (symlog), the joint log-density
+    maximised over everything else (``log_joint_profile``, rising without bound as tau -> 0) and the marginal
+    log-posterior of tau (``log_marginal``, the group effects integrated out), both 0 at the marginal mode;
+    beneath, the posterior density of tau, with the three summaries marked on both.
+
+    The y axis is clipped to [-L, L], L the marginal's fall over the grid, at least 4 and at most 12 (e^-12 of the
+    peak is no mass): the joint's rise to the left leaves the top (that it does so is the point) without squashing
+    the marginal, and the subtitle says so."""
+    _require_columns(tau, ["position", "tau", "density", "label", "log_marginal", "log_joint_profile"],
+                     "mode_profile_chart")
+    _require_columns(summaries, ["summary", "tau", "position"], "mode_profile_chart")
+    tau_df = tau.sort_values("position").reset_index(drop=True)
+    constant, high = _symlog_constant(tau_df["tau"]), float(tau_df["tau"].max())
+    marginal = tau_df["log_marginal"].astype(float)
+    fall = float(-marginal[np.isfinite(marginal)].min()) if np.isfinite(marginal).any() else 4.0
+    limit = min(max(fall, 4.0), 12.0)
+    names_ = {"log_joint_profile": "joint log-density, maximised over the rest",
+              "log_marginal": "marginal log-posterior of τ (groups integrated out)"}
+    long = tau_df.melt(id_vars=["position", "tau", "label"], value_vars=list(names_), var_name="curve",
+                       value_name="value")
+    long["curve"] = long["curve"].map(names_)
+    # Non-finite values (the joint at tau = 0 exactly) are left out of the lines, values beyond the clip are cut.
+    long["value"] = long["value"].where(np.isfinite(long["value"].astype(float)))
+    x_top = _tau_x(tau_df["tau"], tau_title, labels=False)
+    x = _tau_x(tau_df["tau"], tau_title)
+    colour = alt.Color("curve:N", title=None, sort=list(names_.values()), scale=alt.Scale(
+        domain=list(names_.values()), range=[MAP_COLOR, OKABE_ITO["orange"]]),
+        legend=alt.Legend(orient="bottom", direction="vertical"))
+    lines = alt.Chart(long).transform_filter("isValid(datum.value)").mark_line(strokeWidth=4, clip=True).encode(
+        x=x_top,
+        y=alt.Y("value:Q", title="log density (0 at the marginal mode)",
+                scale=alt.Scale(domain=[-limit, limit], nice=False), axis=_value_axis()),
+        color=colour,
+        tooltip=[alt.Tooltip("curve:N"), alt.Tooltip("label:N", title="τ"),
+                 alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
+    )
+    note = pd.DataFrame({"text": ["↑ the joint rises without bound as τ → 0"]})
+    upper = _layer(
+        *_summary_marks(summaries, x_top, constant, high, labels=False),
+        lines,
+        alt.Chart(note).mark_text(align="left", baseline="top", x=8, y=8, fontWeight="bold",
+                                  color=MAP_COLOR).encode(text="text:N"),
+    ).resolve_scale(color="independent").properties(width=WIDTH, height=HEIGHT - 80, title=_title(
+        "The joint mode against the marginal mode",
+        ["Both curves are 0 at the marginal mode of τ. The joint density, maximised over every other parameter, "
+         "grows", f"without bound toward τ = 0; the marginal one does not. The y axis is cut at ±{limit:.3g}, "
+         "where the joint leaves the top."]))
+    lower_height = 160
+    ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
+    lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),
+                   *_summary_marks(summaries, x, constant, high, labels=True),
+                   *_end_labels(ends_text, lower_height)).properties(
+        width=WIDTH, height=lower_height,
+        title=_title("Where the posterior's mass is", "The posterior density of τ, with the three summaries."))
+    return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent")
