@@ -1546,12 +1546,11 @@ def pooling_trajectory_chart(
                 alt.datum.highlighted if bold else ~alt.datum.highlighted,
             ).mark_text(align="left", dx=8, fontWeight="bold" if bold else "normal").encode(
                 x=x_top, y=alt.Y("label_y:Q", scale=y_scale), text="group:N"))
-    upper = _layer(*layers).properties(
-        width=WIDTH, height=HEIGHT,
-        title=_title("Each group's estimate as τ moves (after BDA3, figure 5.6)",
-                     ["Each line is a group's estimate given τ: all on the population value at τ = 0 (left), "
-                      "each at its own", "estimate as τ grows (right). Dashed: the joint mode, marginal mode and "
-                      "posterior mean of τ, named below."]))
+    upper = _layer(*layers).properties(width=WIDTH, height=HEIGHT)
+    title = _title("Each group's estimate as τ moves (after BDA3, figure 5.6)",
+                   ["Each line is a group's estimate given τ: all on the population value at τ = 0 (left), each at "
+                    "its own", "estimate as τ grows (right). Dashed: the joint mode, marginal mode and posterior "
+                    "mean of τ, named below."])
     lower_height = 160
     ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
     lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),
@@ -1559,7 +1558,7 @@ def pooling_trajectory_chart(
                    *_end_labels(ends_text, lower_height)).properties(
         width=WIDTH, height=lower_height,
         title=_title("The posterior of τ", "How much each value of τ counts in the posterior mean."))
-    return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent")
+    return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent").properties(title=title)
 
 
 def _end_labels(ends: pd.DataFrame, height: int) -> list[alt.Chart]:
@@ -1673,11 +1672,11 @@ def mode_profile_chart(tau: pd.DataFrame, summaries: pd.DataFrame, *, tau_title:
         lines,
         alt.Chart(note).mark_text(align="left", baseline="top", x=8, y=8, fontWeight="bold",
                                   color=MAP_COLOR).encode(text="text:N"),
-    ).resolve_scale(color="independent").properties(width=WIDTH, height=HEIGHT - 80, title=_title(
-        "The joint mode against the marginal mode",
-        ["Both curves are 0 at the marginal mode of τ. The joint density, maximised over every other parameter, "
-         "grows", f"without bound toward τ = 0; the marginal one does not. The y axis is cut at ±{limit:.3g}, "
-         "where the joint leaves the top."]))
+    ).resolve_scale(color="independent").properties(width=WIDTH, height=HEIGHT - 80)
+    title = _title("The joint mode against the marginal mode",
+                   ["Both curves are 0 at the marginal mode of τ. The joint density, maximised over every other "
+                    "parameter, grows", f"without bound toward τ = 0; the marginal one does not. The y axis is cut "
+                    f"at ±{limit:.3g}, where the joint leaves the top."])
     lower_height = 160
     ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
     lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),
@@ -1685,4 +1684,4 @@ def mode_profile_chart(tau: pd.DataFrame, summaries: pd.DataFrame, *, tau_title:
                    *_end_labels(ends_text, lower_height)).properties(
         width=WIDTH, height=lower_height,
         title=_title("Where the posterior's mass is", "The posterior density of τ, with the three summaries."))
-    return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent")
+    return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent").properties(title=title)

@@ -27,6 +27,8 @@ from hiermodels.model.spec import POOLINGS, ModelSpec, Pooling
 from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.diagnostics import Diagnostics
+from hiermodels.results.pooling_dial import PoolingDial
+from hiermodels.results.pooling_dial import pooling_dial as compute_pooling_dial
 from hiermodels.results.scales import Scale
 from hiermodels.results.variance import VarianceDecomposition, variance_decomposition
 from hiermodels_ui.state import FitKey
@@ -152,6 +154,14 @@ def map_vs_mean_table(_fit: PoolingComparison, key: FitKey, pooling: Pooling,
         "lower": groups["lower"], "upper": groups["upper"], "map": groups["map"], "collapsed": False,
     })
     return pd.concat([table[table["level"] == "population"], group_rows], ignore_index=True)
+
+
+@st.cache_data(max_entries=16, show_spinner="Turning the dial: every group's estimate at every τ…")
+def pooling_dial(_fit: PoolingComparison, key: FitKey, factor: str | None, term: str | None,
+                 scale: Scale = "natural") -> PoolingDial:
+    """The partial-pooling fit's :func:`hiermodels.results.pooling_dial.pooling_dial` of ``term`` over ``factor``
+    (raises its ValueError when the fit cannot be dialled; errors are not cached)."""
+    return compute_pooling_dial(_fit["partial"], term=term, factor=factor, scale=scale)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -27,14 +27,15 @@ class PageInfo:
 
 DATA = PageInfo("pages/1_data.py", "Data", ":material/table:")
 MODEL = PageInfo("pages/2_model.py", "Model & fit", ":material/play_arrow:")
+POOLING_DIAL = PageInfo("pages/7_pooling_dial.py", "Pooling dial", ":material/tune:")
 SHRINKAGE = PageInfo("pages/3_shrinkage.py", "Shrinkage", ":material/compress:")
 MAP_VS_MEAN = PageInfo("pages/4_map_vs_mean.py", "MAP vs mean", ":material/balance:")
 POPULATION = PageInfo("pages/5_population.py", "Population & prediction", ":material/groups:")
 DIAGNOSTICS = PageInfo("pages/6_diagnostics.py", "Diagnostics", ":material/troubleshoot:")
 
-PAGES: tuple[PageInfo, ...] = (DATA, MODEL, SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
+PAGES: tuple[PageInfo, ...] = (DATA, MODEL, POOLING_DIAL, SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
 # The pages that show a fit (linked from the Model page once a fit is done).
-RESULT_PAGES: tuple[PageInfo, ...] = (SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
+RESULT_PAGES: tuple[PageInfo, ...] = (POOLING_DIAL, SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
 
 
 def st_pages() -> list[Any]:

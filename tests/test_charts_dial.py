@@ -305,7 +305,7 @@ def test_the_mode_profile_is_clipped_and_says_so(schools):
     y_scales = [d["y"]["scale"] for d in walk(spec) if isinstance(d.get("y"), dict) and d["y"].get("field") == "value"]
     low, high = y_scales[0]["domain"]
     assert low == -high and 4 <= high <= 12
-    subtitle = " ".join(spec["vconcat"][0]["title"]["subtitle"])
+    subtitle = " ".join(spec["title"]["subtitle"])
     assert f"cut at ±{high:.3g}" in subtitle
     profile = dataset_with(spec, "curve", "value")
     joint = profile[profile["curve"].str.startswith("joint")].sort_values("tau")
