@@ -14,7 +14,8 @@ from hiermodels.model import names
 from hiermodels.results import interpret
 from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.fit_result import FitResult
-from hiermodels_ui import cache, state, widgets
+from hiermodels.results.scales import Scale
+from hiermodels_ui import cache, navigation, state, widgets
 
 widgets.require_frame()
 
@@ -64,6 +65,38 @@ def further_factor_scales(fit: PoolingComparison, key: state.FitKey, result: Fit
             f"group_sd_{factor}_{index + 1}", key=f"w_factor_scale_chart_{index}",
         )
     st.caption("The funnel is drawn for the groups of the first grouping factor: choose it above to see it.")
+
+
+def three_summaries(fit: PoolingComparison, key: state.FitKey, result: FitResult, factor: str | None,
+                    scale: Scale) -> None:
+    """The joint mode, the marginal mode of the first varying term's sd and the posterior mean side by side
+    (:func:`hiermodels.results.pooling_dial.pooling_dial`), with the picture of why they differ."""
+    st.subheader("Three summaries: joint mode, marginal mode, posterior mean")
+    number = result.factor_names.index(factor) if factor is not None else 0
+    terms = result.data.terms_of(result.spec.all_factors[number].varying)
+    try:
+        dial = cache.pooling_dial(fit, key, factor, terms[0] if terms else None, scale)
+    except ValueError as error:
+        st.warning("The three summaries cannot be computed for this fit:", icon=":material/warning:")
+        st.text(str(error))  # the message may quote column and group names
+        return
+    for paragraph in dial.story().split("\n\n"):  # quotes group names: plain text
+        st.text(paragraph)
+    widgets.chart(
+        charts.three_summaries_chart(dial.groups, value_title=dial.value_title),
+        "Diamonds on one flat line: the joint mode says every group is the same. Squares and dots between that "
+        "line and the dashed diagonal: the marginal mode and the posterior mean keep part of each group's own data.",
+        "three_summaries", key="w_three_summaries_chart",
+    )
+    widgets.chart(
+        charts.mode_profile_chart(dial.tau, dial.summaries, tau_title=dial.tau_title),
+        "The joint density keeps rising toward τ = 0, so its mode is there; the marginal density of τ peaks where "
+        "the data put τ, and the posterior mean averages over its whole spread.",
+        "mode_profile", key="w_mode_profile_chart",
+    )
+    widgets.table(dial.summaries, "three_summaries")
+    st.text(dial.method_note)  # quotes term and factor names: plain text
+    navigation.link(navigation.POOLING_DIAL, "Turn the dial yourself on the Pooling dial page")
 
 
 st.title("MAP vs posterior mean")
@@ -141,6 +174,8 @@ if pooling != "partial":
         icon=":material/info:",
     )
     st.stop()
+
+three_summaries(fit, key, result, factor, scale)
 
 st.subheader("The group-level sd and the funnel")
 if factor is None or first_factor:
