@@ -15,6 +15,7 @@ import xarray as xr
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.model import build as m
+from hiermodels.model.priors import resolve_priors
 from hiermodels.model.spec import ModelSpec, SamplerSettings
 from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.fit_result import FitResult, Timing
@@ -130,7 +131,7 @@ def fake_fit(
         data=data,
         posterior=tree,
         map_point={k: np.asarray(v) for k, v in (map_point or {}).items()},
-        priors={},
+        priors=resolve_priors(data, spec),
         timing=Timing(),
         var_dims={**VAR_DIMS, **{name: var_dims(name) for name in draws}},
         coords=coords,

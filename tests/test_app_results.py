@@ -38,9 +38,12 @@ from hiermodels_ui import cache, state
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
-SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS = (
-    "pages/3_shrinkage.py", "pages/4_map_vs_mean.py", "pages/5_population.py", "pages/6_diagnostics.py")
-RESULT_PAGES = (SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
+DIAL, SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS = (
+    "pages/7_pooling_dial.py", "pages/3_shrinkage.py", "pages/4_map_vs_mean.py", "pages/5_population.py",
+    "pages/6_diagnostics.py")
+RESULT_PAGES = (DIAL, SHRINKAGE, MAP_VS_MEAN, POPULATION, DIAGNOSTICS)
+# The MAP vs mean page's three summaries (tests/test_app_dial.py): two charts between the MAP chart and the funnel.
+THREE_SUMMARIES = ["Three summaries of the same fit", "The joint mode against the marginal mode"]
 HOSTILE = "**bold** <script>alert(1)</script>"
 # Eight groups of 1, 2, 3, 5, 8, 13, 21 and 40 rows; the second one has a hostile label.
 LABELS = ("g0", HOSTILE, "g2", "g3", "g4", "g5", "g6", "g7")
@@ -198,7 +201,7 @@ def test_every_page_works_for_every_bundled_sample(sample):
     assert len(charts(at)) == n_terms + (n_terms >= 2)
     # The variance decomposition where the family has one (gaussian, binomial).
     shares = variance_decomposition(fit["partial"]) is not None
-    for page, expected in ((MAP_VS_MEAN, 1 + 2 * n_terms), (POPULATION, 2 + shares), (DIAGNOSTICS, 2)):
+    for page, expected in ((MAP_VS_MEAN, 3 + 2 * n_terms), (POPULATION, 2 + shares), (DIAGNOSTICS, 2)):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert len(charts(at)) == expected, page
@@ -329,7 +332,7 @@ def test_map_vs_mean_flags_the_collapsed_mode_and_draws_scale_and_funnel(comp):
     assert any("joint mode has collapsed" in text for text in texts(at, "warning"))
     assert "Collapsed: sd(intercept), sd(x)" in texts(at, "text")
     titles = [title_of(c) for c in charts(at)]
-    assert titles == ["Posterior mean vs joint mode (MAP)"] + [
+    assert titles == ["Posterior mean vs joint mode (MAP)", *THREE_SUMMARIES] + [
         "Posterior of the group-level scale", "The funnel"] * 2
     population, groups = (map_vs_mean_rows(charts(at)[0], level) for level in ("population", "group"))
     assert set(groups["name"]) == set(LABELS) and set(groups["term"]) == {"intercept", "x"}
@@ -338,10 +341,10 @@ def test_map_vs_mean_flags_the_collapsed_mode_and_draws_scale_and_funnel(comp):
     assert groups["collapsed"].astype(bool).all()
     # The funnel starts on the smallest group (one row), and follows the selectbox.
     assert at.selectbox(key="w_funnel_group").value == "g0"
-    assert set(frame_with(charts(at)[2], "deviation", "group")["group"]) == {"g0"}
+    assert set(frame_with(charts(at)[4], "deviation", "group")["group"]) == {"g0"}
     at.selectbox(key="w_funnel_group").select("g6").run()
     assert not at.exception
-    assert set(frame_with(charts(at)[4], "deviation", "group")["group"]) == {"g6"}
+    assert set(frame_with(charts(at)[6], "deviation", "group")["group"]) == {"g6"}
     assert len(at.dataframe[0].value) == len(population) + len(groups)
 
 
@@ -586,8 +589,8 @@ def test_map_vs_mean_of_a_further_factor_says_its_groups_mode_is_not_shown(cross
     population = map_vs_mean_rows(charts(at)[0], "population")
     assert population["map"].notna().all()
     titles = [title_of(chart) for chart in charts(at)]
-    assert titles[1:] == ["Posterior of the group-level scale"]  # sd(intercept|sample); no funnel
-    assert "sd(intercept|sample) (group-level sd)" in json.dumps(json.loads(charts(at)[1].proto.spec))
+    assert titles[1:] == [*THREE_SUMMARIES, "Posterior of the group-level scale"]  # sd(intercept|sample); no funnel
+    assert "sd(intercept|sample) (group-level sd)" in json.dumps(json.loads(charts(at)[3].proto.spec))
     assert any("funnel is drawn for the groups of the first grouping factor" in c for c in texts(at, "caption"))
     # The first factor: its groups' MAP and the funnel, as with one factor.
     at.selectbox(key="w_factor").select("plate").run()
