@@ -327,3 +327,38 @@ def test_every_dial_chart_renders_offline(which, request):
     ):
         assert is_png(charts.to_png(chart, scale=1))
         json.dumps(chart.to_dict())  # plain JSON: no inf or NaN left in the data
+
+
+# ------------------------------------------------------------------------------------------------ the real core
+@pytest.fixture(scope="module")
+def core_dials():
+    """The core's dials (hiermodels.results.pooling_dial) of fake draws: 8 groups (fakes.comparison) and radon's 85
+    counties (fakes.fake_fit_poolings), no sampling."""
+    from fakes import comparison, fake_fit_poolings
+
+    from hiermodels.data.datasets import sample_by_name
+    from hiermodels.data.preparing import prepare
+    from hiermodels.results.pooling_dial import pooling_dial
+
+    radon = sample_by_name("Minnesota radon")
+    fit = fake_fit_poolings(prepare(radon.load(), radon.spec), radon.spec, ("partial",))
+    return {"eight": pooling_dial(comparison()["partial"]), "radon": pooling_dial(fit["partial"])}
+
+
+@pytest.mark.parametrize("which", ["eight", "radon"])
+def test_the_cores_dial_draws_and_renders(core_dials, which):
+    d = core_dials[which]
+    chart = charts.pooling_dial_chart(d.curve, d.tau, d.summaries, groups=d.groups, start_position=d.start_position,
+                                      value_title=d.value_title, tau_title=d.tau_title)
+    spec = chart.to_dict()
+    assert spec["params"][0]["bind"]["max"] == int(d.tau["position"].max())
+    lookup = dataset_with(spec, "group", "at_0")
+    assert len(lookup) == d.groups.shape[0] and all(len(frame) < 5000 for frame in datasets(spec))
+    np.testing.assert_allclose(lookup.set_index("group")["posterior_mean"].loc[d.groups["group"]],
+                               d.groups["posterior_mean"])
+    for figure in (chart,
+                   charts.pooling_trajectory_chart(d.curve, d.tau, d.summaries, value_title=d.value_title,
+                                                   tau_title=d.tau_title),
+                   charts.three_summaries_chart(d.groups, value_title=d.value_title),
+                   charts.mode_profile_chart(d.tau, d.summaries, tau_title=d.tau_title)):
+        assert is_png(charts.to_png(figure, scale=1))
