@@ -109,18 +109,22 @@ def _rows_problem(rng: np.random.Generator, sigma_known: bool) -> tuple[DialProb
     return problem, {"y": y, "D": D, "z": z, "group": group, "m": prior_mean, "P": prior_precision}
 
 
-def _dense(parts: dict[str, np.ndarray], tau: float, sigma: float) -> tuple[float, np.ndarray]:
+def _dense(parts: dict[str, np.ndarray], tau: float, sigma: float, shift: np.ndarray | None = None,
+           kappa: float = 1.0) -> tuple[float, np.ndarray]:
     """log p(y | tau, sigma) and E[b_j | tau, sigma, y] by dense linear algebra: with theta ~ N(m, P^-1)
-    integrated, y ~ N(D m, sigma^2 I + tau^2 Z Z^T + D P^-1 D^T); b_j = theta_0 + u_j."""
+    integrated and u_j ~ N(tau s_j, kappa^2 tau^2), y ~ N(D m + tau Z s, sigma^2 I + kappa^2 tau^2 Z Z^T +
+    D P^-1 D^T); b_j = theta_0 + u_j."""
     y, D, z, group = parts["y"], parts["D"], parts["z"], parts["group"]
+    shift = np.zeros(5) if shift is None else shift
     Z = np.zeros((y.size, 5))
     Z[np.arange(y.size), group] = z
     prior_cov = np.diag(1 / parts["P"])
-    cov = sigma**2 * np.eye(y.size) + tau**2 * Z @ Z.T + D @ prior_cov @ D.T
-    log_p = stats.multivariate_normal(D @ parts["m"], cov).logpdf(y)
+    cov = sigma**2 * np.eye(y.size) + (kappa * tau) ** 2 * Z @ Z.T + D @ prior_cov @ D.T
+    mean_y = D @ parts["m"] + tau * Z @ shift
+    log_p = stats.multivariate_normal(mean_y, cov).logpdf(y)
     # Cov(b, y) with b = e_0' theta + u
-    cov_by = tau**2 * Z.T + (prior_cov @ D.T)[0][None, :]
-    mean_b = parts["m"][0] + cov_by @ np.linalg.solve(cov, y - D @ parts["m"])
+    cov_by = (kappa * tau) ** 2 * Z.T + (prior_cov @ D.T)[0][None, :]
+    mean_b = parts["m"][0] + tau * shift + cov_by @ np.linalg.solve(cov, y - mean_y)
     return log_p, mean_b
 
 
@@ -138,6 +142,22 @@ def test_row_model_matches_dense_linear_algebra() -> None:
         # constants dropped by the dial: (2 pi) terms and the prior's log|P|, the same at every (tau, sigma)
         constant = -0.5 * problem.y.size * np.log(2 * np.pi) + 0.5 * np.log(parts["P"]).sum()
         assert dial.log_marginal[0] + constant == pytest.approx(dense_log_p, abs=1e-9)
+
+
+def test_a_correlated_effect_held_partner_shifts_its_prior_mean_with_tau() -> None:
+    """Correlated effects, the others held: u_j ~ N(tau s_j, kappa^2 tau^2) (``prior_shift``, ``tau_scale``)
+    against the same dense computation."""
+    rng = np.random.default_rng(3)
+    problem, parts = _rows_problem(rng, sigma_known=True)
+    shift, kappa = rng.normal(size=5), 0.6
+    for tau, sigma in [(0.4, 0.7), (1.7, 1.1)]:
+        scaled = replace(problem, variance=np.full(problem.y.size, sigma**2), prior_shift=shift, tau_scale=kappa)
+        dial = conditional_estimates(scaled, np.array([0.8 * tau, tau]))
+        base = conditional_estimates(scaled, np.array([0.8 * tau]))
+        dense_log_p, dense_mean = _dense(parts, tau, sigma, shift, kappa)
+        dense_base, _ = _dense(parts, 0.8 * tau, sigma, shift, kappa)
+        np.testing.assert_allclose(dial.mean[1], dense_mean, rtol=0, atol=1e-10)
+        assert dial.log_marginal[1] - base.log_marginal[0] == pytest.approx(dense_log_p - dense_base, abs=1e-9)
 
 
 def test_sigma_is_integrated_out_numerically_to_quadrature_accuracy() -> None:

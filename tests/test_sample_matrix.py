@@ -29,6 +29,7 @@ from hiermodels.model.priors import resolve_priors
 from hiermodels.model.spec import POOLINGS, QUICK_SAMPLER
 from hiermodels.results.comparison import PoolingComparison
 from hiermodels.results.diagnostics import R_HAT_LIMIT
+from hiermodels.results.pooling_dial import pooling_dial
 
 pytestmark = pytest.mark.reference
 
@@ -163,3 +164,26 @@ def test_baseball_reads_as_batting_averages(fits):
     # Quantiles commute with a monotone transform (up to the interpolation between two draws); the mean does not.
     np.testing.assert_allclose(natural.loc[labels, "lower"], special.expit(link.loc[labels, "lower"]), rtol=1e-6)
     assert not np.allclose(natural.loc[labels, "mean"], special.expit(link.loc[labels, "mean"]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_the_pooling_dial_of_every_factor_and_term(fits, name):
+    """The pooling dial (:mod:`hiermodels.results.pooling_dial`) of each grouping factor's varying terms: finite,
+    complete pooling at tau = 0, pooling that only weakens as tau grows, and its average over the fit's draws of
+    tau within a quarter of the groups' spread of the posterior means (exact dials agree to Monte Carlo error;
+    the others hold effects fixed or approximate the likelihood, and say so)."""
+    result = fits[name]["partial"]
+    for number, factor in enumerate(result.spec.all_factors):
+        for term in result.data.terms_of(factor.varying):
+            dial = pooling_dial(result, term=term, factor=factor.name)
+            curve = dial.curve
+            assert np.isfinite(curve[["estimate", "lower", "upper", "pooling_factor", "population"]]).all().all()
+            at_zero = curve[curve["position"] == 0]
+            np.testing.assert_allclose(at_zero["estimate"], at_zero["population"], rtol=1e-9)
+            wide = curve.pivot(index="position", columns="group", values="pooling_factor").to_numpy()
+            assert np.all(np.diff(wide, axis=0) <= 1e-12) and wide.min() >= 0 and wide.max() <= 1  # a weight
+            spread = dial.groups["posterior_mean"].std()
+            assert dial.groups["approximation_error"].abs().max() <= 0.25 * spread, (factor.name, term)
+            assert dial.exact == (number == 0 and len(dial.groups) and result.spec.family in ("gaussian", "known_se")
+                                  and not result.spec.factors and len(factor.varying) == 1
+                                  and not result.spec.group_noise)

@@ -137,6 +137,9 @@ class DialProblem:
     log_prior_sigma: LogDensity = _flat
     sigma_bracket: tuple[float, float] = (1e-3, 1e3)
     rows: np.ndarray | None = None  # (J,) rows per group, for n0 (default: counted from group)
+    # Correlated effects with the others held: u_j ~ N(tau * prior_shift[j], (tau * tau_scale)^2).
+    prior_shift: np.ndarray | None = None  # (J,) s_j
+    tau_scale: float = 1.0  # kappa
 
     @cached_property
     def sums(self) -> dict[str, np.ndarray]:
@@ -156,7 +159,7 @@ class DialProblem:
         counted = np.bincount(g, minlength=J).astype(float)
         S_zy = by_group(w * z * y)
         return {"zz": by_group(w * z * z), "zD": S_zD,
-                "zD_outer": (S_zD[:, :, None] * S_zD[:, None, :]).reshape(J, P * P), "zD_zy": S_zD * S_zy[:, None],
+                "zD_outer": (S_zD[:, :, None] * S_zD[:, None, :]).reshape(J, P * P),
                 "DD": S_DD, "zy": S_zy, "Dy": S_Dy,
                 "yy": by_group(w * y * y), "n": counted, "log_v": by_group(np.log(self.variance)),
                 "rows": counted if self.rows is None else np.asarray(self.rows, dtype=float)}
@@ -184,21 +187,31 @@ def _given(problem: DialProblem, tau: np.ndarray, sigma: np.ndarray, moments: bo
     """The module docstring's formulas at each pair (tau[t], sigma[t]); without ``moments`` only the two
     log-densities (the rest is zeros), which is all a search over sigma needs."""
     s = problem.sums
-    tau2, sigma2 = (np.asarray(tau, dtype=float) ** 2)[:, None], (np.asarray(sigma, dtype=float) ** 2)[:, None]
+    tau = np.asarray(tau, dtype=float)
+    tau2 = ((problem.tau_scale * tau) ** 2)[:, None]  # the effects' conditional variance
+    sigma2 = (np.asarray(sigma, dtype=float) ** 2)[:, None]
     T, J, P = tau2.shape[0], problem.n_groups, problem.D.shape[1]
     zz = s["zz"][None, :]
     denominator = sigma2 + tau2 * zz
     c = tau2 / denominator  # (T, J)
     pooling = sigma2 / denominator
     log_det_v = (s["n"][None, :] * np.log(sigma2) + s["log_v"][None, :] + np.log1p(tau2 * zz / sigma2)).sum(1)
-    yvy = (s["yy"][None, :] - c * s["zy"][None, :] ** 2).sum(1) / sigma2[:, 0]
+    zy, yy = np.broadcast_to(s["zy"], (T, J)), np.broadcast_to(s["yy"], (T, J))
+    Dy = np.broadcast_to(s["Dy"].sum(0), (T, P))
+    shift = np.zeros((T, J))
+    if problem.prior_shift is not None:
+        # y - tau * z * s_g: the effects' conditional mean given the held ones moves with tau (module docstring).
+        shift = tau[:, None] * problem.prior_shift[None, :]
+        zy, yy = zy - shift * zz, yy - 2 * shift * s["zy"][None] + shift**2 * zz
+        Dy = Dy - shift @ s["zD"]
+    yvy = (yy - c * zy**2).sum(1) / sigma2[:, 0]
     a = problem.weights
-    residual = s["zy"][None, :]  # S^zy - S^zD theta, theta added below
+    residual = zy  # S^zy - S^zD theta, theta subtracted below
     if P:
         A = s["DD"].sum(0)[None] - (c @ s["zD_outer"]).reshape(T, P, P)
         Q = A / sigma2[:, :, None] + np.diag(problem.theta_prior_precision)[None]
         prior_term = problem.theta_prior_precision * problem.theta_prior_mean
-        h = (s["Dy"].sum(0)[None] - c @ s["zD_zy"]) / sigma2 + prior_term[None]
+        h = (Dy - (c * zy) @ s["zD"]) / sigma2 + prior_term[None]
         chol = np.linalg.cholesky(Q)
         log_det_q = 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
         theta = np.linalg.solve(Q, h[:, :, None])[:, :, 0]
@@ -222,7 +235,7 @@ def _given(problem: DialProblem, tau: np.ndarray, sigma: np.ndarray, moments: bo
     with np.errstate(divide="ignore"):
         log_joint = log_marginal + 0.5 * log_det_q - 0.5 * np.log(sigma2 * c).sum(1)
     return _Conditional(
-        log_marginal=log_marginal, log_joint=log_joint, mean=population[:, None] + c * residual,
+        log_marginal=log_marginal, log_joint=log_joint, mean=population[:, None] + shift + c * residual,
         variance=sigma2 * c + theta_variance, population=population, population_variance=population_variance,
         pooling=pooling,
     )
@@ -313,7 +326,7 @@ def conditional_estimates(problem: DialProblem, tau: np.ndarray, joint: bool = T
     return ConditionalEstimates(
         tau=tau, log_marginal=log_integral + log_prior_tau, log_joint_profile=profile, mean=mean,
         sd=np.sqrt(np.maximum(variance, 0)), population=population,
-        population_sd=np.sqrt(np.maximum(population_variance, 0)), pooling=average(at_nodes.pooling),
+        population_sd=np.sqrt(np.maximum(population_variance, 0)), pooling=np.clip(average(at_nodes.pooling), 0, 1),
         sigma=np.exp(centre))
 
 
@@ -552,6 +565,30 @@ class _Setup:
         table = table[table["term"] == self.term].set_index("group")
         return table.loc[list(self.labels), "mean"].to_numpy(dtype=float)
 
+    @cached_property
+    def correlated_shift(self) -> tuple[np.ndarray | None, float]:
+        """With correlated effects, the dialled effect's prior given the factor's other effects held at their
+        posterior means :math:`\\bar u_{jo}`: :math:`u_{jk} \\sim \\mathcal N(\\tau s_j, \\kappa^2\\tau^2)`,
+        :math:`s_j = R_{ko}R_{oo}^{-1}(\\bar u_{jo}/\\bar\\tau_o)`, :math:`\\kappa^2 = 1 - R_{ko}R_{oo}^{-1}R_{ok}`
+        (R and the other scales at their posterior means). ``(None, 1)`` without correlation."""
+        spec, number = self.result.spec, self.number
+        factor = spec.all_factors[number]
+        terms = list(self.result.data.terms_of(factor.varying))
+        if not factor.correlated or len(terms) < 2:
+            return None, 1.0
+        k = terms.index(self.term)
+        others = [i for i in range(len(terms)) if i != k]
+        R = self.mean_of(self.named(m.CORRELATION))
+        tau = self.mean_of(self.named(m.GROUP_SD))
+        effects = self.posterior[self.named(m.GROUP_COEFFICIENT)].mean(("chain", "draw")).transpose(
+            self.named(m.GROUP_DIM), self.named(m.VARYING_DIM)).to_numpy()
+        if number == 0:  # b = mu + u: the deviations are b minus the population mean
+            effects = effects - self.mean_of(m.POPULATION_MEAN)[None, :]
+        regression = np.linalg.solve(R[np.ix_(others, others)], R[others, k])
+        shift = (effects[:, others] / tau[others][None, :]) @ regression
+        kappa2 = 1.0 - float(R[k, others] @ regression)
+        return shift, math.sqrt(max(kappa2, 1e-6))
+
     def prior(self, name: str) -> Prior:
         return self.result.priors[name]
 
@@ -605,6 +642,9 @@ class _Setup:
                          "at the posterior mean (its slope and curvature), with every other coefficient at its "
                          "posterior mean.")
         parts += [f"{h.capitalize()}." for h in self.held]
+        if self.correlated_shift[0] is not None:
+            parts.append(f"The correlation of {self.term} with the other varying terms is kept: each group's prior "
+                         "mean moves with its other effects.")
         if scale == "natural" and spec.family in ("binomial", "poisson", "gamma"):
             parts.append("Estimates are the inverse link of the link-scale averages.")
         return " ".join(parts)
@@ -616,6 +656,7 @@ class _Setup:
         tau_prior = prior_log_density(self.prior(names.group_sd(term, spec.factor_tag(spec.all_factors[number].name))))
         parts = self.row_parts()
         dialled = (number, term)
+        prior_shift, kappa = self.correlated_shift
         if spec.family in ("gaussian", "known_se"):
             theta_terms = ([term] if number == 0 else []) + list(self.common)
             offset = sum((v for k, v in parts.items() if k != dialled and k[0] != -1), np.zeros(data.n_rows))
@@ -642,7 +683,7 @@ class _Setup:
                 theta_prior_mean=mean, theta_prior_precision=precision, shift=shift, theta_weights=weights,
                 sigma_known=sigma_known, log_prior_tau=tau_prior,
                 log_prior_sigma=prior_log_density(self.prior(names.SIGMA)) if not sigma_known else _flat,
-                sigma_bracket=(spread * 1e-4, spread * 10), rows=rows)
+                sigma_bracket=(spread * 1e-4, spread * 10), rows=rows, prior_shift=prior_shift, tau_scale=kappa)
         # binomial, poisson, gamma: a normal on the link scale per group, at the posterior mean (module docstring)
         eta = sum(parts.values(), np.zeros(data.n_rows))
         if data.exposure is not None:
@@ -660,7 +701,8 @@ class _Setup:
         return DialProblem(
             y=self.posterior_mean - shift + gradient / information, D=D, z=np.ones(J), group=np.arange(J),
             n_groups=J, variance=1 / information, theta_prior_mean=mean, theta_prior_precision=precision,
-            shift=shift, theta_weights=weights, sigma_known=True, log_prior_tau=tau_prior, rows=rows)
+            shift=shift, theta_weights=weights, sigma_known=True, log_prior_tau=tau_prior, rows=rows,
+            prior_shift=prior_shift, tau_scale=kappa)
 
     def _base_mean(self) -> float:
         """A further factor's population part of the dialled term: its population mean or common coefficient."""
