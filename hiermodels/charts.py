@@ -1354,9 +1354,9 @@ def pooling_dial_chart(
                wide_factor.reindex(index=order, columns=positions).set_axis([f"pf_{k}" for k in positions], axis=1)]
     d = pd.concat([d, *(frame.reset_index(drop=True) for frame in lookups)], axis=1)
 
-    dial = alt.param(name=DIAL_PARAM, value=int(start_position),
-                     bind=alt.binding_range(min=0, max=last, step=1,
-                                            name="Pooling dial: complete pooling (0) … no pooling "))
+    slider = alt.binding_range(min=0, max=last, step=1,
+                               name="Turn the dial, from τ = 0 (complete pooling) to τ → ∞ (no pooling): ")
+    dial = alt.param(name=DIAL_PARAM, value=int(start_position), bind=slider)
     constant, high = _symlog_constant(tau_df["tau"]), float(tau_df["tau"].max())
 
     # (a) the tau strip
@@ -1667,16 +1667,29 @@ def mode_profile_chart(tau: pd.DataFrame, summaries: pd.DataFrame, *, tau_title:
                  alt.Tooltip("value:Q", format=NUMBER_FORMAT)],
     )
     note = pd.DataFrame({"text": ["↑ the joint rises without bound as τ → 0"]})
+    # The joint is infinite at tau = 0 and the grid may have no point between 0 and its first positive tau: a
+    # dashed segment from the first finite value to the top edge at tau = 0 marks where it goes (not its shape).
+    joint = tau_df[["tau", "log_joint_profile"]].astype(float)
+    finite = joint[np.isfinite(joint["log_joint_profile"])]
+    limit_layers: list[alt.Chart] = []
+    if len(finite) and not np.isfinite(joint["log_joint_profile"].iloc[0]):
+        first = finite.iloc[0]
+        toward = pd.DataFrame({"tau": [0.0, float(first["tau"])],
+                               "value": [1.2 * limit, float(first["log_joint_profile"])]})
+        limit_layers.append(alt.Chart(toward).mark_line(strokeWidth=3, strokeDash=[4, 4], color=MAP_COLOR,
+                                                        clip=True).encode(
+            x=x_top, y=alt.Y("value:Q", scale=alt.Scale(domain=[-limit, limit], nice=False))))
     upper = _layer(
         *_summary_marks(summaries, x_top, constant, high, labels=False),
+        *limit_layers,
         lines,
         alt.Chart(note).mark_text(align="left", baseline="top", x=8, y=8, fontWeight="bold",
                                   color=MAP_COLOR).encode(text="text:N"),
     ).resolve_scale(color="independent").properties(width=WIDTH, height=HEIGHT - 80)
     title = _title("The joint mode against the marginal mode",
-                   ["Both curves are 0 at the marginal mode of τ. The joint density, maximised over every other "
-                    "parameter, grows", f"without bound toward τ = 0; the marginal one does not. The y axis is cut "
-                    f"at ±{limit:.3g}, where the joint leaves the top."])
+                   ["Both curves are 0 at the marginal mode of τ (or the grid's first τ above 0, if that mode is 0)."
+                    " The joint density,", "maximised over every other parameter, grows without bound toward τ = 0 "
+                    f"(dashed: toward that limit). The y axis is cut at ±{limit:.3g}."])
     lower_height = 160
     ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
     lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),

@@ -307,6 +307,10 @@ def test_the_mode_profile_is_clipped_and_says_so(schools):
     assert low == -high and 4 <= high <= 12
     subtitle = " ".join(spec["title"]["subtitle"])
     assert f"cut at ±{high:.3g}" in subtitle
+    # The joint's way to +inf at tau = 0: a dashed segment from its first finite value up past the top edge.
+    toward = next(frame for frame in datasets(spec) if list(frame.columns) == ["tau", "value"])
+    first = schools.tau[np.isfinite(schools.tau["log_joint_profile"])].iloc[0]
+    assert list(toward["tau"]) == [0.0, first["tau"]] and toward["value"].iloc[0] > high
     profile = dataset_with(spec, "curve", "value")
     joint = profile[profile["curve"].str.startswith("joint")].sort_values("tau")
     assert joint["value"].iloc[0] is None or np.isnan(joint["value"].iloc[0])  # +inf at tau = 0: left out
