@@ -1194,6 +1194,8 @@ DIAL_ROWS: tuple[str, ...] = ("own data (no pooling)", "at the dial's τ", "post
 # Inline data stay under Altair's 5,000-row limit: the trajectory chart keeps every k-th dial position.
 MAX_CURVE_ROWS = 4800
 SUMMARY_LABEL_PX = 24  # vertical distance between the stacked labels of the three summaries
+# A label over busy marks is drawn twice: first outlined thickly in white (a halo), then plainly on top.
+HALO: tuple[dict[str, Any], ...] = ({"stroke": "#ffffff", "strokeWidth": 5, "strokeJoin": "round"}, {})
 
 
 def _check_dial_frames(curve: pd.DataFrame, tau: pd.DataFrame, summaries: pd.DataFrame, what: str) -> None:
@@ -1373,10 +1375,10 @@ def pooling_dial_chart(
         *_density_panel(tau_df, summaries, x_tau, height=strip_height, top_room=1.9),
         *_summary_marks(summaries, x_tau, constant, high, labels=True),
         at_dial.mark_rule(strokeWidth=6, color=DIAL_COLOR).encode(x=x_tau),
-        at_dial.mark_text(baseline="top", fontWeight="bold", fontSize=AXIS_TITLE_PX + 2, color="#000000",
-                          align=alt.ExprRef("datum.right ? 'right' : 'left'"),
-                          dx=alt.ExprRef("datum.right ? -8 : 8")).encode(
-            x=x_tau, y=alt.value(label_y), text="dial_text:N"),
+        *(at_dial.mark_text(baseline="top", fontWeight="bold", fontSize=AXIS_TITLE_PX + 2, color="#000000",
+                            align=alt.ExprRef("datum.right ? 'right' : 'left'"),
+                            dx=alt.ExprRef("datum.right ? -8 : 8"), **halo).encode(
+            x=x_tau, y=alt.value(label_y), text="dial_text:N") for halo in HALO),
         *_end_labels(ends, strip_height),
     ]
     strip = _layer(*strip_layers).properties(
@@ -1433,9 +1435,9 @@ def pooling_dial_chart(
             x="posterior_mean:Q", y=alt.Y("y_mean:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
         base.mark_point(filled=True, color=DIAL_COLOR, stroke="#000000", strokeWidth=0.8).encode(
             x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
-        base.transform_filter(alt.datum.highlighted).mark_text(
-            fontWeight="bold", baseline="bottom", dy=-14).encode(
-            x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), text="group:N"),
+        *(base.transform_filter(alt.datum.highlighted).mark_text(
+            fontWeight="bold", baseline="bottom", dy=-14, fontSize=AXIS_TITLE_PX, **halo).encode(
+            x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), text="group:N") for halo in HALO),
     ]
     shrink = _layer(*shrink_layers).properties(
         width=WIDTH, height=300,

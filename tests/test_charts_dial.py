@@ -206,9 +206,9 @@ def test_only_the_highlighted_group_is_named_and_it_defaults_to_the_smallest(cou
     lookup = dataset_with(spec, "group", "highlighted", "at_0")
     smallest = counties.groups.loc[counties.groups["rows"].idxmin(), "group"]
     assert set(lookup.loc[lookup["highlighted"], "group"]) == {smallest}
-    # The name is drawn by one text layer filtered to the highlighted row; no layer prints every group's name.
+    # The name is drawn only for the highlighted row; no layer prints every group's name.
     named = [d for d in walk(spec) if isinstance(d.get("text"), dict) and d["text"].get("field") == "group"]
-    assert len(named) == 1
+    assert len(named) == 2  # one label (and its white halo beneath), filtered to the highlighted row
     assert spec["vconcat"][2]["title"]["text"].startswith(f"The weights of {smallest} (")
     chosen = dial(counties, highlight="COUNTY 07").to_dict()
     lookup = dataset_with(chosen, "group", "highlighted", "at_0")
