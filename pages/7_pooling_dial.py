@@ -53,8 +53,10 @@ st.markdown(
 for paragraph in dial.story().split("\n\n"):
     st.text(paragraph)
 
+# The shared highlight if it is a group of this factor, else the smallest group (the one pooling moves most).
 labels = set(dial.groups["group"])
-highlight = state.highlight() if state.highlight() in labels else None
+smallest = str(dial.groups.loc[dial.groups["rows"].idxmin(), "group"])
+highlight = state.highlight() if state.highlight() in labels else smallest
 widgets.chart(
     charts.pooling_dial_chart(dial.curve, dial.tau, dial.summaries, groups=dial.groups,
                               start_position=dial.start_position, value_title=dial.value_title,

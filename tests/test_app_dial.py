@@ -83,6 +83,15 @@ def test_the_dial_page_tells_the_story_and_draws_the_dial_and_the_trajectory(com
     assert list(groups["group"]) == list(LABELS)
 
 
+def test_without_a_highlight_both_charts_follow_the_smallest_group(comp):
+    at = open_page(DIAL, comp)
+    dial_rows = frame_with(dial_chart(at), "group", "highlighted", "at_0")
+    trajectory = next(chart for chart in charts(at) if title_of(chart) == TRAJECTORY_TITLE)
+    lines = frame_with(trajectory, "group", "estimate", "highlighted")
+    for frame in (dial_rows, lines):
+        assert set(frame.loc[frame["highlighted"].astype(bool), "group"]) == {"g0"}  # the group of one row
+
+
 def test_with_two_varying_terms_the_dial_turns_the_chosen_ones_sd(comp):
     at = open_page(DIAL, comp)
     box = at.selectbox(key="w_dial_term")
