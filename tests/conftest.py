@@ -31,6 +31,41 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "sample_data"
 
 
+class SampleFits:
+    """Each bundled sample's default model under all three poolings, fitted for real the way the app fits it
+    (``fit_poolings`` with the app's ``QUICK_SAMPLER`` preset, one shared compiled-model cache and a fit queue),
+    on first use and once per test session: the sample matrix, the pooling dial and the charts read the same
+    fits instead of each fitting its own."""
+
+    def __init__(self) -> None:
+        from hiermodels.engine.compiled import CompiledModelCache
+        from hiermodels.inference.queue import FitQueue
+
+        self._cache = CompiledModelCache(64)
+        self._queue = FitQueue(slots=1, max_waiting=4)
+        self._fits: dict[str, object] = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._fits:
+            from dataclasses import replace
+
+            from hiermodels.data.datasets import sample_by_name
+            from hiermodels.data.preparing import prepare
+            from hiermodels.inference.fitting import fit_poolings
+            from hiermodels.model.spec import POOLINGS, QUICK_SAMPLER
+
+            sample = sample_by_name(name)
+            spec = replace(sample.spec, sampler=QUICK_SAMPLER)
+            self._fits[name] = fit_poolings(prepare(sample.load(), spec), spec, POOLINGS,
+                                            compiled_cache=self._cache, queue=self._queue)
+        return self._fits[name]
+
+
+@pytest.fixture(scope="session")
+def sample_fits() -> SampleFits:
+    return SampleFits()
+
+
 @pytest.fixture(scope="session")
 def sample_data() -> Path:
     """The folder of the bundled sample files (see sample_data/README.md)."""

@@ -23,11 +23,8 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from hiermodels.data.datasets import sample_by_name
-from hiermodels.data.preparing import prepare
-from hiermodels.inference.fitting import fit_poolings
 from hiermodels.model import build as m
-from hiermodels.model.spec import QUICK_SAMPLER, Prior
+from hiermodels.model.spec import Prior
 from hiermodels.results.diagnostics import convergence
 from hiermodels.results.pooling_dial import (
     DialProblem,
@@ -183,20 +180,14 @@ def test_sigma_is_integrated_out_numerically_to_quadrature_accuracy() -> None:
 
 
 # ------------------------------------------------------------------------------------------- dials of real fits
-def _partial_fit(name: str, **changes):
-    sample = sample_by_name(name)
-    spec = replace(sample.spec, sampler=QUICK_SAMPLER, **changes)
-    return fit_poolings(prepare(sample.load(), spec), spec, ("partial",))["partial"]
+@pytest.fixture(scope="module")
+def radon_fit(sample_fits):
+    return sample_fits["Minnesota radon"]["partial"]
 
 
 @pytest.fixture(scope="module")
-def radon_fit():
-    return _partial_fit("Minnesota radon")
-
-
-@pytest.fixture(scope="module")
-def schools_fit():
-    return _partial_fit("Eight schools")
+def schools_fit(sample_fits):
+    return sample_fits["Eight schools"]["partial"]
 
 
 def _monte_carlo_errors(result) -> np.ndarray:
@@ -265,10 +256,10 @@ def test_radon_dial_tables(radon_fit) -> None:
 
 
 @pytest.mark.reference
-def test_baseball_normal_approximation_is_close_to_the_posterior_means() -> None:
+def test_baseball_normal_approximation_is_close_to_the_posterior_means(sample_fits) -> None:
     """Binomial: the dial is labelled approximate, and its average over tau lands within 0.01 of each player's
     posterior batting average (the posterior sd of a player's average is about 0.02)."""
-    dial = pooling_dial(_partial_fit("Baseball batting averages"))
+    dial = pooling_dial(sample_fits["Baseball batting averages"]["partial"])
     assert not dial.exact and "approximat" in dial.method_note.lower()
     assert dial.value_title == "intercept (probability)"
     assert dial.groups["approximation_error"].abs().max() < 0.01
@@ -276,8 +267,8 @@ def test_baseball_normal_approximation_is_close_to_the_posterior_means() -> None
 
 
 @pytest.mark.reference
-def test_a_dial_for_each_grouping_factor() -> None:
-    result = _partial_fit("Penicillin plates and samples")
+def test_a_dial_for_each_grouping_factor(sample_fits) -> None:
+    result = sample_fits["Penicillin plates and samples"]["partial"]
     for factor, count in (("plate", 24), ("sample", 6)):
         dial = pooling_dial(result, factor=factor)
         assert dial.factor == factor and len(dial.groups) == count
@@ -286,11 +277,11 @@ def test_a_dial_for_each_grouping_factor() -> None:
         assert dial.groups["approximation_error"].abs().max() < 0.05
 
 
-def test_a_dial_needs_partial_pooling_and_a_varying_term(schools_fit) -> None:
+@pytest.mark.reference
+def test_a_dial_needs_partial_pooling_and_a_varying_term(sample_fits, schools_fit) -> None:
     with pytest.raises(ValueError, match="no grouping factor 'district'"):
         pooling_dial(schools_fit, factor="district")
     with pytest.raises(ValueError, match="does not vary over school"):
         pooling_dial(schools_fit, term="year")
-    complete = fit_poolings(schools_fit.data, replace(schools_fit.spec, pooling="complete"), ("complete",))
     with pytest.raises(ValueError, match="this fit is complete pooling"):
-        pooling_dial(complete["complete"])
+        pooling_dial(sample_fits["Eight schools"]["complete"])

@@ -12,22 +12,15 @@ and, where the joint mode collapses, the limit mode (``fitting.limit_mode``) wit
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from scipy import special
 
 from hiermodels.data.datasets import SAMPLES, sample_by_name
-from hiermodels.data.preparing import prepare
-from hiermodels.engine.compiled import CompiledModelCache
-from hiermodels.inference.fitting import fit_poolings
-from hiermodels.inference.queue import FitQueue
 from hiermodels.model import names
 from hiermodels.model.build import GROUP_COEFFICIENT, factor_name
 from hiermodels.model.priors import resolve_priors
-from hiermodels.model.spec import POOLINGS, QUICK_SAMPLER
-from hiermodels.results.comparison import PoolingComparison
+from hiermodels.model.spec import POOLINGS
 from hiermodels.results.diagnostics import R_HAT_LIMIT
 from hiermodels.results.pooling_dial import pooling_dial
 
@@ -37,16 +30,10 @@ SAMPLE_NAMES = [sample.name for sample in SAMPLES]
 
 
 @pytest.fixture(scope="module")
-def fits() -> dict[str, PoolingComparison]:
-    """Each sample's default spec with the app's default preset, all three poolings, one shared compiled cache."""
-    cache = CompiledModelCache(64)
-    queue = FitQueue(slots=1, max_waiting=4)
-    out = {}
-    for sample in SAMPLES:
-        spec = replace(sample.spec, sampler=QUICK_SAMPLER)
-        out[sample.name] = fit_poolings(prepare(sample.load(), spec), spec, POOLINGS, compiled_cache=cache,
-                                        queue=queue)
-    return out
+def fits(sample_fits):
+    """Each sample's default spec with the app's default preset, all three poolings, one shared compiled cache
+    (``conftest.SampleFits``: the same fits serve the pooling dial's tests)."""
+    return sample_fits
 
 
 @pytest.mark.parametrize("name", SAMPLE_NAMES)
