@@ -28,6 +28,18 @@ def test_sampling_gives_draws_rate_time_left_and_divergences() -> None:
     )
 
 
+def test_the_time_left_waits_for_the_slow_start_and_follows_the_recent_rate() -> None:
+    """The first tuning draws are the slowest: no estimate before 5 % of the draws (MIN_ESTIMATE_FRACTION), then
+    the rate of the last seconds (RATE_WINDOW_S) rather than the average since the start."""
+    early = FitProgress("partial", "sampling", draws_done=100, draws_total=8000, sampling_s=50)
+    assert early.seconds_left is None and "left" not in progress_text(early)
+    # 800 draws in 100 s on average (8 /s), but 40 /s lately: 7,200 left take 180 s, not 900 s.
+    later = FitProgress("partial", "sampling", draws_done=800, draws_total=8000, sampling_s=100,
+                        recent_draws_per_second=40)
+    assert later.seconds_left == pytest.approx(180)
+    assert progress_text(later).endswith("40 draws/s · about 180 s left")
+
+
 @pytest.mark.parametrize("width", [1, 20, 200])
 def test_terminal_line_never_wraps(width: int) -> None:
     progress = FitProgress("none", "sampling", draws_done=1000, draws_total=4000, divergences=7, sampling_s=0.5)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -57,6 +58,11 @@ from hiermodels.model.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
 from hiermodels.results.fit_result import FitResult, MapKind, Timing
 
 POLL_SECONDS = 0.1
+# The time left is estimated from the draws of the last RATE_WINDOW_S seconds (the first tuning draws, with the
+# step size still adapting, are much slower than the rest), and only once MIN_ESTIMATE_FRACTION of the draws are
+# done: before that any estimate is mostly the slow start.
+RATE_WINDOW_S = 10.0
+MIN_ESTIMATE_FRACTION = 0.05
 Stage = Literal["compiling", "waiting", "sampling", "optimising", "done"]
 
 
@@ -75,6 +81,8 @@ class FitProgress:
     fit_count: int = 1
     # While waiting for a slot of a FitQueue: 1 = next in line.
     queue_position: int = 0
+    # Draws per second over the last RATE_WINDOW_S seconds of sampling (0: not known yet).
+    recent_draws_per_second: float = 0.0
 
     @property
     def fraction(self) -> float:
@@ -88,9 +96,10 @@ class FitProgress:
 
     @property
     def seconds_left(self) -> float | None:
-        """Time left for this fit's sampling, from the current rate (None before the rate is known)."""
-        rate = self.draws_per_second
-        if rate <= 0:
+        """Time left for this fit's sampling, from the recent rate (else the average one); None before
+        ``MIN_ESTIMATE_FRACTION`` of the draws are done or the rate is known."""
+        rate = self.recent_draws_per_second or self.draws_per_second
+        if rate <= 0 or self.draws_done < MIN_ESTIMATE_FRACTION * self.draws_total:
             return None
         return (self.draws_total - self.draws_done) / rate
 
@@ -367,16 +376,24 @@ def _sample(compiled: NutpieModel, plan: FitPlan, report: Callable[..., None],
         blocking=False,
     )
     total = (settings.draws + settings.tune) * settings.chains
+    history: deque[tuple[float, int]] = deque()  # (seconds, draws done) of the last RATE_WINDOW_S seconds
     try:
         while not _finished(sampler):
             if latest:
                 chains = latest[0]
+                done = int(sum(c.finished_draws for c in chains))
+                seconds = max((c.runtime_ms for c in chains), default=0) / 1000
+                history.append((seconds, done))
+                while history and history[0][0] < seconds - RATE_WINDOW_S:
+                    history.popleft()
+                elapsed = seconds - history[0][0]
                 report(
                     stage="sampling",
-                    draws_done=int(sum(c.finished_draws for c in chains)),
+                    draws_done=done,
                     draws_total=total,
                     divergences=int(sum(c.divergences for c in chains)),
-                    sampling_s=max((c.runtime_ms for c in chains), default=0) / 1000,
+                    sampling_s=seconds,
+                    recent_draws_per_second=(done - history[0][1]) / elapsed if elapsed >= 1 else 0.0,
                 )
             else:
                 report(stage="sampling", draws_total=total)

@@ -1,9 +1,10 @@
 """One sentence for a fit under way, the same in the app's progress bar and on the command line.
 
-:func:`progress_text` turns a :class:`~hiermodels.inference.fitting.FitProgress` snapshot into text: which fit (pooling,
-and its place among several), then its stage. While sampling it adds the draws done, the rate, the time left
-(draws left / current rate, once the rate is known) and the divergences so far. :func:`terminal_line` fits that
-text to one line of a terminal, to be rewritten in place.
+:func:`progress_text` turns a :class:`~hiermodels.inference.fitting.FitProgress` snapshot into text: which fit
+(pooling, and its place among several), then its stage. While sampling it adds the draws done, the rate (over the
+last seconds, once known), the time left (draws left / that rate, once 5 % of the draws are done: the first tuning
+draws are the slowest) and the divergences so far. :func:`terminal_line` fits that text to one line of a terminal,
+to be rewritten in place.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def progress_text(progress: FitProgress) -> str:
     if progress.stage == "done":
         return f"{where}: done"
     text = f"{where}: sampling, {progress.draws_done:,} of {progress.draws_total:,} draws"
-    if progress.draws_per_second > 0:
-        text += f" · {progress.draws_per_second:,.0f} draws/s"
+    rate = progress.recent_draws_per_second or progress.draws_per_second  # the recent rate, once known
+    if rate > 0:
+        text += f" · {rate:,.0f} draws/s"
     if progress.seconds_left is not None:
         text += f" · about {progress.seconds_left:.0f} s left"
     if progress.divergences:
