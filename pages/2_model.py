@@ -19,7 +19,7 @@ from hiermodels.inference.fitting import fit_poolings
 from hiermodels.inference.plan import plan_fit
 from hiermodels.inference.preview import reml_preview
 from hiermodels.inference.progress import progress_text
-from hiermodels.model.formula import formula_of, spec_from_formula, spec_options
+from hiermodels.model.formula import carry_priors, formula_of, spec_from_formula, spec_options
 from hiermodels.model.notation import describe, formula, group_term, latex
 from hiermodels.model.priors import data_for, default_priors, no_pooling_notes, resolve_priors, specs_for_poolings
 from hiermodels.model.spec import (
@@ -73,8 +73,8 @@ def read_formula() -> None:
     try:
         # Group-specific noise needs one grouping factor: read without it, and keep it if the formula has one.
         read = spec_from_formula(text, [str(c) for c in loaded.frame.columns], **{**options, "group_noise": False})
-        new = read.spec
-        notes = list(read.notes)
+        new, carried = carry_priors(current, read.spec)  # prior overrides follow their factor's new names
+        notes = [*read.notes, *carried]
         if current.group_noise and new.factors:
             notes.append("The residual scale no longer varies by group: that needs a single grouping factor.")
         elif current.group_noise:

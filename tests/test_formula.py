@@ -370,3 +370,26 @@ def test_what_formulae_cannot_do_that_this_module_does():
         model_description("y ~ (x + 1 | g)")
     with pytest.raises(ScanError):
         model_description("y ~ (x + z)^2")
+
+
+def test_prior_overrides_follow_their_factor_when_a_formula_adds_or_removes_one() -> None:
+    """The app's formula box (pages/2_model.py) carries the priors set before: sd(intercept) of county becomes
+    sd(intercept|county) once a second factor is added, and back; an override of a factor that is gone is left
+    out with a note, and other overrides are kept."""
+    from hiermodels.model.formula import carry_priors
+    from hiermodels.model.spec import ModelSpec, Prior
+
+    one = ModelSpec(outcome="y", group="county", predictors=("x",), varying=("intercept", "x"), correlated=True,
+                    priors=(("sd(intercept)", Prior.parse("halfnormal(2)")), ("corr", Prior.parse("lkj(4)")),
+                            ("x", Prior.parse("normal(0, 3)"))))
+    two = spec_from_formula("y ~ x + (1 + x | county) + (1 | city)", ["y", "x", "county", "city"]).spec
+    carried, notes = carry_priors(one, two)
+    assert dict(carried.priors) == {"sd(intercept|county)": Prior.parse("halfnormal(2)"),
+                                    "corr|county": Prior.parse("lkj(4)"), "x": Prior.parse("normal(0, 3)")}
+    assert any("now named sd(intercept|county)" in note for note in notes)
+    back, _ = carry_priors(carried, one)
+    assert dict(back.priors) == dict(one.priors)
+    other = spec_from_formula("y ~ x + (1 | city)", ["y", "x", "county", "city"]).spec
+    dropped, notes = carry_priors(one, other)
+    assert dict(dropped.priors) == {"x": Prior.parse("normal(0, 3)")}
+    assert any("no grouping factor county" in note for note in notes)

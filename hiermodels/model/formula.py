@@ -84,7 +84,8 @@ from formulae.token import Token
 
 from hiermodels.data.preparing import _missing_column_message
 from hiermodels.errors import FormulaError, SpecError
-from hiermodels.model.spec import INTERCEPT, GroupingFactor, ModelSpec
+from hiermodels.model import names
+from hiermodels.model.spec import INTERCEPT, GroupingFactor, ModelSpec, Prior
 
 # The ModelSpec fields a formula sets; every other field is an option.
 FORMULA_FIELDS = ("outcome", "group", "predictors", "varying", "correlated", "categorical", "factors")
@@ -622,6 +623,38 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
         **options,  # type: ignore[arg-type]  # checked by ModelSpec itself, like any caller's keywords
     )
     return FormulaSpec(spec, tuple(dict.fromkeys(reader.notes)))
+
+
+def carry_priors(old: ModelSpec, new: ModelSpec) -> tuple[ModelSpec, tuple[str, ...]]:
+    """``new`` with ``old``'s prior overrides, each group-level one renamed for ``new``'s factors: a formula that
+    adds a second factor turns ``sd(intercept)`` of county into ``sd(intercept|county)``, and one that leaves a
+    single factor turns it back. An override of a factor ``new`` does not have is left out, and a note says so
+    (the overrides of the other parameters are kept as they are)."""
+    kept: list[tuple[str, Prior]] = []
+    notes: list[str] = []
+    factor_names = {f.name for f in new.all_factors}
+    for name, prior in old.priors:
+        base, tag = names.split_factor(name)
+        try:
+            kind, terms = names.parse(base)
+        except ValueError:  # a corr(a,b) whose comma is ambiguous without the model's terms: keep it as it is
+            kept.append((name, prior))
+            continue
+        if kind not in ("group_sd", "correlation", "correlation_prior"):
+            kept.append((name, prior))
+            continue
+        factor = tag or old.group
+        if factor not in factor_names:
+            notes.append(f"The prior {name} = {prior} is left out: the model has no grouping factor {factor} now.")
+            continue
+        new_tag = new.factor_tag(factor)
+        renamed = (names.group_sd(terms[0], new_tag) if kind == "group_sd" else
+                   names.correlation(terms[0], terms[1], new_tag) if kind == "correlation" else
+                   names.correlation_prior(new_tag))
+        if renamed != name:
+            notes.append(f"The prior {name} = {prior} is now named {renamed}.")
+        kept.append((renamed, prior))
+    return dataclasses.replace(new, priors=tuple(kept)), tuple(notes)
 
 
 # ---------------------------------------------------------------------------------------------------- writing
