@@ -24,6 +24,7 @@ Design rules
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -82,6 +83,8 @@ NUMBER_FORMAT = ".4~g"
 MAX_LABELLED_GROUPS = 40
 # Up to this many groups, scatter-like charts print every group's name beside its point.
 MAX_TEXT_LABELS = 20
+# A subtitle line longer than this many characters is wrapped (at the theme's subtitle size, about a chart's width).
+SUBTITLE_CHARACTERS = 100
 
 # ------------------------------------------------------------------------------------------------ theme
 THEME_NAME = "hiermodels_lecture"
@@ -1166,8 +1169,8 @@ def variance_chart(summary_df: pd.DataFrame, residual_note: str = "", *, prob: f
                                                                         tooltip=tooltip)
     labels = base.mark_text(align="left", dx=10, fontWeight="bold").encode(x="upper:Q", y=y, text="label:N")
     subtitle = ["Bars: posterior mean share; black rules: the interval. Each draw's shares sum to 100%."]
-    if residual_note:
-        subtitle.append(residual_note)
+    if residual_note:  # wrapped, so that a long note (the latent scale of a binomial model) is not cut off
+        subtitle += textwrap.wrap(residual_note, SUBTITLE_CHARACTERS)
     return _layer(bars, intervals, labels).properties(
         title=_title("Where the variance lies", subtitle), width=WIDTH, height=alt.Step(64))
 

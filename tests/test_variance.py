@@ -151,7 +151,13 @@ def test_the_variance_chart_carries_each_share_and_its_interval():
     chart = charts.variance_chart(decomposition.summary, decomposition.residual_note, prob=decomposition.prob)
     spec = chart.to_dict()  # validates against Vega-Lite's schema
     assert spec["title"]["text"] == "Where the variance lies"
-    assert decomposition.residual_note in spec["title"]["subtitle"]
+    # The note is in the subtitle, wrapped so that no line runs past the chart (the binomial's note is long).
+    assert " ".join(spec["title"]["subtitle"][1:]) == decomposition.residual_note
+    assert max(len(line) for line in spec["title"]["subtitle"]) <= charts.SUBTITLE_CHARACTERS
+    long_note = "Residual: π²/3 ≈ 3.29, the variance of the logistic distribution, on the latent (log-odds) scale; " \
+                "the shares are those of that latent variable."
+    wrapped = charts.variance_chart(decomposition.summary, long_note).to_dict()["title"]["subtitle"]
+    assert len(wrapped) == 3 and " ".join(wrapped[1:]) == long_note
     rows = next(iter(spec["datasets"].values()))
     assert [row["component"] for row in rows] == ["g", "h", "residual"]
     first = rows[0]
