@@ -1280,10 +1280,10 @@ def _summary_marks(summaries: pd.DataFrame, x: alt.X, constant: float, high: flo
         x=x, color=colour, strokeDash=dash,
         tooltip=[alt.Tooltip("summary:N"), alt.Tooltip("tau:Q", title="τ", format=NUMBER_FORMAT)])]
     if labels:
-        layers.append(alt.Chart(d).mark_text(
+        layers += [alt.Chart(d).mark_text(
             baseline="top", fontWeight="bold",
-            align=alt.ExprRef("datum.right ? 'right' : 'left'"), dx=alt.ExprRef("datum.right ? -6 : 6"),
-        ).encode(x=x, y=alt.Y("label_y:Q", scale=None), text="text:N", color=colour))
+            align=alt.ExprRef("datum.right ? 'right' : 'left'"), dx=alt.ExprRef("datum.right ? -6 : 6"), **halo,
+        ).encode(x=x, y=alt.Y("label_y:Q", scale=None), text="text:N", color=colour) for halo in HALO]
     return layers
 
 
@@ -1395,6 +1395,7 @@ def pooling_dial_chart(
     low, high_value = float(values.min()), float(values.max())
     pad = 0.05 * (high_value - low) if high_value > low else 1.0
     domain = [low - pad, high_value + pad]
+    label_turn = float(domain[0] + 0.6 * (domain[1] - domain[0]))
     x_value = alt.X("own:Q", title=value_title, scale=alt.Scale(domain=domain, nice=False, zero=False),
                     axis=_value_axis())
     y_scale = alt.Scale(domain=[-0.45, 2.75], nice=False, zero=False)
@@ -1438,8 +1439,11 @@ def pooling_dial_chart(
             x="posterior_mean:Q", y=alt.Y("y_mean:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
         base.mark_point(filled=True, color=DIAL_COLOR, stroke="#000000", strokeWidth=0.8).encode(
             x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), size=size, opacity=dim, tooltip=tooltip),
+        # The name beside its point, on the side with room (right of the point in the left part of the axis).
         *(base.transform_filter(alt.datum.highlighted).mark_text(
-            fontWeight="bold", baseline="bottom", dy=-14, fontSize=AXIS_TITLE_PX, **halo).encode(
+            fontWeight="bold", baseline="bottom", dy=-14, fontSize=AXIS_TITLE_PX,
+            align=alt.ExprRef(f"datum.at_dial > {label_turn!r} ? 'right' : 'left'"),
+            dx=alt.ExprRef(f"datum.at_dial > {label_turn!r} ? 8 : -8"), **halo).encode(
             x="at_dial:Q", y=alt.Y("y_dial:Q", scale=y_scale), text="group:N") for halo in HALO),
     ]
     shrink = _layer(*shrink_layers).properties(
