@@ -50,9 +50,6 @@ st.markdown(
     "under the chart: every group moves to its estimate given that τ. The posterior does not choose one τ: the "
     "grey points, the posterior means, average the middle row over every τ the data allow."
 )
-for paragraph in dial.story().split("\n\n"):
-    st.text(paragraph)
-
 # The shared highlight if it is a group of this factor, else the smallest group (the one pooling moves most).
 labels = set(dial.groups["group"])
 smallest = str(dial.groups.loc[dial.groups["rows"].idxmin(), "group"])
@@ -67,6 +64,10 @@ widgets.chart(
     "pooling_dial", key="w_dial_chart",
 )
 st.text(dial.method_note)  # quotes term and factor names: plain text
+
+st.subheader("What this fit says, to read aloud while turning the dial")
+for paragraph in dial.story().split("\n\n"):
+    st.text(paragraph)  # quotes group names: plain text
 
 st.subheader("Every group's path from complete to no pooling")
 widgets.chart(

@@ -728,13 +728,14 @@ def _derivatives(family: Family, data, eta: np.ndarray, setup: _Setup) -> tuple[
 
 def _grid(problem: DialProblem, tau_draws: np.ndarray, sigma: float) -> np.ndarray:
     """tau = 0, then log-spaced from where every group puts ``NO_POOLING_WEIGHT`` of its weight on the population
-    to where every group keeps that much on its own data (and past the posterior's upper tail)."""
+    (or lower) to where every group keeps that much on its own data (and past the posterior's upper tail)."""
     high_q = float(np.quantile(tau_draws, 0.9995))
     zz = problem.sums["zz"]
     informative = zz[zz > 0] if (zz > 0).any() else np.ones(1)
     odds = NO_POOLING_WEIGHT / (1 - NO_POOLING_WEIGHT)
-    # From where every group puts >= 99 % of its weight on the population to where every group keeps >= 99 %.
-    low = sigma / math.sqrt(odds * float(informative.max()))
+    # From where every group puts >= 99 % of its weight on the population (and at least two decades below the
+    # posterior mean of tau, so that the joint profile's climb toward 0 shows) to where every group keeps >= 99 %.
+    low = min(sigma / math.sqrt(odds * float(informative.max())), 0.01 * float(np.mean(tau_draws)))
     high = max(sigma * math.sqrt(odds / float(informative.min())), 3 * high_q, low * 100)
     count = min(DIAL_POSITIONS, max(30, MAX_CURVE_ROWS // max(problem.n_groups, 1)))
     return np.concatenate([[0.0], np.geomspace(low, high, count)])
