@@ -1,7 +1,7 @@
 """Browser test of the pooling dial: eight schools (known SE, exact), baseball (binomial, the normal
-approximation) and radon (gaussian rows, sigma integrated out) fitted for real with the Quick preset, the Pooling dial page opened, the chart's own slider (Vega's
-``input[type=range]`` under the chart) moved to 0 (complete pooling), the middle and the last position (no
-pooling), and the MAP vs mean page's three summaries.
+approximation) and radon (gaussian rows, sigma integrated out) fitted for real with the Quick preset, the Pooling
+dial page opened, the chart's own slider (Vega's ``input[type=range]`` under the chart) moved to 0 (complete
+pooling), the middle and the last position (no pooling), and the MAP vs mean page's three summaries.
 
 Each move of the slider must redraw in the browser, with no script run of the app (Streamlit's run state stays
 ``notRunning``); the time from the input event to the end of Vega's redraw is measured in the page and written to
