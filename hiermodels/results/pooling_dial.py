@@ -606,7 +606,9 @@ class _Setup:
     @property
     def exact(self) -> bool:
         spec = self.result.spec
-        return spec.family in ("gaussian", "known_se") and not self.held_fixed and not spec.group_noise
+        # (read after problem(), which notes any location prior it had to take as flat in ``held``)
+        return (spec.family in ("gaussian", "known_se") and not self.held_fixed and not spec.group_noise
+                and not self.held)
 
     @cached_property
     def held_fixed(self) -> list[str]:
