@@ -398,6 +398,84 @@ def fit_and_wait(page, preset: str = "Quick") -> None:
     assert_no_exception(page)
 
 
+# ---------------------------------------------------------------------------------------------------- the dial
+# Set the slider as a person's drag does (an input event), then time Vega's reaction: its listener updates the
+# signal and re-runs the dataflow and the renderer in microtasks, so the redraw is normally done when a zero timeout
+# fires; if the picture has not changed by then, the frames that follow are watched until it has (up to a second).
+MOVE = """
+async ([slider, value]) => {
+    const chart = slider.closest('[data-testid="stVegaLiteChart"]');
+    const canvas = chart.querySelector('canvas');
+    const svg = chart.querySelector('svg.marks');
+    const picture = () => canvas ? canvas.toDataURL() : svg.outerHTML;
+    const before = picture();
+    const start = performance.now();
+    slider.value = String(value);
+    slider.dispatchEvent(new Event('input', {bubbles: true}));
+    await new Promise(resolve => setTimeout(resolve, 0));
+    let redraw = performance.now() - start;
+    let changed = picture() !== before;
+    for (let frame = 0; !changed && frame < 60; frame++) {
+        await new Promise(resolve => requestAnimationFrame(resolve));
+        redraw = performance.now() - start;
+        changed = picture() !== before;
+    }
+    return {redraw_ms: redraw, changed: changed, shown: slider.value};
+}
+"""
+
+
+
+
+def turn_the_dial(page, name: str, slug: str) -> list[float]:
+    """On a fitted sample: open the Pooling dial, move the chart's own slider (Vega's ``input[type=range]``) to 0
+    (complete pooling), the middle and the end (no pooling), check that each move redrew the picture with no
+    script run of the app, screenshot each (``dial-<slug>-<position>.png``, the chart alone), then open the MAP vs
+    mean page's three summaries (``dial-<slug>-three-summaries*.png``). Returns the redraw times (ms), measured in
+    the page from the input event to the end of Vega's redraw, and appends them to ``dial-redraw.txt``: a timing
+    is a record, not a pass/fail test (``benchmarks/bench_dial.py`` measures it)."""
+    from playwright.sync_api import expect
+
+    main = page.get_by_test_id("stMain")
+    size = page.viewport_size
+    # Tall enough for the whole dial (about 1,150 px): an element screenshot then needs no scrolling.
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    visit(page, "Pooling dial")
+    assert_chart_drawn(page, f"the pooling dial of {name}")
+    expect(main).to_contain_text("At the left end")  # the lecturer's story
+    chart = page.get_by_test_id("stVegaLiteChart").filter(has=page.locator("input[type=range]")).first
+    expect(chart).to_be_visible(timeout=30_000)
+    slider = chart.locator("input[type=range]").first
+    last, start = int(slider.get_attribute("max")), int(slider.input_value())
+    assert slider.get_attribute("min") == "0" and 0 < start <= last
+    screenshot(page, f"dial-{slug}-page")
+    timings = []
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for label, position in (("0", 0), ("middle", last // 2), ("max", last)):
+        moved = page.evaluate(MOVE, [slider.element_handle(), position])
+        assert moved["shown"] == str(position)
+        assert moved["changed"] or position == start, f"{name}: the chart did not redraw at {position}"
+        timings.append(float(moved["redraw_ms"]))
+        # No script run: the slider lives in the browser.
+        expect(page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')).to_have_count(1)
+        chart.screenshot(path=str(SCREENSHOTS / f"dial-{slug}-{label}.png"))
+    assert_no_exception(page)
+
+    visit(page, "MAP vs mean")
+    expect(main).to_contain_text("Three summaries: joint mode, marginal mode, posterior mean")
+    assert_chart_drawn(page, f"the three summaries of {name}")
+    screenshot(page, f"dial-{slug}-three-summaries")
+    # The MAP chart comes first; then the three summaries and the joint and marginal profiles of tau.
+    for index, part in ((1, "three-summaries-chart"), (2, "mode-profile")):
+        page.get_by_test_id("stVegaLiteChart").nth(index).screenshot(path=str(SCREENSHOTS / f"dial-{slug}-{part}.png"))
+    with (OUTPUT / "dial-redraw.txt").open("a") as record:
+        record.write(f"{name}: redraw after an input event at 0, middle, max: "
+                     f"{', '.join(f'{t:.1f}' for t in timings)} ms\n")
+    if size:
+        page.set_viewport_size(size)
+    return timings
+
+
 # ---------------------------------------------------------------------------------------------------- data files
 
 

@@ -164,8 +164,15 @@ def test_map_vs_mean_under_another_pooling_has_no_three_summaries(comp):
     assert SECTION not in texts(at, "subheader")
 
 
-@pytest.mark.parametrize("sample", SAMPLES, ids=[s.name for s in SAMPLES])
-def test_every_bundled_sample_gets_its_dial_and_three_summaries(sample):
+# One sample per path through the pages: gaussian rows, known SE, binomial, two varying terms (the term picker),
+# two grouping factors (the factor picker). Every sample's dial is computed from real fits in the sample matrix.
+PAGE_PATHS = ("Minnesota radon", "Eight schools", "Baseball batting averages", "School exam scores",
+              "Penicillin plates and samples")
+
+
+@pytest.mark.parametrize("sample", [s for s in SAMPLES if s.name in PAGE_PATHS],
+                         ids=[s.name for s in SAMPLES if s.name in PAGE_PATHS])
+def test_each_kind_of_sample_gets_its_dial_and_three_summaries(sample):
     fit = sample_fit(sample)
     at = open_page(DIAL, fit)
     assert [title_of(chart) for chart in charts(at)] == [DIAL_TITLE, TRAJECTORY_TITLE]

@@ -27,6 +27,7 @@ from browser_support import (
     selected,
     sleepstudy_subset,
     text_in_outcome_csv,
+    turn_the_dial,
     upload,
     visit,
     wait_for_run,
@@ -70,6 +71,7 @@ def test_fit_radon_then_every_page(page) -> None:
 
     visit(page, "Population & prediction", "06-population-prediction")
     visit(page, "Diagnostics", "07-diagnostics")
+    turn_the_dial(page, "Minnesota radon", "radon")  # gaussian rows, sigma integrated out
     visit(page, "Data", "08-data-after-fit")
 
 

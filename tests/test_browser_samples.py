@@ -1,9 +1,11 @@
 """Browser tests across samples and families: real fits of eight schools (known-SE), baseball (binomial),
 sleepstudy (gaussian, correlated) and the daughters (gamma, on family sums) with "All three", every results page
-of each, switching samples in between so that a stale fit would show, and a reload that must keep the view (the
-URL's query parameters).
+of each (and the pooling dial turned by its own slider on eight schools and baseball: ``turn_the_dial``),
+switching samples in between so that a stale fit would show, and a reload that must keep the view (the URL's
+query parameters).
 
-Screenshots of every page for every sample go to ``test-output/screenshots/samples-*.png``.
+Screenshots of every page for every sample go to ``test-output/screenshots/samples-*.png``, the dial's to
+``dial-*.png``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from browser_support import (
     pick_radio,
     screenshot,
     selected,
+    turn_the_dial,
     visit,
     wait_for_run,
 )
@@ -71,6 +74,8 @@ def test_three_families_fit_and_every_page_shows_only_the_current_fit(page) -> N
         if name == "Eight schools":
             visit(page, "MAP vs mean")
             expect(main).to_contain_text("limit")  # the collapsed mode is reported as its limit
+        if name in ("Eight schools", "Baseball batting averages"):  # known SE (exact) and binomial (approximate)
+            turn_the_dial(page, name, prefix.removeprefix("samples-"))
         if name == "Daughters' heights":
             visit(page, "Shrinkage")
             expect(main).to_contain_text("Against the truth")  # the simulated families' true means

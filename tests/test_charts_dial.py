@@ -320,9 +320,9 @@ def test_the_mode_profile_is_clipped_and_says_so(schools):
 
 
 # ------------------------------------------------------------------------------------------------ rendering
-@pytest.mark.parametrize("which", ["schools", "counties"])
-def test_every_dial_chart_renders_offline(which, request):
-    frames = request.getfixturevalue(which)
+def test_every_dial_chart_renders_offline(schools):
+    """vl-convert draws every chart (the 85-county charts are drawn from the core's own dial below)."""
+    frames = schools
     for chart in (
         dial(frames, start=0), dial(frames, start=frames.last),
         charts.pooling_trajectory_chart(frames.curve, frames.tau, frames.summaries, value_title="v", tau_title="t"),
@@ -365,4 +365,6 @@ def test_the_cores_dial_draws_and_renders(core_dials, which):
                                                    tau_title=d.tau_title),
                    charts.three_summaries_chart(d.groups, value_title=d.value_title),
                    charts.mode_profile_chart(d.tau, d.summaries, tau_title=d.tau_title)):
-        assert is_png(charts.to_png(figure, scale=1))
+        json.dumps(figure.to_dict())  # plain JSON: no inf or NaN left in the data
+        if which == "radon":  # drawing is slow (seconds per chart): the 85 counties stand for both sizes
+            assert is_png(charts.to_png(figure, scale=1))
