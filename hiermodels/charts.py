@@ -1560,13 +1560,8 @@ def pooling_trajectory_chart(
                    ["Each line is a group's estimate given τ: all on the population value at τ = 0 (left), each at "
                     "its own", "estimate as τ grows (right). Dashed: the joint mode, marginal mode and posterior "
                     "mean of τ, named below."])
-    lower_height = 160
-    ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
-    lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),
-                   *_summary_marks(summaries, x, constant, high, labels=True),
-                   *_end_labels(ends_text, lower_height)).properties(
-        width=WIDTH, height=lower_height,
-        title=_title("The posterior of τ", "How much each value of τ counts in the posterior mean."))
+    lower = _tau_posterior_panel(tau_df, summaries, x, constant, high,
+                                 _title("The posterior of τ", "How much each value of τ counts in the posterior mean."))
     return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent").properties(title=title)
 
 
@@ -1699,11 +1694,18 @@ def mode_profile_chart(tau: pd.DataFrame, summaries: pd.DataFrame, *, tau_title:
                    ["Both curves are 0 at the marginal mode of τ (or the grid's first τ above 0, if that mode is 0)."
                     " The joint density,", "maximised over every other parameter, grows without bound toward τ = 0 "
                     f"(dashed: toward that limit). The y axis is cut at ±{limit:.3g}."])
-    lower_height = 160
-    ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
-    lower = _layer(*_density_panel(tau_df, summaries, x, height=lower_height, top_room=1.9),
-                   *_summary_marks(summaries, x, constant, high, labels=True),
-                   *_end_labels(ends_text, lower_height)).properties(
-        width=WIDTH, height=lower_height,
-        title=_title("Where the posterior's mass is", "The posterior density of τ, with the three summaries."))
+    lower = _tau_posterior_panel(tau_df, summaries, x, constant, high,
+                                 _title("Where the posterior's mass is",
+                                        "The posterior density of τ, with the three summaries."))
     return alt.vconcat(upper, lower, spacing=20).resolve_scale(color="independent").properties(title=title)
+
+
+def _tau_posterior_panel(tau_df: pd.DataFrame, summaries: pd.DataFrame, x: alt.X, constant: float, high: float,
+                         title: alt.Title) -> alt.LayerChart:
+    """The posterior density of τ with the three summaries and the two ends named: the panel beneath the
+    trajectory and the mode profile."""
+    height = 160
+    ends_text = pd.DataFrame({"text": [COMPLETE_END, NO_POOLING_END], "side": ["left", "right"]})
+    return _layer(*_density_panel(tau_df, summaries, x, height=height, top_room=1.9),
+                  *_summary_marks(summaries, x, constant, high, labels=True),
+                  *_end_labels(ends_text, height)).properties(width=WIDTH, height=height, title=title)
