@@ -71,7 +71,7 @@ from hiermodels.data.preparing import PreparedData
 from hiermodels.errors import SpecError
 from hiermodels.model import gaussian, grouped, integrated, names
 from hiermodels.model.priors import add_prior, add_vector_prior, prior_parameter, resolve_priors
-from hiermodels.model.spec import GroupingFactor, ModelSpec, Prior
+from hiermodels.model.spec import INTERCEPT, GroupingFactor, ModelSpec, Prior
 
 # Variable names in the PyMC model (see the module docstring).
 COMMON = "beta"
@@ -403,20 +403,31 @@ def _linear_predictor(
     eta = pt.zeros(X.shape[0])
     if beta is not None and common:
         eta = eta + X[:, [data.terms.index(t) for t in common]] @ beta
-    if b is not None and varying:
-        columns = [data.terms.index(t) for t in varying]
-        eta = eta + (X[:, columns] * (b if design is not None else b[model["group_index"]])).sum(axis=1)
+    if b is not None and varying and design is not None:
+        eta = eta + (X[:, [data.terms.index(t) for t in varying]] * b).sum(axis=1)
+    elif b is not None and varying:
+        eta = eta + _group_effects(X, data, varying, b, model["group_index"])
     if design is not None:
         return eta
     if spec.pooling != "complete":
         for number, factor in enumerate(spec.factors, start=1):
             if factor_name(GROUP_COEFFICIENT, number) not in model.named_vars:
                 continue  # integrated out (hiermodels.model.integrated)
-            effects = model[factor_name(GROUP_COEFFICIENT, number)][model[factor_name(FACTOR_INDEX, number)]]
-            eta = eta + (X[:, _columns(data, data.terms_of(factor.varying))] * effects).sum(axis=1)
+            eta = eta + _group_effects(X, data, data.terms_of(factor.varying),
+                                       model[factor_name(GROUP_COEFFICIENT, number)],
+                                       model[factor_name(FACTOR_INDEX, number)])
     if spec.family == "poisson" and spec.exposure:
         eta = eta + pt.log(model["exposure"])
     return eta
+
+
+def _group_effects(X: pt.TensorVariable, data: PreparedData, terms: Sequence[str], coefficients: pt.TensorVariable,
+                   index: pt.TensorVariable) -> pt.TensorVariable:
+    """Each row's sum over ``terms`` of its design value times its group's coefficient (``coefficients`` (J, q),
+    ``index`` the row's group)."""
+    if tuple(terms) == (INTERCEPT,):  # the intercept's column is ones: one gather, and no product over the rows
+        return coefficients[:, 0][index]
+    return (X[:, _columns(data, terms)] * coefficients[index]).sum(axis=1)
 
 
 def _likelihood(

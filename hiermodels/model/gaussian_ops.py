@@ -1,5 +1,5 @@
-r"""The two gaussian log-likelihoods of :mod:`hiermodels.model.gaussian` as single PyTensor Ops with hand-written
-gradients, written as numba loops.
+r"""The gaussian log-likelihoods of :mod:`hiermodels.model.gaussian` and :mod:`hiermodels.model.integrated` as
+single PyTensor Ops with hand-written gradients, written as numba loops.
 
 Why: written as a PyTensor graph, the marginal likelihood (unrolled q × q Cholesky factors over the groups, and
 its automatic gradient) becomes over a hundred small numba functions, and compiling them took 20 s on a cold
@@ -29,6 +29,24 @@ and noise sd :math:`\sigma_j` (``sigma``); ``rss_j`` :math:`= y_j^Ty_j - 2c_j^TD
     \partial\ell_j/\partial\log|\Sigma| = -\tfrac12 \\
     \partial\ell_j/\partial\sigma_j &= -\sigma_j\big[(n_j - q)/s_j + \mathrm{tr}(M_j^{-1}P)
               - (rss_j - z_j^Tv_j)/s_j^2 + v_j^TPv_j/s_j\big]
+
+``IntegratedGaussianLoglik`` (:func:`integrated_loglik`): the rows of one grouping factor's group j, with that
+factor's intercepts integrated out (:mod:`hiermodels.model.integrated` derives the value). With residuals
+:math:`r_i` (``residual``), :math:`n_j, S_j = \sum_{i\in j} r_i, Q_j = \sum_{i\in j} r_i^2`, :math:`v = \sigma^2`,
+:math:`t = \tau^2`, :math:`d_j = v + n_jt`, :math:`m_j = tS_j/d_j` and :math:`A_j = Q_j - tS_j^2/d_j`,
+
+.. math::
+    \ell_j &= -\tfrac12\big[n_j\log 2\pi + (n_j - 1)\log v + \log d_j + A_j/v\big] \\
+    \partial\ell/\partial r_i &= -(r_i - m_{j(i)})/v \\
+    \partial\ell_j/\partial t &= -\tfrac12\big(n_j/d_j - S_j^2/d_j^2\big), \qquad
+    \partial\ell_j/\partial v = -\tfrac12\big[(n_j - 1)/v + 1/d_j + tS_j^2/(d_j^2v) - A_j/v^2\big]
+
+and :math:`\partial/\partial\tau = 2\tau\,\partial/\partial t`,
+:math:`\partial/\partial\sigma = 2\sigma\,\partial/\partial v`. An empty (padding) group adds exactly 0 to the value and
+the gradients. Why an Op and not a PyTensor graph of scatter-adds (as this was first written): the graph and its
+automatic gradient make eight passes over the rows (a gather per sum's gradient, a scatter-add per sum) in separate
+numba functions; the Op makes two, and a log-density with its gradient on InstEval's 73,421 rows fell from 1.2 ms to ...
+ms (``benchmarks/bench_factors.py``).
 
 ``P`` is treated as a full matrix of independent entries (the caller builds it symmetric, and the chain rule
 through the caller's graph adds the two halves). A group whose :math:`M_j` is not positive definite makes the
@@ -211,6 +229,36 @@ def _marginal_kernel(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision, l
     return total, d_beta, d_mu, d_precision, -0.5 * J, d_sigma
 
 
+@_njit
+def _integrated_kernel(residual, index, n_groups, tau, sigma):
+    count = np.zeros(n_groups)
+    total = np.zeros(n_groups)
+    squares = np.zeros(n_groups)
+    for i in range(residual.shape[0]):
+        j = index[i]
+        count[j] += 1.0
+        total[j] += residual[i]
+        squares[j] += residual[i] * residual[i]
+    v, t = sigma * sigma, tau * tau
+    log_v = math.log(v)
+    value = 0.0
+    d_t = 0.0
+    d_v = 0.0
+    shrunk = np.empty(n_groups)  # m_j, the conditional mean of the group's deviation
+    for j in range(n_groups):
+        d = v + count[j] * t
+        spread = total[j] * total[j] / (d * d)
+        quadratic = squares[j] - t * total[j] * total[j] / d
+        value += count[j] * _LOG_2PI + (count[j] - 1.0) * log_v + math.log(d) + quadratic / v
+        d_t += count[j] / d - spread
+        d_v += (count[j] - 1.0) / v + 1.0 / d + t * spread / v - quadratic / (v * v)
+        shrunk[j] = t * total[j] / d
+    d_residual = np.empty(residual.shape[0])
+    for i in range(residual.shape[0]):
+        d_residual[i] = -(residual[i] - shrunk[index[i]]) / v
+    return -0.5 * value, d_residual, -tau * d_t, -sigma * d_v
+
+
 def _as_float_tensor(x) -> pt.TensorVariable:
     return pt.as_tensor_variable(x).astype("float64")
 
@@ -278,8 +326,37 @@ class MarginalGaussianLoglik(Op):
         return grads
 
 
+class IntegratedGaussianLoglik(Op):
+    """Outputs (log-likelihood, d/d residual, d/d tau, d/d sigma); inputs residual (N,), index (N,) the group of
+    each row, n_groups (), tau (), sigma ()."""
+
+    __props__ = ()
+
+    def make_node(self, residual, index, n_groups, tau, sigma):
+        _register_numba()
+        inputs = [_as_float_tensor(residual), pt.as_tensor_variable(index).astype("int64"),
+                  pt.as_tensor_variable(n_groups).astype("int64"), _as_float_tensor(tau), _as_float_tensor(sigma)]
+        return Apply(self, inputs, [pt.dscalar(), inputs[0].type(), pt.dscalar(), pt.dscalar()])
+
+    def perform(self, node, inputs, output_storage):
+        residual, index, n_groups, tau, sigma = inputs
+        outputs = _integrated_kernel(residual, index, int(n_groups), float(tau), float(sigma))
+        for storage, out in zip(output_storage, outputs, strict=True):
+            storage[0] = np.asarray(out, dtype=float)
+
+    def infer_shape(self, node, shapes):
+        return [(), shapes[0], (), ()]
+
+    def pullback(self, inputs, outputs, output_grads):
+        g = output_grads[0]
+        grads = [grad_undefined(self, i, x, "the group index and count are data") for i, x in enumerate(inputs)]
+        grads[0], grads[3], grads[4] = g * outputs[1], g * outputs[2], g * outputs[3]
+        return grads
+
+
 _sufficient_op = SufficientGaussianLoglik()
 _marginal_op = MarginalGaussianLoglik()
+_integrated_op = IntegratedGaussianLoglik()
 
 _NO_COMMON = (np.zeros(0), np.zeros(0, dtype=np.int64))
 
@@ -322,6 +399,14 @@ def marginal_loglik(sums: dict, beta: pt.TensorVariable | None, common_columns: 
                                         varying_columns, precision, log_det_sigma, sigma_vector))
 
 
+def integrated_loglik(residual: pt.TensorVariable, index: pt.TensorVariable, n_groups: int,
+                      tau: pt.TensorVariable, sigma: pt.TensorVariable) -> pt.TensorVariable:
+    """Log-likelihood of rows with residuals ``residual`` whose group (``index``, of ``n_groups``) has an
+    intercept deviation N(0, tau) integrated out (:mod:`hiermodels.model.integrated`); ``tau`` and ``sigma``
+    scalars."""
+    return _log_likelihood(_integrated_op(residual, index, n_groups, tau, sigma))
+
+
 @functools.cache
 def _register_numba() -> None:
     """Give PyTensor's numba backend the two ops' implementations, once, when the first op node is built
@@ -348,3 +433,13 @@ def _register_numba() -> None:
             return np.asarray(value), d_beta, d_mu, d_precision, np.asarray(d_log_det), d_sigma
 
         return marginal, _CACHE_VERSION
+
+    @numba_basic.register_funcify_default_op_cache_key(IntegratedGaussianLoglik)
+    def _numba_integrated(op, node, **kwargs):
+        @numba_basic.numba_njit
+        def integrated(residual, index, n_groups, tau, sigma):
+            value, d_residual, d_tau, d_sigma = _integrated_kernel(residual, index, n_groups[()], tau[()],
+                                                                   sigma[()])
+            return np.asarray(value), d_residual, np.asarray(d_tau), np.asarray(d_sigma)
+
+        return integrated, _CACHE_VERSION
