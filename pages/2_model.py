@@ -6,6 +6,13 @@ run (``formula_of``), so a widget changed shows in it at once. A formula typed a
 fields as options) and the data fit it, it becomes the spec and the widgets' keys are set from it (a widget's key
 cannot be written once the widget exists in a run, so this cannot wait for the page); when it does not, the
 spec is left as it was and the text stays in the box, with its problems, until it is changed or a widget is.
+
+The grouping factors beyond the first (``spec.factors``) have widgets of their own, keyed by the factor's name:
+what varies over its groups and whether those terms are correlated flow into the draft like the other widgets; Add
+and Remove are actions on the spec (callbacks, run before the page, as the formula box's), which seed the new
+factor's widgets. A factor the data refuse (one level, a label per row, a nesting the labels contradict) is kept in
+the spec and said below the factors, with Remove at hand, and no Fit is offered until it is changed or removed.
+Add and Remove are one-option segmented controls rather than buttons: the Fit button stays the page's only one.
 """
 
 from dataclasses import dataclass, replace
@@ -13,7 +20,8 @@ from dataclasses import dataclass, replace
 import streamlit as st
 
 from hiermodels import limits
-from hiermodels.data.preparing import identification_problems
+from hiermodels.data.preparing import PreparedData, identification_problems
+from hiermodels.data.roles import index_columns
 from hiermodels.errors import DataError, FitCancelled, FormulaError, HierModelsError, PriorSyntaxError, SpecError
 from hiermodels.inference.fitting import fit_poolings
 from hiermodels.inference.plan import plan_fit
@@ -28,6 +36,7 @@ from hiermodels.model.spec import (
     POOLING_LABELS,
     POOLINGS,
     QUICK_SAMPLER,
+    GroupingFactor,
     ModelSpec,
     Prior,
     SamplerSettings,
@@ -43,6 +52,15 @@ PRESETS = state.SAMPLER_PRESETS
 CANCELLED = "hm_cancelled"
 FORMULA_KEY = "w_formula"
 FORMULA_READ = "hm_formula_read"
+# The further grouping factors' widgets, keyed by the factor's name (its column, or column:within).
+FACTOR_VARYING = "w_factor_varying_"
+FACTOR_CORRELATED = "w_factor_correlated_"
+REMOVE_FACTOR = "remove_factor_"
+NEW_FACTOR = "w_new_factor"
+NEW_FACTOR_WITHIN = "w_new_factor_within"
+ADD_FACTOR = "add_factor"
+FACTOR_CHANGE = "hm_factor_change"
+GROUP_NOISE_DROPPED = "The residual scale no longer varies by group: that needs a single grouping factor."
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,15 @@ class FormulaRead:
     shown: str
     problems: tuple[str, ...] = ()
     pointer: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FactorChange:
+    """What became of the last Add or Remove: ``problems`` when the model refused it (the spec is unchanged),
+    ``notes`` what else it changed (priors renamed, a nested factor removed with its parent, ...)."""
+
+    problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
 
@@ -76,7 +103,7 @@ def read_formula() -> None:
         new, carried = carry_priors(current, read.spec)  # prior overrides follow their factor's new names
         notes = [*read.notes, *carried]
         if current.group_noise and new.factors:
-            notes.append("The residual scale no longer varies by group: that needs a single grouping factor.")
+            notes.append(GROUP_NOISE_DROPPED)
         elif current.group_noise:
             new = replace(new, group_noise=True)
         cache.prepared_data(loaded.frame, loaded.fingerprint, new)  # the data must fit it too
@@ -93,7 +120,73 @@ def read_formula() -> None:
     st.session_state["w_varying"] = list(new.varying)
     st.session_state["w_correlated"] = new.correlated
     st.session_state["w_group_noise"] = new.group_noise
+    set_factor_widgets(new.factors)
     st.session_state[FORMULA_READ] = FormulaRead(text, formula_of(new), notes=tuple(notes))
+
+
+def set_factor_widgets(factors: tuple[GroupingFactor, ...]) -> None:
+    """Set the widgets of ``factors`` to what the factors say (in a callback: before the widgets exist in the run,
+    the only time their keys can be written)."""
+    for factor in factors:
+        st.session_state[FACTOR_VARYING + factor.name] = list(factor.varying)
+        st.session_state[FACTOR_CORRELATED + factor.name] = factor.correlated
+
+
+def change_factors(current: ModelSpec, factors: tuple[GroupingFactor, ...], notes: tuple[str, ...] = ()) -> bool:
+    """Make ``factors`` the spec's further grouping factors, if the model takes them (else say why, and keep the
+    spec). Prior overrides follow their factor's names, as for a formula; group noise goes with a second factor.
+    The data are checked by the page, which shows what they refuse beside the factors (where they can be removed).
+    """
+    try:
+        new = replace(current, factors=factors, group_noise=current.group_noise and not factors)
+    except SpecError as error:
+        st.session_state[FACTOR_CHANGE] = FactorChange(problems=tuple(str(error).split("; ")))
+        return False
+    if current.group_noise and factors:
+        notes = (*notes, GROUP_NOISE_DROPPED)
+        st.session_state["w_group_noise"] = False
+    new, carried = carry_priors(current, new)
+    state.set_spec(new)
+    st.session_state[FACTOR_CHANGE] = FactorChange(notes=(*notes, *carried))
+    return True
+
+
+def add_factor() -> None:
+    """The Add control's on_change: the chosen column becomes a further grouping factor with a varying intercept,
+    crossed with the others or nested in the chosen one (lme4's ``(1 | column)``, ``(1 | within/column)``)."""
+    st.session_state[ADD_FACTOR] = None  # a one-shot action: ready to be clicked again
+    column = st.session_state.get(NEW_FACTOR)
+    if column is None:
+        return
+    factor = GroupingFactor(column, (INTERCEPT,), within=st.session_state.get(NEW_FACTOR_WITHIN))
+    current = state.spec()
+    if change_factors(current, (*current.factors, factor)):
+        set_factor_widgets((factor,))
+        st.session_state[NEW_FACTOR_WITHIN] = None
+
+
+def remove_factor(name: str) -> None:
+    """A Remove control's on_change: the factor ``name`` leaves the model, and so does every factor nested in it
+    (their groups are pairs with its labels, which are gone)."""
+    current = state.spec()
+    kept = [f for f in current.factors if f.name != name]
+    removed: list[GroupingFactor] = []
+    while orphans := [f for f in kept if f.within is not None
+                      and f.within not in {current.group, *(k.column for k in kept)}]:
+        removed += orphans
+        kept = [f for f in kept if f not in orphans]
+    change_factors(current, tuple(kept),
+                   tuple(f"{f.name} was nested in a factor removed, so it was removed too." for f in removed))
+
+
+def prepares(spec: ModelSpec) -> bool:
+    """Whether the loaded data fit ``spec``."""
+    loaded = state.table()
+    try:
+        cache.prepared_data(loaded.frame, loaded.fingerprint, spec)
+    except DataError:
+        return False
+    return True
 
 
 def formula_box(slot, shown: ModelSpec) -> None:
@@ -129,12 +222,19 @@ def formula_box(slot, shown: ModelSpec) -> None:
 st.title("Model & fit")
 loaded = state.table()
 spec = state.spec()
+prepared: PreparedData | None = None
+refused_factors: tuple[str, ...] = ()  # what the data say against the further grouping factors
 try:
     prepared = cache.prepared_data(loaded.frame, loaded.fingerprint, spec)
-except DataError:
-    st.error("The data are not ready: fix the problems listed on the Data page first.", icon=":material/error:")
-    navigation.link(navigation.DATA, "Back to Data", ":material/arrow_back:")
-    st.stop()
+except DataError as error:
+    # Problems that the further factors bring (the data are fine without them) are said below the factors, where
+    # they can be changed or removed; any other problem is the Data page's.
+    if spec.factors and prepares(replace(spec, factors=())):
+        refused_factors = error.problems
+    else:
+        st.error("The data are not ready: fix the problems listed on the Data page first.", icon=":material/error:")
+        navigation.link(navigation.DATA, "Back to Data", ":material/arrow_back:")
+        st.stop()
 
 # ------------------------------------------------------------------------------------------------ choices
 state.seed("w_pooling", state.pooling_option(), list(POOLING_OPTIONS))
@@ -152,11 +252,8 @@ several = bool(spec.factors)
 varying = st.multiselect(
     "Varying by the first grouping factor" if several else "Varying by group", terms, key="w_varying",
     help=("Terms whose coefficient differs between the groups of the first grouping factor (named below); the "
-          "terms of the further factors are set in the formula." if several else
+          "further factors' terms are chosen under Grouping factors." if several else
           "Terms whose coefficient differs by group; the others are common to all groups."))
-if several:  # column names: plain text
-    st.text(f"Varying by {spec.group}: the terms chosen above. Further grouping factors (edit them in the "
-            "formula):\n" + "\n".join(f"  {group_term(factor)}" for factor in spec.factors))
 first, second, third = st.columns(3)
 state.seed("w_correlated", spec.correlated)
 correlated = first.checkbox("Correlated varying effects", key="w_correlated", disabled=len(varying) < 2,
@@ -172,16 +269,70 @@ group_noise = third.checkbox("Residual scale varies by group", key="w_group_nois
                              disabled=spec.family != "gaussian" or several,
                              help="Needs the gaussian family and a single grouping factor." if several else None)
 
+# ------------------------------------------------------------------------------------------------ grouping factors
+st.markdown("**Grouping factors**")
+summary = st.empty()  # the factors as lme4 terms, once their widgets have said what they are
+factors: list[GroupingFactor] = []
+for factor in spec.factors:  # names are column names: plain text, and never in a widget's (markdown) label
+    name_col, varying_col, correlated_col, remove_col = st.columns([2, 4, 1.2, 1], vertical_alignment="bottom")
+    name_col.text(f"{factor.column}, nested in {factor.within}" if factor.within else
+                  f"{factor.column}, crossed")
+    state.seed(FACTOR_VARYING + factor.name, list(factor.varying), terms)
+    factor_varying = varying_col.multiselect(
+        "Varying over its groups", terms, key=FACTOR_VARYING + factor.name,
+        help="Terms whose coefficient differs between this factor's groups, as deviations around the first "
+             "factor's: at least one (the intercept, usually).")
+    state.seed(FACTOR_CORRELATED + factor.name, factor.correlated)
+    factor_correlated = correlated_col.checkbox("Correlated", key=FACTOR_CORRELATED + factor.name,
+                                                disabled=len(factor_varying) < 2)
+    remove_col.segmented_control("Remove", ["remove"], key=REMOVE_FACTOR + factor.name, on_change=remove_factor,
+                                 args=(factor.name,), format_func=lambda _: ":material/delete: Remove",
+                                 label_visibility="collapsed")
+    factors.append(replace(factor, varying=tuple(factor_varying),
+                           correlated=factor_correlated and len(factor_varying) > 1))
+if factors:
+    summary.text(f"Varying by {spec.group}: the terms chosen above. Further grouping factors:\n"
+                 + "\n".join(f"  {group_term(factor)}" for factor in factors))
+# Any column without a role can group the rows (as on the Data page, row names saved as a column cannot).
+row_names = set(index_columns(loaded.frame))
+candidates = [c for c in map(str, loaded.frame.columns) if c not in row_names and c not in spec.required_columns()]
+if candidates:
+    column_col, relation_col, add_col = st.columns([2, 4, 1], vertical_alignment="bottom")
+    state.seed(NEW_FACTOR, candidates[0], candidates)
+    column_col.selectbox("Add a grouping factor", candidates, key=NEW_FACTOR)
+    parents: list[str | None] = [None, *dict.fromkeys([spec.group, *(f.column for f in spec.factors)])]
+    state.seed(NEW_FACTOR_WITHIN, None, parents)
+    relation_col.selectbox(  # a selectbox, not a radio: its options are plain text, and these quote column names
+        "Its groups are", parents, key=NEW_FACTOR_WITHIN,
+        format_func=lambda parent: "crossed with the other factors" if parent is None else f"nested in {parent}",
+        help="Crossed: every group may meet every group of the other factors (plates and samples). Nested: a "
+             "label repeated under two groups of the parent names two groups (cask a of batch A is not cask a "
+             "of batch B).")
+    add_col.segmented_control("Add", ["add"], key=ADD_FACTOR, on_change=add_factor,
+                              format_func=lambda _: ":material/add: Add", label_visibility="collapsed")
+else:
+    st.caption("Every column already has a role: there is none left to add as a grouping factor.")
+change: FactorChange | None = st.session_state.pop(FACTOR_CHANGE, None)
+if change is not None and change.problems:
+    widgets.problems("The grouping factors could not be changed so; the model is unchanged:", change.problems)
+elif change is not None and change.notes:
+    st.info("The grouping factors changed; what else changed with them:", icon=":material/info:")
+    st.text("\n".join(f"• {note}" for note in change.notes))
+
 poolings = POOLINGS if option == "all" else (option,)
 try:
     draft = replace(spec, pooling="partial" if option == "all" else option, varying=tuple(varying),
                     correlated=correlated and len(varying) > 1, parameterization=parameterization,
-                    group_noise=group_noise and spec.family == "gaussian" and not several, priors=())
+                    group_noise=group_noise and spec.family == "gaussian" and not several, priors=(),
+                    factors=tuple(factors))
 except SpecError as error:
     formula_box(formula_slot, spec)
     widgets.problems("This model cannot be built yet:", str(error).split("; "))
     st.stop()
 formula_box(formula_slot, draft)
+if refused_factors or prepared is None:
+    widgets.problems("The data refuse these grouping factors: change or remove them above.", refused_factors)
+    st.stop()
 
 # ------------------------------------------------------------------------------------------------ priors
 defaults: dict[str, Prior] = {}
