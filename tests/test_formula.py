@@ -180,7 +180,6 @@ def test_an_inconsistent_spec_is_the_specs_error():
         ("y ~ C(x) + (1 | g)", 'C(x) needs its reference level, the level the others are compared with'),
         ("y ~ C(x, Sum) + (1 | g)", "only treatment (dummy) coding against a stated reference level"),
         ('y ~ C(x, Treatment("a")) + C(x, Treatment("b")) + (1 | g)', "x is given two reference levels"),
-        ('y ~ C(period, Treatment("1")):x + (1 | g)', "period:x: an interaction with the categorical predictor"),
         ('y ~ x + (1 | C(g, Treatment("a")))', "g is a grouping factor, whose labels are always categories"),
         ("y ~ x + (1 | a:b)", "(1 | a:b): a factor of pairs needs a as a grouping factor too"),
         ("y ~ x + (1 | a:b:c) + (1 | a)", "a factor a:b:c of more than two columns is not supported"),

@@ -10,6 +10,13 @@ constraint) is collected, and all of them are raised together as one :class:`~hi
 Labels and column names quoted in messages are cut to ``limits.MAX_LABEL_LENGTH`` characters (only in the
 message).
 
+A categorical predictor g (reference r) has one 0/1 column per other level l, ``g[l]``. An interaction ``a:b``
+(a predictor so named that is not itself a column) is the product of its columns, each categorical one entering
+as its dummies: one column per cell of its categorical parts' non-reference levels, the product of the numeric
+parts times the cell's dummies (``x:g[l]``, ``g[l]:h[m]``; names from :mod:`hiermodels.model.names`). A cell no
+row falls in, or where the numeric parts are 0 in every row, would be a column of zeros: it is refused, naming
+the cell, never dropped.
+
 A **group-level predictor** is the same in every row of each group (:func:`group_level_predictors`): within
 group j it is a constant x_j, so x_j * beta only shifts the group's level, as its own intercept a_j does. Beside
 a varying intercept it is therefore not identified under no pooling, and a slope of it that varies by group is
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,6 +40,7 @@ import pandas as pd
 from hiermodels import limits
 from hiermodels.data.reading import _QUICK_LOOK, _list, _rows, _short, _shown, _to_numbers, _verb
 from hiermodels.errors import DataError, SpecError
+from hiermodels.model import names
 from hiermodels.model.spec import INTERCEPT, ModelSpec
 
 
@@ -160,17 +169,17 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
         numbers[column] = values
         problems.extend(column_problems)
     for interaction, parts in interactions.items():
-        if any(part in categorical for part in parts):
-            problems.append(f"the interaction {_shown(interaction)} involves a categorical predictor; interactions "
-                            "here multiply numeric columns: code the category as 0/1 columns to interact it")
-            continue
-        product: pd.Series | None = None
+        # The product of the numeric parts (1 when there is none); the dummies of the categorical parts multiply
+        # it when the design matrix is built, one column per cell of their non-reference levels.
+        product = pd.Series(1.0, index=frame.index, dtype="Float64")
         for part in parts:
+            if part in categorical:
+                continue
             if part not in numbers:
                 values, column_problems = _to_numbers(frame[part], part)
                 numbers[part] = values
                 problems.extend(column_problems)
-            product = numbers[part] if product is None else product * numbers[part]
+            product = product * numbers[part]
         numbers[interaction] = product
 
     # Rows with a missing value in any used column are left out, and counted per column.
@@ -205,9 +214,11 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
             "or keep a sample of the groups. Is it an identifier of each row rather than of a group?"
         )
     factors = _factor_data(frame, spec, keep, labels, problems)
-    levels_of = {p: _labels(frame[p])[keep] for p in spec.predictors if p in categorical}
+    levels_of = {p: _labels(frame[p])[keep] for p in categorical}
     level_counts = {p: len(pd.unique(levels)) for p, levels in levels_of.items()}
-    n_terms = 1 + sum(level_counts[p] - 1 if p in level_counts else 1 for p in spec.predictors)
+    # A predictor has one term per cell of its categorical parts' non-reference levels (1 when it has none).
+    n_terms = 1 + sum(int(np.prod([level_counts[c] - 1 for c in interactions.get(p, (p,)) if c in level_counts]))
+                      for p in spec.predictors)
     if n_terms > limits.MAX_TERMS:
         many = [f"{_shown(p)} ({n:,} levels)" for p, n in level_counts.items()]
         problems.append(
@@ -235,30 +246,24 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
             "appear more than once; keep one estimate per group"
         )
 
-    # The design matrix: the intercept, then each predictor (numeric as is, categorical as 0/1 dummies).
+    # The design matrix: the intercept, then each predictor (numeric as is, categorical as 0/1 dummies, an
+    # interaction with a categorical part as the products of its numeric parts and the dummies).
     design_columns: list[np.ndarray] = [np.ones(len(y))]
     terms: list[str] = [INTERCEPT]
     predictor_terms: dict[str, tuple[str, ...]] = {}
+    contrasts: dict[str, tuple[str, ...] | None] = {}  # filled where a column is first used, said there once
     for predictor in spec.predictors:
-        if predictor in categorical:
-            levels = levels_of[predictor]
-            reference = categorical[predictor]
-            present = sorted(set(levels.tolist()))
-            if reference not in present:
-                problems.append(
-                    f"the reference level {_shown(reference)} of {_shown(predictor)} does not occur in the data; "
-                    f"choose one of {_list(present)}"
-                )
-                continue
-            names = tuple(f"{predictor}[{level}]" for level in present if level != reference)
-            if not names:
-                problems.append(f"{_shown(predictor)} has a single level ({_shown(reference)}) and cannot be a "
-                                "predictor")
-                continue
-            for level, name in zip([lv for lv in present if lv != reference], names, strict=True):
-                design_columns.append((levels == level).astype(float))
-                terms.append(name)
-            predictor_terms[predictor] = names
+        parts = interactions.get(predictor, (predictor,))
+        if any(part in categorical for part in parts):
+            for part in parts:
+                if part in categorical and part not in contrasts:
+                    contrasts[part] = _contrast_levels(part, levels_of[part], categorical[part], problems)
+            if all(contrasts[part] is not None for part in parts if part in categorical):
+                numeric = kept[predictor] if predictor in interactions else np.ones(len(y))
+                columns = _dummy_products(predictor, parts, numeric, levels_of, contrasts, problems)
+                design_columns.extend(columns.values())
+                terms.extend(columns)
+                predictor_terms[predictor] = tuple(columns)
         else:
             x = kept[predictor]
             finite = x[np.isfinite(x)]
@@ -291,9 +296,57 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
 
 def _interactions(spec: ModelSpec, columns: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Predictor -> its parts, for each predictor written ``a:b`` (lme4's interaction) that is not itself a
-    column: its values are the product of the columns a and b."""
-    return {p: tuple(p.split(":")) for p in spec.predictors
-            if ":" in p and p not in columns and all(p.split(":"))}
+    column: its values are the product of the columns a and b, a categorical part entering as its dummies."""
+    separator = names.INTERACTION_SEPARATOR
+    return {p: tuple(p.split(separator)) for p in spec.predictors
+            if separator in p and p not in columns and all(p.split(separator))}
+
+
+def _contrast_levels(column: str, levels: np.ndarray, reference: str, problems: list[str]) -> tuple[str, ...] | None:
+    """A categorical column's levels but the reference, sorted (each has a term); None, said in ``problems``, when
+    the reference does not occur or it is the only level."""
+    present = sorted(set(levels.tolist()))
+    if reference not in present:
+        problems.append(f"the reference level {_shown(reference)} of {_shown(column)} does not occur in the data; "
+                        f"choose one of {_list(present)}")
+        return None
+    if len(present) == 1:
+        problems.append(f"{_shown(column)} has a single level ({_shown(reference)}) and cannot be a predictor")
+        return None
+    return tuple(level for level in present if level != reference)
+
+
+def _dummy_products(predictor: str, parts: Sequence[str], numeric: np.ndarray, levels_of: dict[str, np.ndarray],
+                    contrasts: dict[str, tuple[str, ...] | None], problems: list[str]) -> dict[str, np.ndarray]:
+    """Term -> design column of a predictor with categorical parts: for each cell (one non-reference level of
+    each categorical part) the product ``numeric`` (of the numeric parts) * prod of the cell's 0/1 dummies, named
+    by :func:`names.interaction`. A cell without rows, or where the numeric parts are 0 in every row, would be a
+    column of zeros whose coefficient the data cannot inform: it is said in ``problems``, never dropped."""
+    out: dict[str, np.ndarray] = {}
+    choices = [[(part, level) for level in contrasts[part] or ()] if part in contrasts else [(part, None)]
+               for part in parts]
+    for cell in itertools.product(*choices):
+        indicator = np.ones(len(numeric), dtype=bool)
+        for part, level in cell:
+            if level is not None:
+                indicator &= levels_of[part] == level
+        name = names.interaction(cell)
+        where = " and ".join(f"{_shown(part)} = {_shown(level)}" for part, level in cell if level is not None)
+        if not indicator.any():
+            problems.append(
+                f"the interaction {_shown(predictor)} has no row with {where} (an empty cell), so its term "
+                f"{_shown(name)} cannot be estimated: merge levels so that every combination occurs, or drop "
+                f"{_shown(predictor)} from the predictors")
+            continue
+        column = numeric * indicator
+        if not np.any(column):
+            numeric_parts = " * ".join(_shown(part) for part, level in cell if level is None)
+            problems.append(
+                f"{numeric_parts} is 0 in every row with {where}, so the term {_shown(name)} of the interaction "
+                f"{_shown(predictor)} is 0 everywhere and cannot be estimated: drop the interaction")
+            continue
+        out[name] = column
+    return out
 
 
 def _factor_data(frame: pd.DataFrame, spec: ModelSpec, keep: np.ndarray, first_labels: np.ndarray,

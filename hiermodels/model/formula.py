@@ -9,6 +9,11 @@ Language
   effects and their two-way interactions; ``a/b`` = ``a + a:b``), or a categorical predictor with its reference
   level, ``C(period, Treatment("1"))`` (``Treatment(reference="1")`` too; a number is read as the text it is
   written as). Terms keep the order they are written in; ``- term`` removes one (``a*b - a``).
+- An interaction may hold categorical columns: ``standLRT:C(schgend, Treatment("mixed"))`` (or ``standLRT:schgend``
+  with ``C(schgend, ...)`` elsewhere in the formula) has one term per level of schgend but the reference,
+  ``standLRT:schgend[girls]`` (:func:`hiermodels.model.names.interaction`), and ``g:h`` one per pair of
+  non-reference levels. A categorical column is always coded against its reference level, also when the rest
+  of the interaction is not a predictor (lme4 would then code every level): a note says so.
 - A **group term** ``(terms | factor)`` lets ``terms`` vary over the groups of ``factor``; the intercept varies
   unless the bar says ``0 +`` or ``- 1``. As in lme4, terms inside one bar are **correlated**; ``||`` makes them
   uncorrelated, and so does giving one factor several bars, ``(1 | g) + (0 + x | g)`` (the terms are merged
@@ -39,7 +44,7 @@ Decisions (each reported as a note in :attr:`FormulaSpec.notes`, or refused with
   factor or none.
 - Refused too, each with what to write instead: function calls other than ``C`` (``log(x)``, ``I(x^2)``,
   ``poly(x, 2)``, smooth terms ``s(x)``, ``offset(...)``), ``C(x)`` without a reference level or with another
-  coding, interactions involving a categorical predictor, ``x[level]``, brms's ``y | trials(n)``, a response that
+  coding, ``x[level]``, brms's ``y | trials(n)``, a response that
   is not one column, a formula without ``~`` or without any group term, ``(1 | g + h)``, ``(1 | a:b)`` without
   ``(1 | a)``, and a column that does not exist (the closest name is suggested). Every such problem is collected
   and raised together; a syntax error stops the reading and is raised alone, with a caret under the character.
@@ -434,6 +439,22 @@ class _Reader:
             names.append(":".join(parts))
         return names
 
+    def interaction_note(self, predictor: str, predictors: Sequence[str]) -> None:
+        """A note when an interaction's categorical part is coded against its reference level without the rest
+        of the interaction as a predictor: ``x:g`` without ``x`` (lme4 would then give every level of g a slope
+        of x; here the reference level's slope is 0, as with ``x + x:g`` in both)."""
+        parts = predictor.split(":")
+        if len(parts) < 2:
+            return
+        for index, part in enumerate(parts):
+            margin = ":".join(parts[:index] + parts[index + 1:])
+            if part in self.categorical and margin not in predictors:
+                self.notes.append(
+                    f"{predictor}: {part} is coded against its reference level {self.categorical[part]!r} here too, "
+                    f"so {margin} has no term of its own at that level (lme4 would code every level of {part} when "
+                    f"{margin} is not in the model); write {margin} + {predictor} (or {margin}*{part}) to "
+                    "estimate it.")
+
     # -------------------------------------------------------------- group terms
     def bar(self, node: ast.Binary) -> None:
         uncorrelated = getattr(node.operator, "uncorrelated", False)
@@ -598,11 +619,7 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
         elif not any(column in predictor.split(":") for predictor in predictors):
             reader.problem(f"C({column}, ...) marks a predictor as categorical, but {column} is not a predictor")
     for predictor in predictors:
-        parts = predictor.split(":")
-        categorical = [p for p in parts if p in reader.categorical]
-        if len(parts) > 1 and categorical:
-            reader.problem(f"{predictor}: an interaction with the categorical predictor {categorical[0]} is not "
-                           "supported; make a column for each product in the data")
+        reader.interaction_note(predictor, predictors)
     used = [outcome, *(p for predictor in predictors for p in predictor.split(":")), *group_columns]
     known = set(columns)
     for column in dict.fromkeys(c for c in used if c):
@@ -618,7 +635,9 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
         predictors=tuple(predictors),
         varying=first.varying,
         correlated=first.correlated,
-        categorical=tuple((p, reader.categorical[p]) for p in predictors if p in reader.categorical),
+        # In order of first appearance among the predictors' parts, as formula_of writes them.
+        categorical=tuple((c, reader.categorical[c]) for c in dict.fromkeys(
+            part for predictor in predictors for part in predictor.split(":")) if c in reader.categorical),
         factors=tuple(f for f in factors if f is not first),
         **options,  # type: ignore[arg-type]  # checked by ModelSpec itself, like any caller's keywords
     )
@@ -671,15 +690,22 @@ def _quoted(name: str) -> str:
 
 
 def _term_text(term: str, categorical: dict[str, str] | None = None) -> str:
+    """A term as written in a formula; each column of ``categorical`` is written ``C(column, Treatment("ref"))``
+    and then taken out of ``categorical``, so that a reference level is stated once, where the column first
+    appears (in a main effect or inside an interaction, ``x:C(g, Treatment("a"))``)."""
     if term == INTERCEPT:
         return "1"
-    if categorical and term in categorical:
-        reference = categorical[term]
+    texts = []
+    for part in term.split(":"):
+        reference = categorical.pop(part) if categorical and part in categorical else None
+        if reference is None:
+            texts.append(_quoted(part))
+            continue
         if '"' in reference or "'" in reference:
-            raise SpecError(f"the reference level {reference!r} of {term} holds a quote, so it cannot be written "
+            raise SpecError(f"the reference level {reference!r} of {part} holds a quote, so it cannot be written "
                             "in a formula")
-        return f'C({_quoted(term)}, Treatment("{reference}"))'
-    return ":".join(_quoted(part) for part in term.split(":"))
+        texts.append(f'C({_quoted(part)}, Treatment("{reference}"))')
+    return ":".join(texts)
 
 
 def _bar_text(varying: tuple[str, ...], correlated: bool, factor: str) -> str:
@@ -694,7 +720,7 @@ def formula_of(spec: ModelSpec) -> str:
     """The lme4 formula of a spec's outcome, terms and grouping factors (its other fields are options:
     :func:`spec_options`). Nested factors with the same varying terms as their parent are written parent/child,
     others as (terms | parent:child); terms of a factor that are not correlated are written with ||."""
-    categorical = spec.categorical_levels
+    categorical = spec.categorical_levels  # emptied by _term_text as each reference level is written
     fixed = [_term_text(p, categorical) for p in spec.predictors] or ["1"]
     factors = spec.all_factors
     bars = []

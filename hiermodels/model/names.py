@@ -30,6 +30,12 @@ With several grouping factors (:class:`~hiermodels.model.spec.GroupingFactor`) e
 its factor after a bar, as lme4 prints them: ``sd(intercept|plate)``, ``corr(intercept,floor|county)``, and
 ``corr|county`` for the LKJ prior of that factor's correlations. With one factor the names have no bar.
 
+A design term's name is built here too (:func:`dummy`, :func:`interaction`) and read back by
+:func:`split_design_term`: a numeric predictor is its column (``floor``); a level of a categorical predictor is
+``column[level]`` (``sex[M]``); an interaction term joins its parts' names with ``:`` in the order the interaction
+is written, a categorical part as the level's dummy (``standLRT:schgend[girls]``, ``sex[M]:schgend[girls]``),
+the product of the numeric columns and of the dummies, as lme4 and formulae name its columns.
+
 A term may itself hold commas and brackets (a level ``[a,b]`` of a categorical predictor), so
 :func:`parse` splits ``corr(a,b)`` at the one comma outside every bracket, or, given the model's terms, at the
 comma that leaves a term on each side.
@@ -37,7 +43,7 @@ comma that leaves a term on each side.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, get_args
 
 Kind = Literal["coefficient", "group_sd", "correlation", "correlation_prior", "sigma", "log_sigma_sd",
@@ -62,6 +68,57 @@ _SUPPORT: dict[Kind, Support] = {
     "log_sigma_sd": "scale",
     "gamma_shape": "scale",
 }
+
+
+INTERACTION_SEPARATOR = ":"
+
+
+def dummy(column: str, level: str) -> str:
+    """``sex[M]``: the term of one level (not the reference) of a categorical predictor, its 0/1 indicator."""
+    return f"{column}[{level}]"
+
+
+def interaction(parts: Sequence[tuple[str, str | None]]) -> str:
+    """The design term of one cell of a product of columns, each part ``(column, level)`` with level None for a
+    numeric column: ``[("standLRT", None), ("schgend", "girls")]`` -> ``standLRT:schgend[girls]``. One part is
+    the column itself or its :func:`dummy`, so a main effect is the one-part case."""
+    return INTERACTION_SEPARATOR.join(column if level is None else dummy(column, level) for column, level in parts)
+
+
+def split_design_term(term: str, columns: Sequence[str],
+                      categorical: Mapping[str, str] | Collection[str]) -> tuple[tuple[str, str | None], ...] | None:
+    """Read :func:`interaction` back: the ``(column, level)`` parts of ``term`` when it is a term of the predictor
+    made of ``columns`` (its parts in order; a categorical column, one of ``categorical``, as a level), else None.
+
+    A level may hold ``]`` or ``:``, so each way of cutting the name is tried; the first that reproduces ``term``
+    is taken (two cuts can only both fit with levels written to look like another column's name)."""
+
+    def cut(position: int, index: int) -> tuple[tuple[str, str | None], ...] | None:
+        column = columns[index]
+        last = index == len(columns) - 1
+        if not term.startswith(column, position):
+            return None
+        after = position + len(column)
+        if column not in categorical:
+            if last:
+                return ((column, None),) if after == len(term) else None
+            if not term.startswith(INTERACTION_SEPARATOR, after):
+                return None
+            rest = cut(after + len(INTERACTION_SEPARATOR), index + 1)
+            return None if rest is None else ((column, None), *rest)
+        if not term.startswith("[", after):
+            return None
+        if last:
+            return ((column, term[after + 1:-1]),) if term.endswith("]") and len(term) > after + 1 else None
+        close = term.find("]" + INTERACTION_SEPARATOR, after + 1)
+        while close != -1:
+            rest = cut(close + 1 + len(INTERACTION_SEPARATOR), index + 1)
+            if rest is not None:
+                return ((column, term[after + 1:close]), *rest)
+            close = term.find("]" + INTERACTION_SEPARATOR, close + 1)
+        return None
+
+    return cut(0, 0) if columns else None
 
 
 def _with_factor(inner: str, factor: str | None) -> str:

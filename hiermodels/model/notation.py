@@ -62,13 +62,18 @@ def r_name(column: str) -> str:
     return f"`{escaped}`"
 
 
+def _r_term(term: str) -> str:
+    """A predictor as R writes it: a column, or an interaction ``a:b`` of columns (each part as :func:`r_name`)."""
+    return names.INTERACTION_SEPARATOR.join(r_name(part) for part in term.split(names.INTERACTION_SEPARATOR))
+
+
 def _factor_r_name(factor: GroupingFactor) -> str:
     """A factor as lme4 names it in a bar: its column, or ``parent:child`` when it is nested."""
     return f"{r_name(factor.within)}:{r_name(factor.column)}" if factor.within else r_name(factor.column)
 
 
 def _bar(varying: Sequence[str], correlated: bool, factor: str) -> str:
-    terms = [("1" if v == INTERCEPT else r_name(v)) for v in varying]
+    terms = [("1" if v == INTERCEPT else _r_term(v)) for v in varying]
     if INTERCEPT not in varying:
         terms.insert(0, "0")
     bar = "||" if len(varying) > 1 and not correlated else "|"
@@ -91,16 +96,16 @@ def formula(spec: ModelSpec) -> str:
     further = spec.factors if spec.pooling != "complete" else ()
     if spec.pooling == "none":
         terms = [f"0 + {group}"] if INTERCEPT in varying else ["1"]
-        terms += [f"{group}:{r_name(p)}" if p in varying else r_name(p) for p in spec.predictors]
+        terms += [f"{group}:{_r_term(p)}" if p in varying else _r_term(p) for p in spec.predictors]
         for factor in further:  # fixed effects of each further factor
             name = _factor_r_name(factor)
-            terms += [name if v == INTERCEPT else f"{name}:{r_name(v)}" for v in factor.varying]
+            terms += [name if v == INTERCEPT else f"{name}:{_r_term(v)}" for v in factor.varying]
     else:
-        terms = ["1", *(r_name(p) for p in spec.predictors)]
+        terms = ["1", *(_r_term(p) for p in spec.predictors)]
     if spec.family == "poisson" and spec.exposure:
         terms.append(f"offset(log({r_name(spec.exposure)}))")
     if spec.pooling == "partial":
-        group_terms = [("1" if v == INTERCEPT else r_name(v)) for v in varying]
+        group_terms = [("1" if v == INTERCEPT else _r_term(v)) for v in varying]
         if INTERCEPT not in varying:
             group_terms.insert(0, "0")
         bar = "||" if len(varying) > 1 and not spec.correlated else "|"
@@ -202,10 +207,9 @@ def latex(
         return rf"b_{{{sub},g[i]}}" if term in varying else rf"\beta_{{{sub}}}"
 
     def covariate(term: str) -> str:
-        predictor, level = split[term]
-        if level is None:
-            return rf"\,{latex_text(predictor)}_i"
-        return rf"\,[{latex_text(predictor)}_i = {latex_text(level)}]"
+        # A numeric column x_i, a level's indicator [g_i = l], or an interaction's product of them.
+        return "".join(rf"\,{latex_text(column)}_i" if level is None
+                       else rf"\,[{latex_text(column)}_i = {latex_text(level)}]" for column, level in split[term][1])
 
     # likelihood
     y = rf"{latex_text(spec.outcome)}_i"
@@ -313,13 +317,18 @@ def _further_block(spec: ModelSpec, factor: GroupingFactor, terms: Sequence[str]
     return [rf"u{sup}_{{{_subscript(t)},h}} &\sim \mathcal{{N}}(0,\ \tau{sup}_{{{_subscript(t)}}})" for t in terms]
 
 
-def _split_term(spec: ModelSpec, term: str) -> tuple[str, str | None]:
-    """(predictor, level) of a design term: ``floor`` -> ("floor", None), ``sex[M]`` -> ("sex", "M")."""
+def _split_term(spec: ModelSpec, term: str) -> tuple[str, tuple[tuple[str, str | None], ...]]:
+    """(predictor, its (column, level) parts) of a design term: ``floor`` -> ("floor", (("floor", None),)),
+    ``sex[M]`` -> ("sex", (("sex", "M"),)), ``x:g[b]`` -> ("x:g", (("x", None), ("g", "b")))."""
     if term == INTERCEPT or term in spec.predictors:
-        return term, None
-    for predictor in sorted(spec.categorical_levels, key=len, reverse=True):
-        if term.startswith(f"{predictor}[") and term.endswith("]"):
-            return predictor, term[len(predictor) + 1 : -1]
+        return term, ((term, None),)
+    categorical = spec.categorical_levels
+    for predictor in sorted(spec.predictors, key=len, reverse=True):
+        # A column, or (when it is not a categorical column itself) an interaction of columns.
+        for columns in ([predictor], predictor.split(names.INTERACTION_SEPARATOR)):
+            parts = names.split_design_term(term, columns, categorical)
+            if parts is not None and any(level is not None for _, level in parts):
+                return predictor, parts
     raise SpecError(
         f"the term {term!r} is not the intercept, a predictor or a level of a categorical predictor of this model "
         f"({', '.join((INTERCEPT, *spec.predictors))}); pass the terms of the data prepared for this spec"
@@ -403,7 +412,8 @@ def _further_words(spec: ModelSpec) -> str:
 def _term_words(spec: ModelSpec, terms: Sequence[str]) -> list[str]:
     categorical = spec.categorical_levels
     return [
-        "intercept" if t == INTERCEPT else f"{t} effect" if t in categorical else f"{t} slope" for t in terms
+        "intercept" if t == INTERCEPT else f"{t} effect" if t in categorical
+        else f"{t} interaction" if names.INTERACTION_SEPARATOR in t else f"{t} slope" for t in terms
     ]
 
 

@@ -323,8 +323,10 @@ class ModelSpec:
             )
         if self.correlated and len(self.varying) < 2:
             problems.append("correlated varying effects need at least two varying terms (e.g. intercept and a slope)")
+        # A categorical column is a predictor, or a part of an interaction (``x:g``) that is one.
+        parts = {part for p in self.predictors for part in p.split(":")}
         for predictor, _ in self.categorical:
-            if predictor not in self.predictors:
+            if predictor not in self.predictors and predictor not in parts:
                 problems.append(f"categorical column {predictor!r} is not among the predictors")
         problems.extend(self._family_problems())
         problems.extend(self._factor_problems(used))
