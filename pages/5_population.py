@@ -4,15 +4,16 @@ between the grouping factors and the residual, and predictions for an existing g
 With several grouping factors a "Grouping factor" choice picks whose group-level parameters are shown beside the
 population-level ones. A further factor's groups are deviations around the population mean of each term
 (``FitResult.factor_groups``), so its population value is that mean. Predictions are for the groups of the first
-grouping factor, with every other factor at its average group (a deviation of 0): the page says so.
+grouping factor, with every other factor at its average group (a deviation of 0): the page says so. A prediction
+is for a case given by its predictor columns (a number, or a level of a category); the design terms (dummies,
+interaction products) follow from them, so no input can describe a case no row could be.
 """
 
-import numpy as np
 import streamlit as st
 
 from hiermodels import charts
 from hiermodels.model import names
-from hiermodels.model.spec import INTERCEPT, POOLING_LABELS
+from hiermodels.model.spec import POOLING_LABELS
 from hiermodels.results import interpret
 from hiermodels.results.variance import unavailable_reason
 from hiermodels_ui import cache, state, widgets
@@ -103,21 +104,29 @@ if result.spec.factors and pooling != "complete":
                                   label_visibility="collapsed")
         factor_groups[factor_data.name] = None if choice == NEW_GROUP else choice
 
-terms = [t for t in result.data.terms if t != INTERCEPT]
-values: dict[str, float] = {}
-if terms:
-    st.caption("Predictor values: a numeric predictor starts at its mean in the data; a 0/1 predictor (and each "
-               "level of a category) starts at 0, the reference, where a mean such as 0.17 would describe no real "
-               "case. For a category, set its level's term to 1 and the others to 0.")
-    columns = st.columns(min(len(terms), 4))
-    for index, term in enumerate(terms):
+# One input per predictor column (never per design term): a category is one of its levels, and its dummies and
+# every interaction product follow from the columns (preparing.design_row), so the case is one a row could be.
+predictor_columns = result.data.predictor_columns()
+values: dict[str, float | str] = {}
+if predictor_columns:
+    st.caption("Predictor values: a numeric predictor starts at its mean in the data; a 0/1 predictor starts at 0, "
+               "the reference, where a mean such as 0.17 would describe no real case; a category starts at its "
+               "reference level. Interactions have no input: they are computed from these values.")
+    columns = st.columns(min(len(predictor_columns), 4))
+    for index, predictor_column in enumerate(predictor_columns):
         column = columns[index % len(columns)]
-        observed = result.data.X[:, result.data.terms.index(term)]
-        binary = bool(np.isin(observed, (0.0, 1.0)).all())
-        column.text(term)
-        start = 0.0 if binary else float(f"{float(observed.mean()):.4g}")
-        values[term] = column.number_input(
-            "Predictor value", value=start, format="%g", key=f"w_predict_value_{term}", label_visibility="collapsed",
+        name = predictor_column.name
+        column.text(name)
+        if predictor_column.levels is not None:
+            # Levels are the user's text: options of a selectbox are plain text, the reference (first) selected.
+            values[name] = column.selectbox("Level", list(predictor_column.levels), index=0,
+                                            key=f"w_predict_level_{name}", label_visibility="collapsed",
+                                            help="Starts at the reference level.")
+            continue
+        binary = predictor_column.binary
+        start = 0.0 if binary else float(f"{predictor_column.mean:.4g}")
+        values[name] = column.number_input(
+            "Predictor value", value=start, format="%g", key=f"w_predict_value_{name}", label_visibility="collapsed",
             help="0/1 in the data: starts at 0, the reference; 1 is the other case." if binary else
             "Starts at the mean of this predictor in the data.",
         )

@@ -314,9 +314,9 @@ def test_known_se_uses_the_groups_own_se_and_the_mean_se_for_a_new_group():
     assert series.get_group(("new group", "new observation")).std() == pytest.approx(expected, rel=0.05)
 
 
-def test_prediction_rejects_unknown_terms_and_groups():
+def test_prediction_rejects_unknown_columns_and_groups():
     result = _random_partial()
-    with pytest.raises(SpecError, match="'floor' is not a term"):
+    with pytest.raises(SpecError, match="'floor' is not a predictor column"):
         interpret.prediction_draws(result, "g0", {"floor": 1.0})
     with pytest.raises(SpecError, match="no group"):
         interpret.prediction_draws(result, "G0")

@@ -17,6 +17,11 @@ parts times the cell's dummies (``x:g[l]``, ``g[l]:h[m]``; names from :mod:`hier
 row falls in, or where the numeric parts are 0 in every row, would be a column of zeros: it is refused, naming
 the cell, never dropped.
 
+:func:`design_row` builds the same row for one case from the values of its predictor columns (a number for a
+numeric column, a level for a categorical one, :class:`PredictorColumn`): the dummies and products follow, so a
+prediction is always for a case that could be a row of the table (never ``x:g[l]`` set apart from ``x``, nor two
+levels of one category at once).
+
 A **group-level predictor** is the same in every row of each group (:func:`group_level_predictors`): within
 group j it is a constant x_j, so x_j * beta only shifts the group's level, as its own intercept a_j does. Beside
 a varying intercept it is therefore not identified under no pooling, and a slope of it that varies by group is
@@ -30,7 +35,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -59,6 +65,25 @@ class FactorData:
         return len(self.labels)
 
 
+@dataclass(frozen=True)
+class PredictorColumn:
+    """A column of the table that predictors are made of: a predictor itself, or a part of an interaction.
+
+    Numeric: ``levels`` is None, ``mean`` is its mean over the rows kept and ``binary`` says whether it holds only
+    0 and 1 there. Categorical: ``levels`` are its levels in the rows kept, the reference first, then the others
+    in the order of their terms (``mean`` and ``binary`` are unused)."""
+
+    name: str
+    levels: tuple[str, ...] | None = None
+    mean: float = 0.0
+    binary: bool = False
+
+    @property
+    def reference(self) -> str | None:
+        """The reference level of a categorical column (None for a numeric one)."""
+        return None if self.levels is None else self.levels[0]
+
+
 @dataclass(frozen=True, eq=False)
 class PreparedData:
     """Model-ready arrays.
@@ -82,6 +107,11 @@ class PreparedData:
     dropped: dict[str, int] = field(default_factory=dict)
     # The grouping factors besides the first, in the order of ModelSpec.factors.
     factors: tuple[FactorData, ...] = ()
+    # Predictor -> the columns it is the product of, as written (``a:b`` -> (a, b)); a predictor not here (data
+    # built by hand) is a column itself.
+    predictor_parts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Column -> its description (see PredictorColumn), for every column of predictor_parts.
+    columns: dict[str, PredictorColumn] = field(default_factory=dict)
 
     def factor(self, name: str) -> FactorData:
         """The further grouping factor called ``name`` (KeyError naming the factors otherwise)."""
@@ -117,6 +147,20 @@ class PreparedData:
         for name in varying:
             out.extend((INTERCEPT,) if name == INTERCEPT else self.predictor_terms[name])
         return tuple(out)
+
+    def predictor_columns(self) -> tuple[PredictorColumn, ...]:
+        """The columns the predictors (``predictor_terms``) are made of, each once, in the order first used. A
+        column not in ``columns`` (data built by hand) is numeric, described by its design column when it has one."""
+        out: dict[str, PredictorColumn] = {}
+        for predictor in self.predictor_terms:
+            for name in self.predictor_parts.get(predictor, (predictor,)):
+                if name in out:
+                    continue
+                column = self.columns.get(name)
+                if column is None and name in self.terms:
+                    column = _numeric_column(name, self.X[:, self.terms.index(name)])
+                out[name] = column or PredictorColumn(name)
+        return tuple(out.values())
 
     def fingerprint(self) -> str:
         """A hash of everything a fit depends on, to key caches: equal data give equal fingerprints."""
@@ -278,6 +322,12 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
 
     if problems:
         raise DataError(problems)
+    parts_of = {p: interactions.get(p, (p,)) for p in spec.predictors}
+    described = {
+        name: PredictorColumn(name, levels=(categorical[name], *(contrasts[name] or ())))
+        if name in categorical else _numeric_column(name, kept[name])
+        for name in dict.fromkeys(part for parts in parts_of.values() for part in parts)
+    }
     return PreparedData(
         y=y,
         X=np.column_stack(design_columns),
@@ -291,7 +341,93 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
         rows_read=len(frame),
         dropped=dropped,
         factors=factors,
+        predictor_parts=parts_of,
+        columns=described,
     )
+
+
+def _numeric_column(name: str, values: np.ndarray) -> PredictorColumn:
+    return PredictorColumn(name, mean=float(np.mean(values)), binary=bool(np.isin(values, (0.0, 1.0)).all()))
+
+
+def design_row(data: PreparedData, values: Mapping[str, float | str] | None = None) -> np.ndarray:
+    """The design-matrix row (one value per term of ``data.terms``) of one case, given by its predictor columns.
+
+    ``values`` maps each column of :meth:`PreparedData.predictor_columns` to a finite number (a numeric column)
+    or to one of its levels (a categorical one, the reference included). A column not given is 0, or its
+    reference level, so ``{}`` is the reference case: 1 for the intercept and 0 for every other term. Each term
+    follows as :func:`prepare` builds its column (its parts read back by :func:`names.split_design_term`): a
+    numeric part contributes its value, a categorical part ``g[l]`` 1 when g is l and 0 otherwise, and a term is
+    the product of its parts' contributions. So ``design_row(data, row i's values)`` is ``data.X[i]``.
+
+    Raises :class:`SpecError` naming every column that is not a predictor column, every level not in the data and
+    every value that is not a finite number, each with the values allowed.
+    """
+    columns = {column.name: column for column in data.predictor_columns()}
+    problems: list[str] = []
+    given: dict[str, float | str] = {}
+    for name, value in (values or {}).items():
+        column = columns.get(name)
+        if column is None:
+            problems.append(_not_a_column_message(data, name, columns))
+        elif column.levels is not None:
+            if isinstance(value, str) and value in column.levels:
+                given[name] = value
+            else:
+                problems.append(f"{_shown(value)} is not a level of {_shown(name)} in the data; choose one of "
+                                f"{_list(column.levels)} (the reference is {_shown(column.reference)})")
+        else:
+            number = _finite_number(value)
+            if number is None:
+                shown = f"the text {_shown(value)}" if isinstance(value, str) else _short(repr(value))
+                problems.append(f"the value of {_shown(name)} must be a finite number within "
+                                f"±{limits.MAX_ABS_VALUE:g}, not {shown}")
+            else:
+                given[name] = number
+    if problems:
+        raise SpecError("; ".join(problems))
+
+    categorical = {name: column.reference for name, column in columns.items() if column.levels is not None}
+    x = np.zeros(len(data.terms))
+    x[data.terms.index(INTERCEPT)] = 1.0
+    for predictor, terms in data.predictor_terms.items():
+        parts = data.predictor_parts.get(predictor, (predictor,))
+        for term in terms:
+            cell = names.split_design_term(term, parts, categorical)
+            if cell is None:
+                raise ValueError(f"the term {term!r} is not one of the predictor {predictor!r} made of {parts}")
+            value = 1.0
+            for column, level in cell:
+                if level is None:
+                    value *= float(given.get(column, 0.0))
+                else:
+                    value *= float(given.get(column, categorical[column]) == level)
+            x[data.terms.index(term)] = value
+    return x
+
+
+def _finite_number(value: object) -> float | None:
+    """``value`` as a float when it is a number (not text) that is finite and within ``limits.MAX_ABS_VALUE``."""
+    if isinstance(value, str | bytes):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and abs(number) <= limits.MAX_ABS_VALUE else None
+
+
+def _not_a_column_message(data: PreparedData, name: str, columns: Mapping[str, PredictorColumn]) -> str:
+    """Why ``name`` takes no value: the predictor columns that do; for a design term, the columns it follows from."""
+    allowed = f"give values for {_list(list(columns))}" if columns else "the model has no predictor (only an intercept)"
+    for predictor, terms in data.predictor_terms.items():
+        if name in terms and data.predictor_parts.get(predictor, (predictor,)) != (name,):
+            categorical = [c for c, column in columns.items() if column.levels is not None]
+            cell = names.split_design_term(name, data.predictor_parts.get(predictor, (predictor,)), categorical) or ()
+            example = ", ".join(_short(c) if level is None else f"{_short(c)} = {_shown(level)}" for c, level in cell)
+            return (f"{_shown(name)} is a term of the design, computed from the predictor columns ({example}), not "
+                    f"a column: {allowed}")
+    return f"{_shown(name)} is not a predictor column of this model: {allowed}"
 
 
 def _interactions(spec: ModelSpec, columns: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -22,7 +22,9 @@ Population ellipses (:func:`population_ellipse`)
     :math:`\{\bar\mu + r_p A u : |u| = 1\}` with :math:`AA^T = \Sigma` and Mahalanobis radius
     :math:`r_p = \sqrt{\chi^2_2(p)} = \sqrt{-2\log(1-p)}`.
 Predictions (:func:`prediction_draws`)
-    At a design row x (intercept 1, other terms from ``predictor_values``, 0 when not given), draw s gives
+    At the design row x of the case whose predictor columns take ``predictor_values``
+    (:func:`~hiermodels.data.preparing.design_row`: dummies and interaction products follow from the columns, a
+    column not given is 0 or its reference level), draw s gives
     :math:`\eta^{(s)} = \sum_{k\in C}\beta^{(s)}_k x_k + \sum_{k\in V} b^{(s)}_k x_k`. An *existing* group uses
     its own :math:`b^{(s)}_{jk}`; a *new* group draws :math:`b^{(s)} = \mu^{(s)} + \tau^{(s)} \odot z` (or
     :math:`\mu^{(s)} + \mathrm{diag}(\tau^{(s)}) R^{(s)\,1/2} z` when correlated), :math:`z \sim \mathcal N(0, I)`.
@@ -72,7 +74,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from hiermodels.data.preparing import PreparedData
+from hiermodels.data.preparing import PreparedData, design_row
 from hiermodels.errors import SpecError
 from hiermodels.model import build as m
 from hiermodels.model import names
@@ -345,7 +347,7 @@ def _matrix_root(cov: np.ndarray) -> np.ndarray:
 def prediction_draws(
     result: FitResult,
     group: str | None,
-    predictor_values: Mapping[str, float] | None = None,
+    predictor_values: Mapping[str, float | str] | None = None,
     max_points: int = MAX_PREDICTION_POINTS,
     factor_groups: Mapping[str, str | None] | None = None,
 ) -> pd.DataFrame:
@@ -361,10 +363,12 @@ def prediction_draws(
     quantity (``"group mean"`` / ``"new observation"``), value. At most ``max_points`` draws per (target,
     quantity); see the module docstring for the maths.
 
-    ``group=None`` gives the new group only. ``predictor_values`` maps design terms (a numeric predictor's name,
-    or ``x[level]`` for a categorical one) to values; terms not given are 0, so the default is the intercept's
-    case. Under **no pooling** there is no population to draw a new group from: only the existing group's
-    rows are returned (and ``group=None`` is an error). Under **complete pooling** every group shares the
+    ``group=None`` gives the new group only. ``predictor_values`` maps the model's predictor columns
+    (:meth:`PreparedData.predictor_columns`) to a number (numeric) or a level (categorical), never design terms: an
+    interaction ``x:g[l]`` or a dummy ``g[l]`` follows from the columns (:func:`design_row`). A column not given is
+    0 or its reference level, so the default is the intercept's case. Under **no pooling** there is no
+    population to draw a new group from: only the existing group's rows are returned (and ``group=None`` is an
+    error). Under **complete pooling** every group shares the
     coefficients, so the new group's rows equal the existing group's. Binomial models give the probability only
     (no "new observation" rows); poisson group means are per unit of exposure; known_se new observations use
     the existing group's own standard error, and the mean of all standard errors for a new group.
@@ -377,7 +381,7 @@ def prediction_draws(
             "under no pooling each group has its own coefficients and nothing is learned about groups in general, "
             "so a new group cannot be predicted: choose an existing group, or fit with partial pooling"
         )
-    x = _design_row(data, predictor_values)
+    x = design_row(data, predictor_values)
     posterior = _posterior(result)
     n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
     keep = thinned_indices(n_draws, max_points)
@@ -447,28 +451,6 @@ def _further_factor_effects(result: FitResult, x: np.ndarray, factor_groups: Map
             raise SpecError(f"under no pooling nothing is learned about the groups of {factor.name!r} in general, "
                             "so a new one cannot be predicted: choose one of its groups")
     return total
-
-
-def _design_row(data: PreparedData, values: Mapping[str, float] | None) -> np.ndarray:
-    x = np.zeros(len(data.terms))
-    x[data.terms.index(INTERCEPT)] = 1.0
-    allowed = [t for t in data.terms if t != INTERCEPT]
-    for name, value in (values or {}).items():
-        if name not in allowed:
-            categorical = [p for p, terms in data.predictor_terms.items() if terms != (p,)]
-            hint = ""
-            if name in categorical:
-                example = data.predictor_terms[name][0]
-                hint = f"; for a categorical predictor set one level's term to 1 (e.g. {example!r})"
-            raise SpecError(
-                f"{name!r} is not a term of this model; give values for "
-                f"{', '.join(allowed) if allowed else 'no terms (the model has only an intercept)'}{hint}"
-            )
-        value = float(value)
-        if not math.isfinite(value):
-            raise SpecError(f"the value for {name!r} must be a finite number, got {value}")
-        x[data.terms.index(name)] = value
-    return x
 
 
 def _outcome_frames(
