@@ -118,10 +118,12 @@ if predictor_columns:
         name = predictor_column.name
         column.text(name)
         if predictor_column.levels is not None:
-            # Levels are the user's text: options of a selectbox are plain text, the reference (first) selected.
-            values[name] = column.selectbox("Level", list(predictor_column.levels), index=0,
-                                            key=f"w_predict_level_{name}", label_visibility="collapsed",
-                                            help="Starts at the reference level.")
+            # Levels are the user's text: options of a selectbox are plain text. It starts at the reference, and
+            # goes back to it when another table's column of that name lacks the level chosen before.
+            levels = list(predictor_column.levels)
+            state.seed(f"w_predict_level_{name}", predictor_column.reference, levels)
+            values[name] = column.selectbox("Level", levels, key=f"w_predict_level_{name}",
+                                            label_visibility="collapsed", help="Starts at the reference level.")
             continue
         binary = predictor_column.binary
         start = 0.0 if binary else float(f"{predictor_column.mean:.4g}")

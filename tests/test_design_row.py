@@ -207,3 +207,7 @@ def test_population_page_has_one_input_per_column_and_none_for_an_interaction(ex
     assert "schgend" not in fit["none"].data.predictor_terms
     assert at.selectbox(key="w_predict_level_schgend").value == "girls"
 
+    # A level remembered from another table that this column lacks goes back to the reference.
+    at = open_page(POPULATION, fit, w_predict_level_schgend="coed")
+    assert at.selectbox(key="w_predict_level_schgend").value == "mixed"
+
