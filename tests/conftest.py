@@ -183,6 +183,30 @@ def values_at() -> Callable[..., dict[str, np.ndarray]]:
     return evaluate
 
 
+# The suite runs on two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject.toml): much of it is
+# single-threaded Python (numba's and PyTensor's compiles, AppTest), which one process cannot spread over two
+# cores. Each test module is one xdist group, so that a module's fixtures (a streamlit server, a real fit) are
+# built once, on one worker; the modules that read ``sample_fits`` share a group, so that those fits are made
+# once. The longest groups are handed out first (longest-first keeps one worker from finishing alone with a
+# long module at the end); their rough lengths, from ``--durations``, are here only to order them.
+SHARED_GROUPS = {"test_sample_matrix": "sample_fits", "test_pooling_dial": "sample_fits"}
+LONGEST_FIRST = ("test_browser_samples", "sample_fits", "test_browser", "test_load", "test_browser_factors",
+                 "test_compiled", "test_app_dial", "test_app_results", "test_app", "test_reference", "test_cli",
+                 "test_fitting", "test_charts_dial", "test_factors", "test_gaussian", "test_grouped")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def group(item: pytest.Item) -> str:
+        module = item.path.stem
+        return SHARED_GROUPS.get(module, module)
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group(item), len(rank)))  # stable: the order within a group is kept
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # PyTensor's C backend warns once that it found no BLAS; it changes no number these tests check.
     config.addinivalue_line("filterwarnings", "ignore:PyTensor could not link to a BLAS installation:UserWarning")
