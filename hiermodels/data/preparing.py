@@ -681,6 +681,47 @@ def _group_level_predictors(data: PreparedData) -> tuple[str, ...]:
     return tuple(p for p, names in data.predictor_terms.items() if names and all(constant[t] for t in names))
 
 
+def slope_modifiers(data: PreparedData, spec: ModelSpec) -> dict[str, str]:
+    """Common predictors that, within every group, are a multiple of one slope that varies by group: predictor
+    -> that slope's term (the first grouping factor's varying terms).
+
+    A cross-level interaction x:u of a row predictor x with a property u of the group is u_j * x within group j:
+    a change of group j's slope of x. Under partial pooling it predicts the slopes (as a group-level predictor
+    predicts the intercepts); under no pooling, where each group's slope b_j has its own fixed prior, only
+    b_j + u_j * beta is informed and beta is not identified. Checked on the design columns: column c is, within
+    group j, k_j times the slope's column v when c - k_j v vanishes in every row (k_j = c.v / v.v over the group's
+    rows). A predictor that varies by group itself, or is a property of the group (the intercept's case, in
+    :func:`identification_problems`), is not listed.
+    """
+    slopes = [t for t in spec.varying if t != INTERCEPT and t in data.predictor_terms]
+    if not slopes:
+        return {}
+    skip = {*spec.varying, *group_level_predictors(data)}
+    groups, n_groups = data.group_index, data.n_groups
+    out: dict[str, str] = {}
+    for predictor, terms in data.predictor_terms.items():
+        if predictor in skip or predictor not in spec.predictors or not terms:
+            continue
+        for slope in slopes:
+            v_terms = data.predictor_terms[slope]
+            if len(v_terms) != 1:
+                continue  # a categorical slope: its levels are several columns
+            v = data.X[:, data.terms.index(v_terms[0])]
+            vv = np.bincount(groups, weights=v * v, minlength=n_groups)
+            proportional = True
+            for term in terms:
+                c = data.X[:, data.terms.index(term)]
+                k = np.divide(np.bincount(groups, weights=c * v, minlength=n_groups), vv,
+                              out=np.zeros(n_groups), where=vv > 0)
+                if not np.allclose(c, k[groups] * v, rtol=0.0, atol=1e-9 * (1.0 + np.abs(c).max())):
+                    proportional = False
+                    break
+            if proportional:
+                out[predictor] = slope
+                break
+    return out
+
+
 def group_level_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
     """One plain sentence per predictor that is a property of the group, for the Data page."""
     return [
@@ -708,6 +749,13 @@ def identification_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
     """
     problems = _further_factor_problems(data, spec)
     varying = spec.varying_terms
+    if spec.pooling == "none":
+        for predictor, slope in slope_modifiers(data, spec).items():
+            problems.append(
+                f"{_shown(predictor)} is {_shown(slope)} times a property of {_shown(spec.group)} (within each group "
+                f"a multiple of {_shown(slope)}), so under no pooling each group's own slope of {_shown(slope)} "
+                f"absorbs it and its coefficient is not identified: remove {_shown(predictor)} from the predictors "
+                f"to fit no pooling, or fit partial pooling (where it predicts the slopes)")
     if INTERCEPT not in varying:
         return problems
     for predictor in group_level_predictors(data):

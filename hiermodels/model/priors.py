@@ -34,7 +34,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from hiermodels import limits
-from hiermodels.data.preparing import PreparedData, group_level_predictors
+from hiermodels.data.preparing import PreparedData, group_level_predictors, slope_modifiers
 from hiermodels.errors import SpecError
 from hiermodels.model import names
 from hiermodels.model.prior_families import PRIOR_FAMILIES
@@ -132,19 +132,26 @@ def dropped_under_no_pooling(data: PreparedData, spec: ModelSpec) -> tuple[str, 
     intercept: under no pooling y_ij = a_j + beta * x_j + ..., and each a_j has its own fixed prior, so only
     a_j + beta * x_j is informed by the data and beta is not identified. Leaving x out changes nothing else: each
     a_j then is the group's own level, x_j * beta included. A slope of x that itself varies by group is not
-    dropped (it is confounded with the intercept under every pooling, and refused).
+    dropped (it is confounded with the intercept under every pooling, and refused). Likewise a common predictor
+    that within every group is a multiple of a varying slope (a cross-level interaction x:u,
+    :func:`~hiermodels.data.preparing.slope_modifiers`): each group's own slope of x absorbs it.
     """
-    if INTERCEPT not in spec.varying:
-        return ()
     varying = {term for factor in spec.all_factors for term in factor.varying}
-    return tuple(p for p in group_level_predictors(data) if p in spec.predictors and p not in varying)
+    level = [p for p in group_level_predictors(data) if p in spec.predictors and p not in varying] \
+        if INTERCEPT in spec.varying else []
+    return (*level, *(p for p in slope_modifiers(data, spec) if p not in level))
 
 
 def no_pooling_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
     """One plain sentence per predictor :func:`dropped_under_no_pooling`, for the app and the command line."""
+    modifiers = slope_modifiers(data, spec)
+    group = limits.shown(spec.group)
     return [
-        f"{limits.shown(p)} is a property of {limits.shown(spec.group)}: under no pooling each group's own intercept "
-        "absorbs it, so it is left out of the no-pooling fit"
+        f"{limits.shown(p)} changes the slope of {limits.shown(modifiers[p])} by {group}: under no pooling each "
+        f"group's own slope of {limits.shown(modifiers[p])} absorbs it, so it is left out of the no-pooling fit"
+        if p in modifiers else
+        f"{limits.shown(p)} is a property of {group}: under no pooling each group's own intercept absorbs it, so it "
+        "is left out of the no-pooling fit"
         for p in dropped_under_no_pooling(data, spec)
     ]
 
@@ -168,8 +175,11 @@ def _without(spec: ModelSpec, predictors: Sequence[str]) -> ModelSpec:
     """``spec`` without ``predictors`` (none of which varies)."""
     if not predictors:
         return spec
-    return replace(spec, predictors=tuple(p for p in spec.predictors if p not in predictors),
-                   categorical=tuple((p, ref) for p, ref in spec.categorical if p not in predictors))
+    kept = tuple(p for p in spec.predictors if p not in predictors)
+    # A categorical column stays categorical while a kept predictor uses it, itself or inside an interaction
+    # (schgend dropped beside a varying intercept, standLRT:schgend kept).
+    used = {part for p in kept for part in (p, *p.split(names.INTERACTION_SEPARATOR))}
+    return replace(spec, predictors=kept, categorical=tuple((c, ref) for c, ref in spec.categorical if c in used))
 
 
 def prior_distribution(prior: Prior) -> tuple[type[pm.Distribution], dict[str, float]]:
