@@ -58,6 +58,9 @@ FACTOR_CORRELATED = "w_factor_correlated_"
 REMOVE_FACTOR = "remove_factor_"
 NEW_FACTOR = "w_new_factor"
 NEW_FACTOR_WITHIN = "w_new_factor_within"
+# The "crossed" choice of NEW_FACTOR_WITHIN: a selectbox shows None as an empty placeholder, not as an option, and
+# no column is named "" (the reader names an unnamed column).
+CROSSED = ""
 ADD_FACTOR = "add_factor"
 FACTOR_CHANGE = "hm_factor_change"
 GROUP_NOISE_DROPPED = "The residual scale no longer varies by group: that needs a single grouping factor."
@@ -158,11 +161,11 @@ def add_factor() -> None:
     column = st.session_state.get(NEW_FACTOR)
     if column is None:
         return
-    factor = GroupingFactor(column, (INTERCEPT,), within=st.session_state.get(NEW_FACTOR_WITHIN))
+    factor = GroupingFactor(column, (INTERCEPT,), within=st.session_state.get(NEW_FACTOR_WITHIN) or None)
     current = state.spec()
     if change_factors(current, (*current.factors, factor)):
         set_factor_widgets((factor,))
-        st.session_state[NEW_FACTOR_WITHIN] = None
+        st.session_state[NEW_FACTOR_WITHIN] = CROSSED
 
 
 def remove_factor(name: str) -> None:
@@ -295,16 +298,17 @@ if factors:
                  + "\n".join(f"  {group_term(factor)}" for factor in factors))
 # Any column without a role can group the rows (as on the Data page, row names saved as a column cannot).
 row_names = set(index_columns(loaded.frame))
-candidates = [c for c in map(str, loaded.frame.columns) if c not in row_names and c not in spec.required_columns()]
+candidates = [c for c in map(str, loaded.frame.columns)
+              if c not in row_names and c not in spec.required_columns() and c != CROSSED]
 if candidates:
     column_col, relation_col, add_col = st.columns([2, 4, 1], vertical_alignment="bottom")
     state.seed(NEW_FACTOR, candidates[0], candidates)
     column_col.selectbox("Add a grouping factor", candidates, key=NEW_FACTOR)
-    parents: list[str | None] = [None, *dict.fromkeys([spec.group, *(f.column for f in spec.factors)])]
-    state.seed(NEW_FACTOR_WITHIN, None, parents)
+    parents = [CROSSED, *dict.fromkeys([spec.group, *(f.column for f in spec.factors)])]
+    state.seed(NEW_FACTOR_WITHIN, CROSSED, parents)
     relation_col.selectbox(  # a selectbox, not a radio: its options are plain text, and these quote column names
         "Its groups are", parents, key=NEW_FACTOR_WITHIN,
-        format_func=lambda parent: "crossed with the other factors" if parent is None else f"nested in {parent}",
+        format_func=lambda parent: "crossed with the other factors" if parent == CROSSED else f"nested in {parent}",
         help="Crossed: every group may meet every group of the other factors (plates and samples). Nested: a "
              "label repeated under two groups of the parent names two groups (cask a of batch A is not cask a "
              "of batch B).")

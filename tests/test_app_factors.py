@@ -36,7 +36,7 @@ def formula_shown(at: AppTest) -> str:
 
 def add(at: AppTest, column: str, within: str | None = None) -> None:
     at.selectbox(key="w_new_factor").select(column)
-    at.selectbox(key="w_new_factor_within").set_value(within)
+    at.selectbox(key="w_new_factor_within").set_value(within or "")  # "": crossed
     at.button_group(key="add_factor").set_value("add").run()
     assert not at.exception
 

@@ -49,6 +49,8 @@ _R_RESERVED = frozenset(
         "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "NA_complex_", "...",
     }
 )
+# Characters of LaTeX source per line of the linear predictor (about 60 characters as KaTeX draws them).
+_LINE_BUDGET = 110
 _R_ESCAPES = {"\\": "\\\\", "`": "\\`", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -235,7 +237,17 @@ def latex(
                    for t in factor_terms]
     if spec.family == "poisson" and spec.exposure:
         pieces.append(rf"\log {latex_text(spec.exposure)}_i")
-    lines.append(rf"\eta_i &= {' + '.join(pieces) or '0'}")
+    # A long predictor (dummies, interactions, several factors) is broken over lines, so that it stays inside the
+    # page: a line takes terms until their LaTeX source (a rough measure of their width) passes a budget.
+    rows: list[str] = []
+    for piece in pieces:
+        if rows and len(rows[-1]) + len(piece) <= _LINE_BUDGET:
+            rows[-1] += " + " + piece
+        else:
+            rows.append(piece)
+    rows = rows or ["0"]
+    lines.append(rf"\eta_i &= {rows[0]}")
+    lines += [rf"&\quad + {row}" for row in rows[1:]]
     if spec.pooling != "complete":
         lines.append(rf"g[i] &\in \{{1, \dots, J\}} \quad \text{{(the {group} of row }}i\text{{)}}")
     for number, factor, _, _ in further:
