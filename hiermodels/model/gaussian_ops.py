@@ -45,9 +45,9 @@ and :math:`\partial/\partial\tau = 2\tau\,\partial/\partial t`,
 :math:`\partial/\partial\sigma = 2\sigma\,\partial/\partial v`. An empty (padding) group adds exactly 0 to the value and
 the gradients. Why an Op and not a PyTensor graph of scatter-adds (as this was first written): the graph and its
 automatic gradient make eight passes over the rows (a gather per sum's gradient, a scatter-add per sum) in separate
-numba functions; the Op makes two, and a log-density with its gradient on InstEval's 73,421 rows fell from 1.31 ms to
-0.66 ms per call (``python benchmarks/bench_log_density.py --insteval PATH``, load about 3; the textbook model of the
-same data: 0.49 ms, with 4,104 values against our 1,540).
+numba functions; the Op makes two, and a log-density with its gradient on InstEval's 73,421 rows fell from 1.26 ms to
+0.63 ms per call (``python benchmarks/bench_log_density.py --insteval PATH``, load about 1.5; the textbook model of the
+same data: 0.43 ms, with 4,104 values against our 1,540).
 
 ``P`` is treated as a full matrix of independent entries (the caller builds it symmetric, and the chain rule
 through the caller's graph adds the two halves). A group whose :math:`M_j` is not positive definite makes the
