@@ -304,10 +304,10 @@ def prepare(frame: pd.DataFrame, spec: ModelSpec) -> PreparedData:
                     contrasts[part] = _contrast_levels(part, levels_of[part], categorical[part], problems)
             if all(contrasts[part] is not None for part in parts if part in categorical):
                 numeric = kept[predictor] if predictor in interactions else np.ones(len(y))
-                columns = _dummy_products(predictor, parts, numeric, levels_of, contrasts, problems)
-                design_columns.extend(columns.values())
-                terms.extend(columns)
-                predictor_terms[predictor] = tuple(columns)
+                products = _dummy_products(predictor, parts, numeric, levels_of, contrasts, problems)
+                design_columns.extend(products.values())
+                terms.extend(products)
+                predictor_terms[predictor] = tuple(products)
         else:
             x = kept[predictor]
             finite = x[np.isfinite(x)]
@@ -397,11 +397,11 @@ def design_row(data: PreparedData, values: Mapping[str, float | str] | None = No
             if cell is None:
                 raise ValueError(f"the term {term!r} is not one of the predictor {predictor!r} made of {parts}")
             value = 1.0
-            for column, level in cell:
+            for part, level in cell:
                 if level is None:
-                    value *= float(given.get(column, 0.0))
+                    value *= float(given.get(part, 0.0))
                 else:
-                    value *= float(given.get(column, categorical[column]) == level)
+                    value *= float(given.get(part, categorical[part]) == level)
             x[data.terms.index(term)] = value
     return x
 
