@@ -336,11 +336,22 @@ def selected(page, label: str) -> str:
 
 def choose(page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox labelled ``label`` (no-op if it is already selected)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     box = page.get_by_role("combobox", name=label, exact=True)
     if box.input_value() == option:
         return
-    box.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    for attempt in range(3):
+        # A rerun that lands while the list is open re-renders it (its options detach): close it and open again.
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+            wait_for_run(page)
     wait_for_run(page)
     assert box.input_value() == option, f"{label!r} shows {box.input_value()!r} after choosing {option!r}"
 

@@ -187,12 +187,16 @@ def values_at() -> Callable[..., dict[str, np.ndarray]]:
 # single-threaded Python (numba's and PyTensor's compiles, AppTest), which one process cannot spread over two
 # cores. Each test module is one xdist group, so that a module's fixtures (a streamlit server, a real fit) are
 # built once, on one worker; the modules that read ``sample_fits`` share a group, so that those fits are made
-# once. The longest groups are handed out first (longest-first keeps one worker from finishing alone with a
-# long module at the end); their rough lengths, from ``--durations``, are here only to order them.
-SHARED_GROUPS = {"test_sample_matrix": "sample_fits", "test_pooling_dial": "sample_fits"}
-LONGEST_FIRST = ("test_browser_samples", "sample_fits", "test_browser", "test_load", "test_browser_factors",
-                 "test_compiled", "test_app_dial", "test_app_results", "test_app", "test_reference", "test_cli",
-                 "test_fitting", "test_charts_dial", "test_factors", "test_gaussian", "test_grouped")
+# once, and so do the browser modules. The longest groups are handed out first (longest-first keeps one worker
+# from finishing alone with a long module at the end); their rough lengths, from ``--durations``, only order them.
+SHARED_GROUPS = {"test_sample_matrix": "sample_fits", "test_pooling_dial": "sample_fits",
+                 # The browser modules run one after another on one worker: ten sessions fitting at once
+                 # (test_load) beside another module's browser made a dropdown's options re-render for 30 s.
+                 **dict.fromkeys(("test_browser_samples", "test_browser", "test_load", "test_browser_factors"),
+                                 "browser")}
+LONGEST_FIRST = ("browser", "sample_fits", "test_compiled", "test_app_dial", "test_app_results", "test_app",
+                 "test_reference", "test_cli", "test_fitting", "test_charts_dial", "test_factors", "test_gaussian",
+                 "test_grouped")
 
 
 @pytest.hookimpl(tryfirst=True)
