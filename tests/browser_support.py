@@ -436,8 +436,6 @@ async ([slider, value]) => {
 """
 
 
-
-
 def turn_the_dial(page, name: str, slug: str) -> list[float]:
     """On a fitted sample: open the Pooling dial, move the chart's own slider (Vega's ``input[type=range]``) to 0
     (complete pooling), the middle and the end (no pooling), check that each move redrew the picture with no

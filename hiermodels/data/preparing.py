@@ -433,9 +433,8 @@ def _not_a_column_message(data: PreparedData, name: str, columns: Mapping[str, P
 def _interactions(spec: ModelSpec, columns: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """Predictor -> its parts, for each predictor written ``a:b`` (lme4's interaction) that is not itself a
     column: its values are the product of the columns a and b, a categorical part entering as its dummies."""
-    separator = names.INTERACTION_SEPARATOR
-    return {p: tuple(p.split(separator)) for p in spec.predictors
-            if separator in p and p not in columns and all(p.split(separator))}
+    parts = {p: names.interaction_parts(p) for p in spec.predictors}
+    return {p: parts[p] for p in spec.predictors if len(parts[p]) > 1 and p not in columns and all(parts[p])}
 
 
 def _contrast_levels(column: str, levels: np.ndarray, reference: str, problems: list[str]) -> tuple[str, ...] | None:

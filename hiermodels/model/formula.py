@@ -443,11 +443,11 @@ class _Reader:
         """A note when an interaction's categorical part is coded against its reference level without the rest
         of the interaction as a predictor: ``x:g`` without ``x`` (lme4 would then give every level of g a slope
         of x; here the reference level's slope is 0, as with ``x + x:g`` in both)."""
-        parts = predictor.split(":")
+        parts = names.interaction_parts(predictor)
         if len(parts) < 2:
             return
         for index, part in enumerate(parts):
-            margin = ":".join(parts[:index] + parts[index + 1:])
+            margin = names.INTERACTION_SEPARATOR.join(parts[:index] + parts[index + 1:])
             if part in self.categorical and margin not in predictors:
                 self.notes.append(
                     f"{predictor}: {part} is coded against its reference level {self.categorical[part]!r} here too, "
@@ -616,11 +616,12 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
         if column in group_columns:
             reader.problem(f"{column} is a grouping factor, whose labels are always categories: write (1 | {column}) "
                            "without C()")
-        elif not any(column in predictor.split(":") for predictor in predictors):
+        elif not any(column in names.interaction_parts(predictor) for predictor in predictors):
             reader.problem(f"C({column}, ...) marks a predictor as categorical, but {column} is not a predictor")
     for predictor in predictors:
         reader.interaction_note(predictor, predictors)
-    used = [outcome, *(p for predictor in predictors for p in predictor.split(":")), *group_columns]
+    parts = list(dict.fromkeys(part for predictor in predictors for part in names.interaction_parts(predictor)))
+    used = [outcome, *parts, *group_columns]
     known = set(columns)
     for column in dict.fromkeys(c for c in used if c):
         if column not in known:
@@ -636,8 +637,7 @@ def spec_from_formula(text: str, columns: Sequence[str], **options: object) -> F
         varying=first.varying,
         correlated=first.correlated,
         # In order of first appearance among the predictors' parts, as formula_of writes them.
-        categorical=tuple((c, reader.categorical[c]) for c in dict.fromkeys(
-            part for predictor in predictors for part in predictor.split(":")) if c in reader.categorical),
+        categorical=tuple((c, reader.categorical[c]) for c in parts if c in reader.categorical),
         factors=tuple(f for f in factors if f is not first),
         **options,  # type: ignore[arg-type]  # checked by ModelSpec itself, like any caller's keywords
     )
@@ -696,7 +696,7 @@ def _term_text(term: str, categorical: dict[str, str] | None = None) -> str:
     if term == INTERCEPT:
         return "1"
     texts = []
-    for part in term.split(":"):
+    for part in names.interaction_parts(term):
         reference = categorical.pop(part) if categorical and part in categorical else None
         if reference is None:
             texts.append(_quoted(part))
@@ -705,7 +705,7 @@ def _term_text(term: str, categorical: dict[str, str] | None = None) -> str:
             raise SpecError(f"the reference level {reference!r} of {part} holds a quote, so it cannot be written "
                             "in a formula")
         texts.append(f'C({_quoted(part)}, Treatment("{reference}"))')
-    return ":".join(texts)
+    return names.INTERACTION_SEPARATOR.join(texts)
 
 
 def _bar_text(varying: tuple[str, ...], correlated: bool, factor: str) -> str:

@@ -73,6 +73,12 @@ _SUPPORT: dict[Kind, Support] = {
 INTERACTION_SEPARATOR = ":"
 
 
+def interaction_parts(predictor: str) -> tuple[str, ...]:
+    """The columns a predictor is written with, in order: ``standLRT:schgend`` -> ("standLRT", "schgend"); a
+    plain column is its one part."""
+    return tuple(predictor.split(INTERACTION_SEPARATOR))
+
+
 def dummy(column: str, level: str) -> str:
     """``sex[M]``: the term of one level (not the reference) of a categorical predictor, its 0/1 indicator."""
     return f"{column}[{level}]"

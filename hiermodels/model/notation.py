@@ -66,7 +66,7 @@ def r_name(column: str) -> str:
 
 def _r_term(term: str) -> str:
     """A predictor as R writes it: a column, or an interaction ``a:b`` of columns (each part as :func:`r_name`)."""
-    return names.INTERACTION_SEPARATOR.join(r_name(part) for part in term.split(names.INTERACTION_SEPARATOR))
+    return names.INTERACTION_SEPARATOR.join(r_name(part) for part in names.interaction_parts(term))
 
 
 def _factor_r_name(factor: GroupingFactor) -> str:
@@ -337,7 +337,7 @@ def _split_term(spec: ModelSpec, term: str) -> tuple[str, tuple[tuple[str, str |
     categorical = spec.categorical_levels
     for predictor in sorted(spec.predictors, key=len, reverse=True):
         # A column, or (when it is not a categorical column itself) an interaction of columns.
-        for columns in ([predictor], predictor.split(names.INTERACTION_SEPARATOR)):
+        for columns in ((predictor,), names.interaction_parts(predictor)):
             parts = names.split_design_term(term, columns, categorical)
             if parts is not None and any(level is not None for _, level in parts):
                 return predictor, parts

@@ -136,23 +136,30 @@ def dropped_under_no_pooling(data: PreparedData, spec: ModelSpec) -> tuple[str, 
     that within every group is a multiple of a varying slope (a cross-level interaction x:u,
     :func:`~hiermodels.data.preparing.slope_modifiers`): each group's own slope of x absorbs it.
     """
+    return tuple(_absorbed_under_no_pooling(data, spec))
+
+
+def _absorbed_under_no_pooling(data: PreparedData, spec: ModelSpec) -> dict[str, str | None]:
+    """Each predictor :func:`dropped_under_no_pooling` leaves out -> the varying slope that absorbs it, or None
+    when the intercept does."""
     varying = {term for factor in spec.all_factors for term in factor.varying}
-    level = [p for p in group_level_predictors(data) if p in spec.predictors and p not in varying] \
-        if INTERCEPT in spec.varying else []
-    return (*level, *(p for p in slope_modifiers(data, spec) if p not in level))
+    absorbed: dict[str, str | None] = {}
+    if INTERCEPT in spec.varying:
+        absorbed.update((p, None) for p in group_level_predictors(data) if p in spec.predictors and p not in varying)
+    for predictor, slope in slope_modifiers(data, spec).items():
+        absorbed.setdefault(predictor, slope)
+    return absorbed
 
 
 def no_pooling_notes(data: PreparedData, spec: ModelSpec) -> list[str]:
     """One plain sentence per predictor :func:`dropped_under_no_pooling`, for the app and the command line."""
-    modifiers = slope_modifiers(data, spec)
     group = limits.shown(spec.group)
     return [
-        f"{limits.shown(p)} changes the slope of {limits.shown(modifiers[p])} by {group}: under no pooling each "
-        f"group's own slope of {limits.shown(modifiers[p])} absorbs it, so it is left out of the no-pooling fit"
-        if p in modifiers else
         f"{limits.shown(p)} is a property of {group}: under no pooling each group's own intercept absorbs it, so it "
-        "is left out of the no-pooling fit"
-        for p in dropped_under_no_pooling(data, spec)
+        "is left out of the no-pooling fit" if slope is None else
+        f"{limits.shown(p)} changes the slope of {limits.shown(slope)} by {group}: under no pooling each "
+        f"group's own slope of {limits.shown(slope)} absorbs it, so it is left out of the no-pooling fit"
+        for p, slope in _absorbed_under_no_pooling(data, spec).items()
     ]
 
 
@@ -178,7 +185,7 @@ def _without(spec: ModelSpec, predictors: Sequence[str]) -> ModelSpec:
     kept = tuple(p for p in spec.predictors if p not in predictors)
     # A categorical column stays categorical while a kept predictor uses it, itself or inside an interaction
     # (schgend dropped beside a varying intercept, standLRT:schgend kept).
-    used = {part for p in kept for part in (p, *p.split(names.INTERACTION_SEPARATOR))}
+    used = {part for p in kept for part in (p, *names.interaction_parts(p))}
     return replace(spec, predictors=kept, categorical=tuple((c, ref) for c, ref in spec.categorical if c in used))
 
 

@@ -38,6 +38,7 @@ from typing import Literal, get_args
 
 from hiermodels import limits
 from hiermodels.errors import PriorSyntaxError, SpecError
+from hiermodels.model.names import interaction_parts
 from hiermodels.model.names import support as parameter_support
 from hiermodels.model.prior_families import PRIOR_DISTRIBUTIONS, PRIOR_FAMILIES, PriorDistribution
 
@@ -324,7 +325,7 @@ class ModelSpec:
         if self.correlated and len(self.varying) < 2:
             problems.append("correlated varying effects need at least two varying terms (e.g. intercept and a slope)")
         # A categorical column is a predictor, or a part of an interaction (``x:g``) that is one.
-        parts = {part for p in self.predictors for part in p.split(":")}
+        parts = {part for p in self.predictors for part in interaction_parts(p)}
         for predictor, _ in self.categorical:
             if predictor not in self.predictors and predictor not in parts:
                 problems.append(f"categorical column {predictor!r} is not among the predictors")
