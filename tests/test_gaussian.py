@@ -70,12 +70,15 @@ def _raveled(gradient):
 
 
 @pytest.mark.parametrize("variant", [dict(), dict(correlated=True), dict(group_noise=True),
-                                     dict(correlated=True, group_noise=True)], ids=str)
+                                     dict(correlated=True, group_noise=True),
+                                     # one varying term: the kernel's scalar loop (gaussian_ops._marginal_one_term)
+                                     dict(varying=("intercept",)), dict(varying=("Days",), group_noise=True)],
+                         ids=str)
 def test_marginal_gradient_matches_finite_differences(variant, sleepstudy):
     """d logp / d (every unconstrained parameter) of the marginal model against central differences (h = 1e-6)."""
     from pymc.blocking import DictToArrayBijection, RaveledVars
 
-    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), **variant)
+    spec = ModelSpec("Reaction", "Subject", ("Days",), **{"varying": ("intercept", "Days"), **variant})
     model = build_model(prepare(sleepstudy, spec), spec, "marginal")
     logp, dlogp = model.compile_logp(), model.compile_dlogp()
     start = DictToArrayBijection.map(random_point(model, 3))
@@ -92,10 +95,13 @@ def test_marginal_gradient_matches_finite_differences(variant, sleepstudy):
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("correlated", [False, True])
+@pytest.mark.parametrize(("varying", "correlated"), [(("intercept", "Days"), False), (("intercept", "Days"), True),
+                                                     (("intercept",), False), (("Days",), False)])
 @pytest.mark.parametrize("group_noise", [False, True])
-def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(correlated, group_noise, sleepstudy):
-    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=("intercept", "Days"), correlated=correlated,
+def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(varying, correlated, group_noise, sleepstudy):
+    """Against scipy's multivariate normal of each group's rows, with two varying terms (the kernel's general loop)
+    and with one (its scalar loop, gaussian_ops._marginal_one_term)."""
+    spec = ModelSpec("Reaction", "Subject", ("Days",), varying=varying, correlated=correlated,
                      group_noise=group_noise)
     data = prepare(sleepstudy, spec)
     assert choose_method(data, spec) == "marginal"
@@ -104,13 +110,16 @@ def test_marginal_likelihood_is_the_multivariate_normal_of_each_group(correlated
     point = random_point(model, 3)
     values = values_of(model, point)
     tau = values["tau"]
-    R = values["corr"] if correlated else np.eye(2)
+    R = values["corr"] if correlated else np.eye(len(varying))
     covariance = np.diag(tau) @ R @ np.diag(tau)
+    Z = data.X[:, [data.terms.index(term) for term in varying]]
+    common = [term for term in data.terms if term not in varying]
+    mean = Z @ values["mu"] + (data.X[:, [data.terms.index(t) for t in common]] @ values["beta"] if common else 0.0)
     sigma = values["sigma_group"] if group_noise else np.full(data.n_groups, values["sigma"])
     expected = sum(
-        stats.multivariate_normal(data.X[data.group_index == j] @ values["mu"],
+        stats.multivariate_normal(mean[data.group_index == j],
                                   sigma[j] ** 2 * np.eye((data.group_index == j).sum())
-                                  + data.X[data.group_index == j] @ covariance @ data.X[data.group_index == j].T
+                                  + Z[data.group_index == j] @ covariance @ Z[data.group_index == j].T
                                   ).logpdf(data.y[data.group_index == j])
         for j in range(data.n_groups)
     )
@@ -187,6 +196,23 @@ def test_conditional_draws_have_the_closed_form_moments():
     standard_error = np.sqrt(np.diag(exact_covariance) / S)
     np.testing.assert_array_less(np.abs(u.mean(axis=0) - mean), 5 * standard_error)
     np.testing.assert_allclose(np.cov(u.T), exact_covariance, rtol=0.05, atol=0.005)
+
+
+def test_one_varying_term_draws_the_closed_form_with_the_same_noise():
+    """q = 1 (the draw's scalar loop): u_j = z_j / M_j + sigma_j e_j / sqrt(M_j), M_j = sigma_j^2 / tau^2 + Z_j^T Z_j,
+    z_j = Z_j^T (y_j - D_j theta), with e the generator's standard normals in (draw, group, term) order."""
+    rng = np.random.default_rng(4)
+    J, n, S = 5, 7, 30
+    D = np.stack([np.column_stack([np.ones(n), rng.normal(size=n)]) for _ in range(J)])  # (J, n, K)
+    y = rng.normal(size=(J, n))
+    sums = GroupSums(n=np.full(J, float(n)), DtD=np.einsum("jrk,jrm->jkm", D, D), Dty=np.einsum("jrk,jr->jk", D, y),
+                     yty=(y * y).sum(axis=1))
+    theta, tau, sigma = rng.normal(size=(S, 2)), rng.uniform(0.5, 2, size=S), rng.uniform(0.5, 2, size=(S, J))
+    u = draw_group_effects(sums, [0], theta, tau[:, None, None] ** 2, sigma, np.random.default_rng(9))
+    e = np.random.default_rng(9).standard_normal((S, J, 1))[..., 0]
+    M = sigma**2 / tau[:, None] ** 2 + sums.DtD[None, :, 0, 0]
+    z = sums.Dty[None, :, 0] - np.einsum("jk,sk->sj", sums.DtD[:, 0, :], theta)
+    np.testing.assert_allclose(u[..., 0], z / M + sigma * e / np.sqrt(M), rtol=1e-12)
 
 
 def test_non_gaussian_families_keep_the_rows():

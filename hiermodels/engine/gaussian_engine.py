@@ -15,7 +15,8 @@ Models covered (:func:`supports`): the gaussian family with one residual scale, 
   :math:`R \sim \mathrm{LKJ}(\eta)`; integrated out;
 - no pooling with normal coefficient priors: the same with :math:`\mu` and :math:`\tau` fixed at each term's
   prior mean and sd (``models.build_no_pooling_marginal``);
-- complete pooling: no varying terms (:math:`q = 0`), the likelihood on the group sums.
+- complete pooling: no varying terms (:math:`q = 0`), the likelihood on the sums of all groups added into one
+  (``GroupSums.pooled``).
 
 The parameter vector :math:`y` that NUTS moves in is unconstrained; in this order,
 
@@ -840,7 +841,8 @@ def engine_model(data: PreparedData, spec: ModelSpec) -> EngineModel:
         partial=partial,
         correlated=has_correlations(spec),
         fixed=fixed,
-        sums=GroupSums.from_data(data),
+        # Complete pooling: one likelihood term for all groups (GroupSums.pooled).
+        sums=GroupSums.from_data(data) if varying else GroupSums.from_data(data).pooled(),
         names=tuple(names),
         shapes=tuple(shapes),
     )

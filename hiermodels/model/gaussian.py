@@ -74,6 +74,12 @@ class GroupSums:
         return cls(n=np.bincount(g, minlength=J).astype(float), DtD=DtD, Dty=Dty,
                    yty=np.bincount(g, weights=data.y**2, minlength=J))
 
+    def pooled(self) -> GroupSums:
+        """The sums of every group added into one: a model without group effects or group-specific noise (complete
+        pooling) depends on the data only through these, so its likelihood is one term instead of one per group."""
+        return GroupSums(n=self.n.sum(keepdims=True), DtD=self.DtD.sum(axis=0, keepdims=True),
+                         Dty=self.Dty.sum(axis=0, keepdims=True), yty=self.yty.sum(keepdims=True))
+
 
 SUMS_FIELDS = ("n", "DtD", "Dty", "yty")
 
@@ -118,6 +124,17 @@ def _conditional_draws(DtD, Dty, cols, theta, sigma_cov, sigma, noise):
     S, J, q = noise.shape
     K = theta.shape[1]
     out = np.empty((S, J, q))
+    if q == 1:  # the same draw with 1 x 1 matrices as scalars, L = sqrt(M): a fifth of the time on 4,000 x 1,000
+        c0 = cols[0]
+        for s in range(S):
+            p = 1.0 / sigma_cov[s, 0, 0]
+            for j in range(J):
+                acc = Dty[j, c0]
+                for k in range(K):
+                    acc -= DtD[j, c0, k] * theta[s, k]
+                root = math.sqrt(sigma[s, j] * sigma[s, j] * p + DtD[j, c0, c0])
+                out[s, j, 0] = (acc / root + sigma[s, j] * noise[s, j, 0]) / root
+        return out
     precision = np.empty((q, q))
     M = np.empty((q, q))
     L = np.zeros((q, q))
