@@ -39,6 +39,7 @@ re-exported here): written as graphs they compiled three times slower than the w
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,8 +63,20 @@ class GroupSums:
 
     @classmethod
     def from_data(cls, data: PreparedData, n_groups: int | None = None) -> GroupSums:
-        """The sums of ``data``; with ``n_groups`` larger than the data's, the extra groups are empty (all 0)."""
-        J, K = max(n_groups or 0, data.n_groups), data.X.shape[1]
+        """The sums of ``data``; with ``n_groups`` larger than the data's, the extra groups are empty (all 0).
+
+        Computed once per data set and group count and shared (a fit asks up to three times: the sampled model,
+        the mode and the group effects' draws; on 1,000,000 rows each pass over the rows took about 0.1 s), so
+        callers must not write into the arrays."""
+        J = max(n_groups or 0, data.n_groups)
+        known = _SUMS.setdefault(data, {})
+        if J not in known:
+            known[J] = cls._computed(data, J)
+        return known[J]
+
+    @classmethod
+    def _computed(cls, data: PreparedData, J: int) -> GroupSums:
+        K = data.X.shape[1]
         g = data.group_index
         DtD = np.zeros((J, K, K))
         Dty = np.zeros((J, K))
@@ -82,6 +95,8 @@ class GroupSums:
 
 
 SUMS_FIELDS = ("n", "DtD", "Dty", "yty")
+# PreparedData (compared and hashed by identity) -> group count -> its sums; an entry goes with its data.
+_SUMS: weakref.WeakKeyDictionary[PreparedData, dict[int, GroupSums]] = weakref.WeakKeyDictionary()
 
 
 def add_sums_data(sums: GroupSums) -> dict[str, pt.TensorVariable]:
