@@ -95,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--tune", type=int, default=defaults.tune)
     fit.add_argument("--chains", type=int, default=defaults.chains)
     fit.add_argument("--seed", type=int, default=defaults.seed)
-    fit.add_argument("--target-accept", type=float, default=defaults.target_accept)
+    fit.add_argument("--target-accept", type=float, default=defaults.target_accept,
+                     help="NUTS's target acceptance in [0.5, 1) (default: 0.99 where group effects are sampled, "
+                          "else 0.9)")
     fit.add_argument("--json", metavar="OUT", help="write the full results as JSON to OUT ('-' for stdout)")
     fit.add_argument("--quiet", action="store_true", help="no progress on standard error")
     return parser
@@ -186,7 +188,7 @@ def run_fit(args: argparse.Namespace) -> int:
     from hiermodels.data.preparing import prepare
     from hiermodels.data.reading import read_table
     from hiermodels.inference.fitting import fit_poolings
-    from hiermodels.model.formula import formula_of
+    from hiermodels.model.formula_writer import formula_of
 
     frame = read_table(args.data)
     if args.formula is not None:

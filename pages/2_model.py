@@ -374,9 +374,14 @@ if preset == "Custom":
         "tune": columns[1].number_input("Tuning draws", 1, limits.MAX_DRAWS, base.tune, step=100),
         "chains": columns[2].number_input("Chains", 1, limits.MAX_CHAINS, base.chains),
         "seed": columns[3].number_input("Seed", 0, 2**31 - 1, base.seed),
-        "target_accept": columns[4].number_input("Target acceptance", 0.5, 0.999, base.target_accept, step=0.01),
+        "target_accept": columns[4].number_input(
+            "Target acceptance", 0.5, 0.999, base.target_accept, step=0.01, placeholder="automatic",
+            help="Empty: 0.99 where the sampler moves in group effects (their funnels need small steps), "
+                 "0.9 where it moves in population parameters only."),
     }
-    sampler = SamplerSettings(**{k: (float(v) if k == "target_accept" else int(v)) for k, v in sampler_values.items()})
+    accept = sampler_values.pop("target_accept")  # None (left empty): the model's default
+    sampler = SamplerSettings(**{k: int(v) for k, v in sampler_values.items()},
+                              target_accept=None if accept is None else float(accept))
 else:
     sampler = PRESETS[preset]
 

@@ -225,6 +225,9 @@ def test_divergence_advice_follows_the_settings():
     centred = replace(SPEC, parameterization="centered")
     assert "non-centred" in assess(centred, measured(), 5, 4, 1000).warnings[0]
     assert "raise the target acceptance from 0.99 to 0.995" in assess(SPEC, measured(), 5, 4, 1000).warnings[0]
+    # The target acceptance the plan chose (0.9 with the group effects integrated out) is the one advised on.
+    smooth = assess(SPEC, measured(), 5, 4, 1000, target_accept=0.9)
+    assert "raise the target acceptance from 0.9 to 0.995" in smooth.warnings[0] and smooth.target_accept == 0.9
     careful = replace(SPEC, sampler=CAREFUL_SAMPLER)
     assert "already high" in assess(careful, measured(), 5, 4, 2000).warnings[0]
     assert assess(SPEC, measured(), 5, 4, 1000).warnings[0].startswith("5 divergent transition(s)")

@@ -98,6 +98,17 @@ def test_every_bundled_sample_has_the_plan_its_family_and_terms_call_for(sample)
             assert plan.n_groups == padded_group_count(data.n_groups) >= data.n_groups
         if plan.mode_finder == "nutpie":
             assert plan.mode_key[-1] == (data.n_rows if plan.mode_method == "rows" else None)
+        # Decision 7: 0.9 where NUTS moves in population parameters only, 0.99 where in group effects too.
+        population_only = plan.spec.pooling == "complete" or plan.method == "marginal"
+        assert plan.target_accept == (0.9 if population_only else 0.99)
+
+
+def test_a_target_acceptance_the_spec_sets_is_the_plans():
+    sample = sample_by_name("Minnesota radon")
+    data = prepare(sample.load(), sample.spec)
+    set_by_user = replace(sample.spec, sampler=replace(sample.spec.sampler, target_accept=0.97))
+    assert plan_fit(data, set_by_user).target_accept == 0.97
+    assert plan_fit(data, replace(sample.spec, group_noise=True)).target_accept == 0.99  # sigma_j are sampled
 
 
 def test_the_engine_never_needs_a_compile_and_nutpie_needs_one_until_its_structure_is_compiled():

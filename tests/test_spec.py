@@ -309,7 +309,14 @@ def test_parse_prior_assignment_reports_a_bad_prior():
 # ---------------------------------------------------------------------------------------------------- sampler
 def test_sampler_settings_defaults_are_valid():
     s = SamplerSettings()
-    assert s.draws >= 10 and s.tune >= 1 and s.chains >= 1 and 0.5 <= s.target_accept < 1
+    assert s.draws >= 10 and s.tune >= 1 and s.chains >= 1 and s.target_accept is None
+
+
+def test_an_open_target_acceptance_follows_the_sampled_parameters():
+    """None: 0.99 where NUTS moves in group effects, 0.9 where only in population parameters; a set value stays."""
+    assert SamplerSettings().target_accept_for(samples_group_effects=True) == 0.99
+    assert SamplerSettings().target_accept_for(samples_group_effects=False) == 0.9
+    assert SamplerSettings(target_accept=0.95).target_accept_for(samples_group_effects=False) == 0.95
 
 
 @pytest.mark.parametrize(

@@ -191,6 +191,7 @@ def fit(
         map_kind=map_kind,
         var_dims=var_dims,
         coords={name: list(values) for name, values in model.coords.items()},
+        target_accept=plan.target_accept,
     )
 
 
@@ -367,7 +368,7 @@ def _sample(compiled: NutpieModel, plan: FitPlan, report: Callable[..., None],
         chains=settings.chains,
         cores=min(settings.chains, os.cpu_count() or 1),
         seed=settings.seed,
-        target_accept=settings.target_accept,
+        target_accept=plan.target_accept,
         adaptation=plan.adaptation,
         save_warmup=False,
         progress_bar=False,

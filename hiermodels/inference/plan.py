@@ -30,6 +30,10 @@ answers are computed here, once, in this order:
    cost grows with the dimension: on the InstEval subsample (1,094 group effects) it sampled for 557 s against
    15 s with the diagonal, so it is used up to ``LOW_RANK_MAX_EFFECTS`` group effects. Everything else keeps
    the diagonal.
+7. **The target acceptance** (``target_accept``, :func:`samples_group_effects`): the spec's, or when it leaves
+   it open (``SamplerSettings.target_accept=None``) 0.99 where NUTS moves in group effects (their funnels) and
+   0.9 where it moves in population parameters only (complete pooling; group effects integrated out, one
+   residual scale); the measurements are in ``SamplerSettings``' docstring.
 
 ``FitPlan.needs_compile(cache)`` says whether sampling will compile first (the Model page shows a REML preview
 only then).
@@ -47,7 +51,7 @@ from hiermodels.engine import gaussian_engine
 from hiermodels.model import grouped, integrated, names
 from hiermodels.model.build import Method, normal_coefficient_priors, term_split
 from hiermodels.model.priors import resolve_priors
-from hiermodels.model.spec import ModelSpec
+from hiermodels.model.spec import FUNNEL_TARGET_ACCEPT, ModelSpec
 
 Backend = Literal["engine", "nutpie"]
 Adaptation = Literal["diag", "low_rank"]
@@ -68,6 +72,8 @@ class FitPlan:
     mode_key: Hashable | None  # the compiled cache's key for the mode finder; None for the engine
     # nutpie's mass-matrix adaptation (decision 6 of the module docstring).
     adaptation: Adaptation = "diag"
+    # NUTS's target acceptance (decision 7).
+    target_accept: float = FUNNEL_TARGET_ACCEPT
 
     @property
     def draws_group_effects(self) -> bool:
@@ -106,7 +112,16 @@ def plan_fit(data: PreparedData, spec: ModelSpec, method: Method | None = None) 
                     data.n_rows if mode_method == "rows" else None)
     return FitPlan(spec=spec, method=method, sampler=sampler, n_groups=n_groups, structure_key=key,
                    mode_spec=mode_spec, mode_method=mode_method, mode_finder=mode_finder, mode_key=mode_key,
-                   adaptation=choose_adaptation(data, spec))
+                   adaptation=choose_adaptation(data, spec),
+                   target_accept=spec.sampler.target_accept_for(samples_group_effects(spec, method)))
+
+
+def samples_group_effects(spec: ModelSpec, method: Method) -> bool:
+    """Whether NUTS moves in group-level quantities (decision 7): group effects, or group-specific residual
+    scales; not under complete pooling, nor where the group effects are integrated out (``"marginal"``)."""
+    if spec.group_noise:
+        return True
+    return not (spec.pooling == "complete" or method == "marginal")
 
 
 def choose_method(data: PreparedData, spec: ModelSpec) -> Method:

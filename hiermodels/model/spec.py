@@ -163,16 +163,22 @@ class SamplerSettings:
     R-hat below 1.01, at least 400 effective draws in bulk and tail, and no divergent transition
     (``benchmarks/bench_samples.py``; ``tests/test_sample_matrix.py`` checks it): four chains, so that R-hat
     can see a chain that wandered off and 100 effective draws per chain is 400; 1,000 draws, because with fewer
-    the largest R-hat over a hundred group coefficients exceeds 1.01 by chance alone; 0.99 target acceptance,
-    which the funnels of binomial and gamma partial pooling need (0.95 left cbpp's R-hat at 1.011 and one
-    divergence in the daughters' gamma model).
+    the largest R-hat over a hundred group coefficients exceeds 1.01 by chance alone.
+
+    ``target_accept=None`` (the default) leaves the target acceptance to the model (:meth:`target_accept_for`,
+    decided by the fit plan): ``FUNNEL_TARGET_ACCEPT`` (0.99) where NUTS moves in group effects, whose funnels
+    under binomial and gamma partial pooling need it (0.95 left cbpp's R-hat at 1.011 and one divergence in the
+    daughters' gamma model); ``SMOOTH_TARGET_ACCEPT`` (0.9) where it moves in population parameters only
+    (complete pooling, or the group effects integrated out), where a higher target only shortens the steps: on
+    every such fit of the bundled samples 0.9 took 2 to 3 times fewer gradient evaluations than 0.99, with
+    larger bulk and tail ESS and R-hat no worse (largest 1.0054, no divergence).
     """
 
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
     seed: int = 20261121
-    target_accept: float = 0.99
+    target_accept: float | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -189,10 +195,22 @@ class SamplerSettings:
         if not _is_whole(self.seed) or self.seed < 0:
             problems.append(f"seed must be a non-negative whole number, got {self.seed!r}")
         accept = self.target_accept
-        if isinstance(accept, bool) or not isinstance(accept, (int, float)) or not 0.5 <= accept < 1:
+        if accept is not None and (isinstance(accept, bool) or not isinstance(accept, (int, float))
+                                   or not 0.5 <= accept < 1):
             problems.append(f"target_accept must be a number in [0.5, 1), got {accept!r}")
         if problems:
             raise SpecError("; ".join(problems))
+
+    def target_accept_for(self, samples_group_effects: bool) -> float:
+        """The target acceptance NUTS runs with: the one set, or the default for a model whose sampled
+        parameters include group effects or not (the class docstring)."""
+        if self.target_accept is not None:
+            return float(self.target_accept)
+        return FUNNEL_TARGET_ACCEPT if samples_group_effects else SMOOTH_TARGET_ACCEPT
+
+
+FUNNEL_TARGET_ACCEPT = 0.99  # NUTS moves in group effects (SamplerSettings' docstring)
+SMOOTH_TARGET_ACCEPT = 0.9  # NUTS moves in population parameters only
 
 
 QUICK_SAMPLER = SamplerSettings()
@@ -200,9 +218,11 @@ CAREFUL_SAMPLER = SamplerSettings(draws=2000, tune=2000, chains=4, target_accept
 
 
 def describe_sampler(settings: SamplerSettings) -> str:
-    """'4 chains × 1,000 draws after 1,000 tuning, target acceptance 0.99', for help texts and advice."""
-    return (f"{settings.chains} chains × {settings.draws:,} draws after {settings.tune:,} tuning, target acceptance "
-            f"{settings.target_accept:g}")
+    """'4 chains × 1,000 draws after 1,000 tuning, target acceptance 0.995', for help texts and advice."""
+    accept = (f"{settings.target_accept:g}" if settings.target_accept is not None else
+              f"{FUNNEL_TARGET_ACCEPT:g} where group effects are sampled, else {SMOOTH_TARGET_ACCEPT:g}")
+    return (f"{settings.chains} chains × {settings.draws:,} draws after {settings.tune:,} tuning, "
+            f"target acceptance {accept}")
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,7 @@ class Diagnostics:
     min_ess_bulk: float
     min_ess_tail: float
     warnings: tuple[str, ...] = ()
+    target_accept: float | None = None  # the target acceptance NUTS ran with
 
     @property
     def ok(self) -> bool:
@@ -292,21 +293,24 @@ class Diagnostics:
         return ESS_PER_CHAIN * self.chains
 
 
-def assess(spec: ModelSpec, measured: Convergence, divergences: int, chains: int, draws: int) -> Diagnostics:
+def assess(spec: ModelSpec, measured: Convergence, divergences: int, chains: int, draws: int,
+           target_accept: float | None = None) -> Diagnostics:
     """The worst R-hat and ESS over ``measured``, the divergences, and advice for whatever misses a threshold.
 
     The advice depends on the fit's settings: divergences in a centred partial-pooling model call for the
-    non-centred form; otherwise for a higher target acceptance (up to the Careful preset's).
+    non-centred form; otherwise for a higher target acceptance (up to the Careful preset's) than
+    ``target_accept``, the one NUTS ran with (by default the spec's, or 0.99 where it leaves it open).
     """
     max_r_hat, min_bulk, min_tail = measured.worst()
     warnings = []
     settings = spec.sampler
     careful = CAREFUL_SAMPLER
+    accept = target_accept if target_accept is not None else settings.target_accept_for(samples_group_effects=True)
     if divergences:
         if spec.parameterization == "centered" and spec.pooling == "partial":
             advice = "switch to the non-centred parameterisation"
-        elif settings.target_accept < careful.target_accept:
-            advice = (f"raise the target acceptance from {settings.target_accept:g} to {careful.target_accept:g} "
+        elif accept < careful.target_accept_for(samples_group_effects=True):
+            advice = (f"raise the target acceptance from {accept:g} to {careful.target_accept:g} "
                       "(the Careful preset; --target-accept on the command line)")
         else:
             advice = ("the target acceptance is already high: try the other parameterisation, or priors that "
@@ -327,7 +331,7 @@ def assess(spec: ModelSpec, measured: Convergence, divergences: int, chains: int
             f"the effective sample size is as low as {min(min_bulk, min_tail):.0f} (want at least "
             f"{target} for {chains} chains): draw more samples before trusting intervals; {more}"
         )
-    return Diagnostics(divergences, draws, chains, max_r_hat, min_bulk, min_tail, tuple(warnings))
+    return Diagnostics(divergences, draws, chains, max_r_hat, min_bulk, min_tail, tuple(warnings), accept)
 
 
 def grade(value: float, ok: bool, problem: bool) -> Status:
