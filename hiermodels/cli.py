@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--chains", type=int, default=defaults.chains)
     fit.add_argument("--seed", type=int, default=defaults.seed)
     fit.add_argument("--target-accept", type=float, default=defaults.target_accept,
-                     help="NUTS's target acceptance in [0.5, 1) (default: 0.99 where group effects are sampled, "
-                          "else 0.9)")
+                     help="NUTS's target acceptance in [0.5, 1) (default: 0.99 under partial pooling of sampled "
+                          "group effects, else 0.9)")
     fit.add_argument("--json", metavar="OUT", help="write the full results as JSON to OUT ('-' for stdout)")
     fit.add_argument("--quiet", action="store_true", help="no progress on standard error")
     return parser

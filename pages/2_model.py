@@ -376,8 +376,8 @@ if preset == "Custom":
         "seed": columns[3].number_input("Seed", 0, 2**31 - 1, base.seed),
         "target_accept": columns[4].number_input(
             "Target acceptance", 0.5, 0.999, base.target_accept, step=0.01, placeholder="automatic",
-            help="Empty: 0.99 where the sampler moves in group effects (their funnels need small steps), "
-                 "0.9 where it moves in population parameters only."),
+            help="Empty: 0.99 under partial pooling of sampled group effects (their funnels need small "
+                 "steps), 0.9 elsewhere."),
     }
     accept = sampler_values.pop("target_accept")  # None (left empty): the model's default
     sampler = SamplerSettings(**{k: int(v) for k, v in sampler_values.items()},

@@ -98,9 +98,9 @@ def test_every_bundled_sample_has_the_plan_its_family_and_terms_call_for(sample)
             assert plan.n_groups == padded_group_count(data.n_groups) >= data.n_groups
         if plan.mode_finder == "nutpie":
             assert plan.mode_key[-1] == (data.n_rows if plan.mode_method == "rows" else None)
-        # Decision 7: 0.9 where NUTS moves in population parameters only, 0.99 where in group effects too.
-        population_only = plan.spec.pooling == "complete" or plan.method == "marginal"
-        assert plan.target_accept == (0.9 if population_only else 0.99)
+        # Decision 7: 0.99 where NUTS moves in group effects and their sd (partial pooling), else 0.9.
+        funnel = plan.spec.pooling == "partial" and plan.method != "marginal"
+        assert plan.target_accept == (0.99 if funnel else 0.9)
 
 
 def test_a_target_acceptance_the_spec_sets_is_the_plans():

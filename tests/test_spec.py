@@ -313,10 +313,10 @@ def test_sampler_settings_defaults_are_valid():
 
 
 def test_an_open_target_acceptance_follows_the_sampled_parameters():
-    """None: 0.99 where NUTS moves in group effects, 0.9 where only in population parameters; a set value stays."""
-    assert SamplerSettings().target_accept_for(samples_group_effects=True) == 0.99
-    assert SamplerSettings().target_accept_for(samples_group_effects=False) == 0.9
-    assert SamplerSettings(target_accept=0.95).target_accept_for(samples_group_effects=False) == 0.95
+    """None: 0.99 where the sampled parameters can form a funnel, else 0.9; a value set stays."""
+    assert SamplerSettings().target_accept_for(funnel=True) == 0.99
+    assert SamplerSettings().target_accept_for(funnel=False) == 0.9
+    assert SamplerSettings(target_accept=0.95).target_accept_for(funnel=False) == 0.95
 
 
 @pytest.mark.parametrize(

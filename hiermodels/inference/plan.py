@@ -30,10 +30,11 @@ answers are computed here, once, in this order:
    cost grows with the dimension: on the InstEval subsample (1,094 group effects) it sampled for 557 s against
    15 s with the diagonal, so it is used up to ``LOW_RANK_MAX_EFFECTS`` group effects. Everything else keeps
    the diagonal.
-7. **The target acceptance** (``target_accept``, :func:`samples_group_effects`): the spec's, or when it leaves
-   it open (``SamplerSettings.target_accept=None``) 0.99 where NUTS moves in group effects (their funnels) and
-   0.9 where it moves in population parameters only (complete pooling; group effects integrated out, one
-   residual scale); the measurements are in ``SamplerSettings``' docstring.
+7. **The target acceptance** (``target_accept``, :func:`samples_funnel`): the spec's, or when it leaves it
+   open (``SamplerSettings.target_accept=None``) 0.99 where NUTS moves in group effects together with the sd
+   that scales them (partial pooling: the funnel) and 0.9 elsewhere (complete pooling; no pooling, whose
+   group effects have fixed priors; group effects integrated out); the measurements are in
+   ``SamplerSettings``' docstring.
 
 ``FitPlan.needs_compile(cache)`` says whether sampling will compile first (the Model page shows a REML preview
 only then).
@@ -113,15 +114,16 @@ def plan_fit(data: PreparedData, spec: ModelSpec, method: Method | None = None) 
     return FitPlan(spec=spec, method=method, sampler=sampler, n_groups=n_groups, structure_key=key,
                    mode_spec=mode_spec, mode_method=mode_method, mode_finder=mode_finder, mode_key=mode_key,
                    adaptation=choose_adaptation(data, spec),
-                   target_accept=spec.sampler.target_accept_for(samples_group_effects(spec, method)))
+                   target_accept=spec.sampler.target_accept_for(samples_funnel(spec, method)))
 
 
-def samples_group_effects(spec: ModelSpec, method: Method) -> bool:
-    """Whether NUTS moves in group-level quantities (decision 7): group effects, or group-specific residual
-    scales; not under complete pooling, nor where the group effects are integrated out (``"marginal"``)."""
+def samples_funnel(spec: ModelSpec, method: Method) -> bool:
+    """Whether NUTS moves in group-level quantities together with a scale learned from them (decision 7): group
+    effects under partial pooling (unless integrated out, ``"marginal"``), or group-specific residual scales
+    (kept at 0.99 under every pooling: not measured otherwise)."""
     if spec.group_noise:
         return True
-    return not (spec.pooling == "complete" or method == "marginal")
+    return spec.pooling == "partial" and method != "marginal"
 
 
 def choose_method(data: PreparedData, spec: ModelSpec) -> Method:

@@ -166,12 +166,14 @@ class SamplerSettings:
     the largest R-hat over a hundred group coefficients exceeds 1.01 by chance alone.
 
     ``target_accept=None`` (the default) leaves the target acceptance to the model (:meth:`target_accept_for`,
-    decided by the fit plan): ``FUNNEL_TARGET_ACCEPT`` (0.99) where NUTS moves in group effects, whose funnels
-    under binomial and gamma partial pooling need it (0.95 left cbpp's R-hat at 1.011 and one divergence in the
-    daughters' gamma model); ``SMOOTH_TARGET_ACCEPT`` (0.9) where it moves in population parameters only
-    (complete pooling, or the group effects integrated out), where a higher target only shortens the steps: on
-    every such fit of the bundled samples 0.9 took 2 to 3 times fewer gradient evaluations than 0.99, with
-    larger bulk and tail ESS and R-hat no worse (largest 1.0054, no divergence).
+    decided by the fit plan): ``FUNNEL_TARGET_ACCEPT`` (0.99) where NUTS moves in group effects together with
+    the group-level sd that scales them (partial pooling), whose funnels under binomial and gamma models need it
+    (0.95 left cbpp's R-hat at 1.011 and one divergence in the daughters' gamma model);
+    ``SMOOTH_TARGET_ACCEPT`` (0.9) where there is no such funnel (complete pooling; no pooling, whose group
+    effects have fixed priors; the group effects integrated out), where a higher target only shortens the steps.
+    On every such fit of the bundled samples (4 x 1,000 draws) 0.9 took 1.5 to 4 times fewer gradient
+    evaluations than 0.99, with no divergence, R-hat at most 1.0067 and bulk and tail ESS at least 975 (larger
+    than at 0.99 on all but the nested paste sample's bulk ESS, 1,376 against 1,601).
     """
 
     draws: int = 1000
@@ -201,16 +203,16 @@ class SamplerSettings:
         if problems:
             raise SpecError("; ".join(problems))
 
-    def target_accept_for(self, samples_group_effects: bool) -> float:
+    def target_accept_for(self, funnel: bool) -> float:
         """The target acceptance NUTS runs with: the one set, or the default for a model whose sampled
-        parameters include group effects or not (the class docstring)."""
+        parameters can form a funnel or not (the class docstring)."""
         if self.target_accept is not None:
             return float(self.target_accept)
-        return FUNNEL_TARGET_ACCEPT if samples_group_effects else SMOOTH_TARGET_ACCEPT
+        return FUNNEL_TARGET_ACCEPT if funnel else SMOOTH_TARGET_ACCEPT
 
 
-FUNNEL_TARGET_ACCEPT = 0.99  # NUTS moves in group effects (SamplerSettings' docstring)
-SMOOTH_TARGET_ACCEPT = 0.9  # NUTS moves in population parameters only
+FUNNEL_TARGET_ACCEPT = 0.99  # NUTS moves in group effects and their sd (SamplerSettings' docstring)
+SMOOTH_TARGET_ACCEPT = 0.9  # no funnel in the sampled parameters
 
 
 QUICK_SAMPLER = SamplerSettings()
@@ -220,7 +222,7 @@ CAREFUL_SAMPLER = SamplerSettings(draws=2000, tune=2000, chains=4, target_accept
 def describe_sampler(settings: SamplerSettings) -> str:
     """'4 chains × 1,000 draws after 1,000 tuning, target acceptance 0.995', for help texts and advice."""
     accept = (f"{settings.target_accept:g}" if settings.target_accept is not None else
-              f"{FUNNEL_TARGET_ACCEPT:g} where group effects are sampled, else {SMOOTH_TARGET_ACCEPT:g}")
+              f"{FUNNEL_TARGET_ACCEPT:g} under partial pooling of sampled group effects, else {SMOOTH_TARGET_ACCEPT:g}")
     return (f"{settings.chains} chains × {settings.draws:,} draws after {settings.tune:,} tuning, "
             f"target acceptance {accept}")
 

@@ -305,11 +305,11 @@ def assess(spec: ModelSpec, measured: Convergence, divergences: int, chains: int
     warnings = []
     settings = spec.sampler
     careful = CAREFUL_SAMPLER
-    accept = target_accept if target_accept is not None else settings.target_accept_for(samples_group_effects=True)
+    accept = target_accept if target_accept is not None else settings.target_accept_for(funnel=True)
     if divergences:
         if spec.parameterization == "centered" and spec.pooling == "partial":
             advice = "switch to the non-centred parameterisation"
-        elif accept < careful.target_accept_for(samples_group_effects=True):
+        elif accept < careful.target_accept_for(funnel=True):
             advice = (f"raise the target acceptance from {accept:g} to {careful.target_accept:g} "
                       "(the Careful preset; --target-accept on the command line)")
         else:
