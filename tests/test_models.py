@@ -126,16 +126,23 @@ def test_a_common_slope_beside_a_varying_intercept(small_frame):
 @pytest.mark.parametrize(
     ("spec", "likelihood", "extra", "absent"),
     [
-        (ModelSpec(outcome="k", group="g", family="binomial", trials="n"), "BinomialRV", {"trials"}, {"sigma"}),
-        (ModelSpec(outcome="yb", group="g", family="binomial"), "BernoulliRV", set(), {"sigma", "trials"}),
-        (ModelSpec(outcome="k", group="g", family="poisson", exposure="e"), "PoissonRV", {"exposure"}, {"sigma"}),
-        (ModelSpec(outcome="pos", group="g", family="gamma"), "GammaRV", {"alpha"}, {"sigma"}),
+        (ModelSpec(outcome="k", group="g", family="binomial", trials="n"), "rows", {"trials"}, {"sigma"}),
+        (ModelSpec(outcome="yb", group="g", family="binomial"), "rows", set(), {"sigma", "trials"}),
+        (ModelSpec(outcome="k", group="g", family="poisson", exposure="e"), "rows", {"exposure"}, {"sigma"}),
+        (ModelSpec(outcome="pos", group="g", family="gamma"), "rows", {"alpha"}, {"sigma"}),
         (ModelSpec(outcome="y", group="g", family="gaussian"), "NormalRV", {"sigma"}, {"alpha"}),
     ],
 )
 def test_each_family_has_its_likelihood(spec, likelihood, extra, absent, small_frame):
+    """Gaussian rows are PyMC's Normal; binomial, poisson and gamma rows are the family's likelihood on per-row
+    terms (grouped.FamilySums.of_rows; tests/test_grouped.py checks it against scipy), without a design copy."""
     model = build_model(prepare(small_frame, spec), spec, "rows")
-    assert type(model["y_obs"].owner.op).__name__ == likelihood
+    if likelihood == "rows":
+        assert model["y_obs"] in model.potentials
+        assert {"grouped_sum_y", "grouped_sum_weight", "grouped_constant"} <= set(model.named_vars)
+        assert "grouped_design" not in model.named_vars
+    else:
+        assert type(model["y_obs"].owner.op).__name__ == likelihood
     assert extra <= set(model.named_vars)
     assert not absent & set(model.named_vars)
 

@@ -374,6 +374,9 @@ def _model_with_data(data: PreparedData, common: Sequence[str], varying: Sequenc
                 values = getattr(data, name)
                 if values is not None:
                     pm.Data(name, values)
+            if method == "rows" and family in grouped.FAMILIES:  # the likelihood's per-row terms
+                grouped.add_sums_data(grouped.FamilySums.of_rows(data, family),
+                                      tuple(f for f in grouped.FIELDS if f != "design"))
         elif method == "grouped":
             # The rows enter only through the family's per-group sums.
             grouped.add_sums_data(grouped.FamilySums.from_data(data, family, data.n_groups + padding))
@@ -396,8 +399,8 @@ def _linear_predictor(
     b: pt.TensorVariable | None,
     design: pt.TensorVariable | None = None,
 ) -> pt.TensorVariable:
-    """eta of every row; with ``design`` (one row per group, :mod:`hiermodels.model.grouped`) eta of every group,
-    without the exposure (the grouped likelihood carries it in its sums)."""
+    """eta of every row; with ``design`` (one row per group, :mod:`hiermodels.model.grouped`) eta of every group;
+    without a poisson model's exposure either way (the family's likelihood carries it in its sums)."""
     common, varying = term_split(data, spec)
     X = model["X"] if design is None else design
     eta = pt.zeros(X.shape[0])
@@ -416,8 +419,6 @@ def _linear_predictor(
             eta = eta + _group_effects(X, data, data.terms_of(factor.varying),
                                        model[factor_name(GROUP_COEFFICIENT, number)],
                                        model[factor_name(FACTOR_INDEX, number)])
-    if spec.family == "poisson" and spec.exposure:
-        eta = eta + pt.log(model["exposure"])
     return eta
 
 
@@ -447,9 +448,10 @@ def _likelihood(
         pm.Potential(OBSERVED, gaussian.sufficient_loglik(
             gaussian.sums_of(model), beta, _columns(data, common), b, _columns(data, varying), sigma))
         return
-    if method == "grouped":
+    if method == "grouped" or spec.family in grouped.FAMILIES:
+        # Per group (one linear predictor each), or per row (every row a cell: grouped.FamilySums.of_rows).
         sums = grouped.sums_of(model)
-        eta = _linear_predictor(model, data, spec, beta, b, design=sums["design"])
+        eta = _linear_predictor(model, data, spec, beta, b, design=sums.get("design"))
         alpha = add_prior(GAMMA_SHAPE, priors[names.GAMMA_SHAPE]) if spec.family == "gamma" else None
         pm.Potential(OBSERVED, grouped.loglik(spec.family, sums, eta, alpha))
         return
@@ -472,16 +474,6 @@ def _likelihood(
         pm.Normal(OBSERVED, mu=eta, sigma=sigma if sigma.ndim == 0 else sigma[model["group_index"]], observed=y)
     elif spec.family == "known_se":
         pm.Normal(OBSERVED, mu=eta, sigma=model["se"], observed=y)
-    elif spec.family == "binomial":
-        if spec.trials:
-            pm.Binomial(OBSERVED, n=model["trials"], logit_p=eta, observed=y)
-        else:
-            pm.Bernoulli(OBSERVED, logit_p=eta, observed=y)
-    elif spec.family == "poisson":
-        pm.Poisson(OBSERVED, mu=pt.exp(eta), observed=y)
-    elif spec.family == "gamma":
-        alpha = add_prior(GAMMA_SHAPE, priors[names.GAMMA_SHAPE])
-        pm.Gamma(OBSERVED, alpha=alpha, beta=alpha * pt.exp(-eta), observed=y)
     else:  # pragma: no cover - ModelSpec validates the family
         raise NotImplementedError(spec.family)
 

@@ -66,14 +66,33 @@ class FamilySums:
         if not design_constant_within_groups(data):
             raise SpecError("the grouped likelihood needs every predictor to be constant within each group")
         J = max(n_groups or 0, data.n_groups)
-        g, y = data.group_index, data.y
+        g = data.group_index
 
         def per_group(values: np.ndarray) -> np.ndarray:
             return np.bincount(g, weights=values, minlength=J)
 
-        n = np.bincount(g, minlength=J).astype(float)
-        weight = np.ones_like(y, dtype=float)
-        sum_log_y = np.zeros(J)
+        rows = cls.of_rows(data, family)
+        design = np.zeros((J, data.X.shape[1]))
+        first_row = np.unique(g, return_index=True)
+        design[first_row[0]] = data.X[first_row[1]]
+        return cls(n=np.bincount(g, minlength=J).astype(float), sum_y=per_group(rows.sum_y),
+                   sum_weight=per_group(rows.sum_weight), sum_log_y=per_group(rows.sum_log_y),
+                   constant=rows.constant, design=design)
+
+    @classmethod
+    def of_rows(cls, data: PreparedData, family: str) -> FamilySums:
+        """Every row a cell of its own (n = 1, its own design row): the row-by-row model's likelihood
+        (``method="rows"``, where the linear predictor varies within groups) in the same form.
+
+        Why not PyMC's ``Binomial``, ``Poisson`` and ``Gamma`` there: on every call they recompute the
+        parameter-free terms (log C(m, y), log y!) and check their parameters, which made a gradient of the
+        cattle-disease model twice as costly (its partial-pooling fit took 2.05 s against 1.12 s in this form,
+        with the same draws to the last digit)."""
+        if family not in FAMILIES:
+            raise SpecError(f"the grouped likelihood covers {', '.join(FAMILIES)}, not {family!r}")
+        y = data.y.astype(float)
+        weight = np.ones_like(y)
+        log_y = np.zeros_like(y)
         if family == "binomial":
             if data.trials is not None:
                 weight = data.trials.astype(float)
@@ -84,13 +103,10 @@ class FamilySums:
                 weight = data.exposure.astype(float)
             constant = (special.xlogy(y, weight) - special.gammaln(y + 1)).sum()
         else:
-            sum_log_y = per_group(np.log(y))
+            log_y = np.log(y)
             constant = 0.0
-        design = np.zeros((J, data.X.shape[1]))
-        first_row = np.unique(g, return_index=True)
-        design[first_row[0]] = data.X[first_row[1]]
-        return cls(n=n, sum_y=per_group(y.astype(float)), sum_weight=per_group(weight), sum_log_y=sum_log_y,
-                   constant=np.asarray(float(constant)), design=design)
+        return cls(n=np.ones_like(y), sum_y=y, sum_weight=weight, sum_log_y=log_y,
+                   constant=np.asarray(float(constant)), design=data.X)
 
 
 def design_constant_within_groups(data: PreparedData) -> bool:
@@ -103,14 +119,15 @@ def design_constant_within_groups(data: PreparedData) -> bool:
     return set(data.predictor_terms) <= set(group_level_predictors(data))
 
 
-def add_sums_data(sums: FamilySums) -> dict[str, pt.TensorVariable]:
-    """The sums as ``pm.Data`` containers (``grouped_<field>``) of the model on the context stack."""
-    return {name: pm.Data(f"grouped_{name}", getattr(sums, name)) for name in FIELDS}
+def add_sums_data(sums: FamilySums, fields: tuple[str, ...] = FIELDS) -> dict[str, pt.TensorVariable]:
+    """The sums' ``fields`` as ``pm.Data`` containers (``grouped_<field>``) of the model on the context stack
+    (a row-by-row model leaves out ``design``: its rows are ``X`` already)."""
+    return {name: pm.Data(f"grouped_{name}", getattr(sums, name)) for name in fields}
 
 
 def sums_of(model: pm.Model) -> dict[str, pt.TensorVariable]:
     """The sums' containers of a model built with :func:`add_sums_data`, by field name."""
-    return {name: model[f"grouped_{name}"] for name in FIELDS}
+    return {name: model[f"grouped_{name}"] for name in FIELDS if f"grouped_{name}" in model.named_vars}
 
 
 def loglik(family: str, sums: dict[str, pt.TensorVariable], eta: pt.TensorVariable,
