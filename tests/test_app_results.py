@@ -449,6 +449,8 @@ def test_diagnostics_grade_each_fit_and_plot_the_chains(comp):
     assert at.selectbox(key="w_diagnostics_parameter").options == ["intercept", "x", "sigma"]
     timing = at.dataframe[-1].value
     assert list(timing["pooling"]) == ["complete pooling", "no pooling", "partial pooling"]
+    # The target acceptance each fit ran with (these fakes leave it to the spec, which leaves it open: 0.99).
+    assert list(timing["target acceptance"]) == [0.99] * 3
 
 
 def test_divergences_are_a_problem_with_advice(comp):
