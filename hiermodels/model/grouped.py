@@ -26,6 +26,10 @@ log-density equals the row-by-row model's to rounding (``tests/test_grouped.py``
 
 An empty group (a padding group of :mod:`hiermodels.engine.compiled`) has every sum 0 and adds exactly 0.
 
+Where the linear predictor varies within groups the model keeps its rows, and the same likelihood is written with
+every row a cell of its own (:meth:`FamilySums.of_rows`: :math:`n = 1`, each row's :math:`y_i`, trials or
+exposure, :math:`\log y_i`, and the same ``constant``), computed once instead of on every call.
+
 The sums are written by hand rather than taken from a library: PyMC's distributions take rows, and the
 exponential-family identity above is three lines per family.
 """
