@@ -74,7 +74,8 @@ _LOG_2PI = math.log(2 * math.pi)
 # cache=True: numba keeps the machine code in __pycache__ (or NUMBA_CACHE_DIR), so a restarted server skips it.
 # error_model="numpy": a division by zero gives inf or nan (a divergence, or a step the optimiser rejects), not a
 # ZeroDivisionError; the mode finder's L-BFGS probes such extreme points.
-_njit = numba.njit(cache=True, fastmath=False, boundscheck=False, error_model="numpy")
+_jit = functools.partial(numba.njit, cache=True, fastmath=False, boundscheck=False, error_model="numpy")
+_njit = _jit()
 # PyTensor caches the compiled Op functions on disk under a key made of the Op and this number: a hash of this
 # file, so that any change to the kernels invalidates the cache.
 _CACHE_VERSION = int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12], 16)
@@ -143,6 +144,21 @@ def _sufficient_kernel(n, DtD, Dty, yty, beta, common_cols, b, varying_cols, sig
     return total, d_beta, d_b, d_sigma
 
 
+@_jit(inline="always")  # numba inlines it: as a call it cost time per group
+def _residual_sum_of_squares(DtD, Dty, yty, j, theta, gram_theta):
+    """rss_j = y_j'y_j - 2 theta'D_j'y_j + theta'D_j'D_j theta of group j, with D_j'D_j theta written into
+    ``gram_theta`` (the gradients use it). Inlined into both marginal loops."""
+    K = theta.shape[0]
+    rss = yty[j]
+    for k in range(K):
+        acc = 0.0
+        for m in range(K):
+            acc += DtD[j, k, m] * theta[m]
+        gram_theta[k] = acc
+        rss += theta[k] * (acc - 2.0 * Dty[j, k])
+    return rss
+
+
 @_njit
 def _marginal_kernel(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision, log_det, sigma):
     J, K = Dty.shape
@@ -172,13 +188,7 @@ def _marginal_kernel(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision, l
         if not shared:
             s = sigma[j] * sigma[j]
             log_s = math.log(s)
-        rss = yty[j]
-        for k in range(K):
-            acc = 0.0
-            for m in range(K):
-                acc += DtD[j, k, m] * theta[m]
-            gram_theta[k] = acc
-            rss += theta[k] * (acc - 2.0 * Dty[j, k])
+        rss = _residual_sum_of_squares(DtD, Dty, yty, j, theta, gram_theta)
         for a in range(q):
             z[a] = Dty[j, cols[a]] - gram_theta[cols[a]]
             for c in range(q):
@@ -259,13 +269,7 @@ def _marginal_one_term(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision,
         if not shared:
             s = sigma[j] * sigma[j]
             log_s, inv_s = math.log(s), 1.0 / s
-        rss = yty[j]
-        for k in range(K):
-            acc = 0.0
-            for m in range(K):
-                acc += DtD[j, k, m] * theta[m]
-            gram_theta[k] = acc
-            rss += theta[k] * (acc - 2.0 * Dty[j, k])
+        rss = _residual_sum_of_squares(DtD, Dty, yty, j, theta, gram_theta)
         z = Dty[j, c0] - gram_theta[c0]
         M = s * p + DtD[j, c0, c0]
         if not M > 0.0:
