@@ -38,7 +38,7 @@ from hiermodels.errors import DataError, SpecError
 from hiermodels.inference.plan import plan_fit
 from hiermodels.model.build import build_model
 from hiermodels.model.formula import FormulaError, spec_from_formula
-from hiermodels.model.integrated import draw_integrated_effects, integrated_loglik
+from hiermodels.model.integrated import draw_integrated_effects, integrated_loglik, residual_sums
 from hiermodels.model.priors import default_priors, resolve_priors
 from hiermodels.model.spec import GroupingFactor
 from hiermodels.results import interpret
@@ -454,16 +454,33 @@ def test_the_integrated_likelihoods_gradient_is_the_derivative_of_its_value(mode
 def test_integrated_effects_are_drawn_from_their_exact_conditional():
     """u_j | rest ~ N(tau^2 S_j / d_j, sigma tau / sqrt(d_j)), d_j = sigma^2 + n_j tau^2: the mean and sd of many
     draws against the closed form (the posterior of a normal mean with a normal prior)."""
-    index = np.array([0, 0, 0, 0, 1])
-    residual = np.array([1.0, 2.0, 0.5, 1.5, -2.0])
     draws = 200_000
     tau, sigma = np.full(draws, 0.8), np.full(draws, 1.5)
-    u = draw_integrated_effects(np.broadcast_to(residual, (draws, 5)), index, 2, tau, sigma,
-                                np.random.default_rng(0))
+    totals = np.broadcast_to([5.0, -2.0], (draws, 2))  # residuals 1, 2, 0.5, 1.5 in group 0; -2 in group 1
+    u = draw_integrated_effects(totals, np.array([4.0, 1.0]), tau, sigma, np.random.default_rng(0))
     for j, (n, total) in enumerate([(4, 5.0), (1, -2.0)]):
         d = 1.5**2 + n * 0.8**2
         assert u[:, j].mean() == pytest.approx(0.8**2 * total / d, abs=0.01)
         assert u[:, j].std() == pytest.approx(1.5 * 0.8 / np.sqrt(d), rel=0.01)
+
+
+def test_residual_sums_are_the_group_sums_of_each_draws_residuals():
+    """S_j per draw through the sparse sums of the parts against the residuals y - eta computed row by row: a
+    common slope, the first factor's two varying terms and a third factor, with repeated (group, group) cells."""
+    rng = np.random.default_rng(3)
+    rows, draws, n_integrated = 40, 7, 5
+    y, x = rng.normal(size=rows), rng.normal(size=rows)
+    index = rng.integers(0, n_integrated, rows)
+    first, other = rng.integers(0, 3, rows), rng.integers(0, 4, rows)
+    beta = rng.normal(size=(draws, 1, 1))
+    b = rng.normal(size=(draws, 3, 2))  # intercept and slope of x in each of 3 groups
+    c = rng.normal(size=(draws, 4, 1))
+    parts = [(x[:, None], np.zeros(rows, dtype=int), beta),
+             (np.column_stack([np.ones(rows), x]), first, b),
+             (np.ones((rows, 1)), other, c)]
+    eta = beta[:, 0, 0][:, None] * x + b[:, first, 0] + b[:, first, 1] * x + c[:, other, 0]
+    expected = np.stack([np.bincount(index, weights=r, minlength=n_integrated) for r in y - eta])
+    np.testing.assert_allclose(residual_sums(y, index, n_integrated, parts), expected, rtol=1e-12, atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------ prediction

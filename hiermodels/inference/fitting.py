@@ -317,34 +317,26 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
         tau = flat(factor_name(GROUP_SD, number))[:, 0]
         name = factor_name(GROUP_COEFFICIENT, number)
         dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
-    # Each draw's linear predictor without the integrated factor's deviations, row by row, a block of draws at a
-    # time (4,000 draws of 73,421 rows would be 2.3 GB at once).
-    varying_columns = data.X[:, [data.terms.index(t) for t in varying]]
-    further = [(data.X[:, [data.terms.index(t) for t in data.terms_of(factor.varying)]], factor_data.index,
-                flat(factor_name(GROUP_COEFFICIENT, k)))
-               for k, (factor, factor_data) in enumerate(zip(spec.factors, data.factors, strict=True), start=1)
-               if k != number]
-    beta = flat(COMMON) if common else None
-    common_columns = data.X[:, [data.terms.index(t) for t in common]]
-    mu = flat(POPULATION_MEAN)
-    b = flat(GROUP_COEFFICIENT) if number != 0 else None
-    sigma = flat(SIGMA)
-    rng = np.random.default_rng(spec.sampler.seed)
-    block = max(1, 2**24 // max(data.n_rows, 1))
-    u = np.empty((total, len(labels)))
-    for start in range(0, total, block):
-        rows = slice(start, min(start + block, total))
-        eta = np.zeros((rows.stop - start, data.n_rows))
-        if beta is not None:
-            eta += beta[rows] @ common_columns.T
-        if b is None:
-            eta += mu[rows] @ varying_columns.T
-        else:
-            eta += np.einsum("rk,srk->sr", varying_columns, b[rows][:, data.group_index, :])
-        for columns, factor_index, effects in further:
-            eta += np.einsum("rk,srk->sr", columns, effects[rows][:, factor_index, :])
-        u[rows] = integrated.draw_integrated_effects(data.y[None, :] - eta, index, len(labels), tau[rows],
-                                                     sigma[rows], rng)
+    # The linear predictor without the integrated factor's deviations, in parts (integrated.residual_sums):
+    # the common coefficients (every row in one "group"), the first factor's coefficients (its population means
+    # when it is the factor integrated out) and every other factor's effects.
+    def columns(terms: Sequence[str]) -> np.ndarray:
+        return data.X[:, [data.terms.index(t) for t in terms]]
+
+    one_group = np.zeros(data.n_rows, dtype=np.int64)
+    parts: list[integrated.LinearPart] = []
+    if common:
+        parts.append((columns(common), one_group, flat(COMMON)[:, None, :]))
+    if number == 0:
+        parts.append((columns(varying), one_group, flat(POPULATION_MEAN)[:, None, :]))
+    else:
+        parts.append((columns(varying), data.group_index, flat(GROUP_COEFFICIENT)))
+    parts += [(columns(data.terms_of(factor.varying)), factor_data.index, flat(factor_name(GROUP_COEFFICIENT, k)))
+              for k, (factor, factor_data) in enumerate(zip(spec.factors, data.factors, strict=True), start=1)
+              if k != number]
+    totals = integrated.residual_sums(data.y, index, len(labels), parts)
+    count = np.bincount(index, minlength=len(labels)).astype(float)
+    u = integrated.draw_integrated_effects(totals, count, tau, flat(SIGMA), np.random.default_rng(spec.sampler.seed))
     values = u[:, :, None] + (flat(POPULATION_MEAN)[:, None, :] if number == 0 else 0.0)
     draws = draws.assign({name: (("chain", "draw", *dims), values.reshape(chains, n_draws, len(labels), 1))})
     draws = draws.assign_coords({dims[0]: list(labels), dims[1]: [INTERCEPT]})

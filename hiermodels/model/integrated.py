@@ -21,11 +21,21 @@ each draw's :math:`u_j` is drawn from its exact conditional (:func:`draw_integra
 so the draws are from the same joint posterior as the row-by-row model. A is the factor with the most groups
 (:func:`integrated_factor`), where integrating saves the most dimensions.
 
+The draws need only each group's residual sum :math:`S_j` per posterior draw, not the residuals. As
+:math:`\eta^{\setminus A}` is a sum of parts :math:`x_{ik}\,c_{h[i],k}` (a coefficient c of group h[i] of
+another factor times a column x; the common coefficients are one "group" of every row),
+:math:`S_j = \sum_{i\in j} y_i - \sum_{h,k} M_{j,hk}\, c_{hk}` with :math:`M_{j,hk} = \sum_{i \in j,\,
+h[i] = h} x_{ik}`, a sparse matrix with at most one entry per row and column k, computed once
+(:func:`residual_sums`): 4,000 draws of InstEval's 73,421 rows take one sparse product per part instead of
+4,000 x 73,421 residuals.
+
 The value and its gradient are one numba Op (:mod:`hiermodels.model.gaussian_ops`, which states the gradient):
 two passes over the rows instead of the eight a PyTensor graph of scatter-adds and its automatic gradient make.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pytensor.tensor as pt
@@ -56,13 +66,33 @@ def integrated_loglik(residual: pt.TensorVariable, index: pt.TensorVariable, n_g
     return gaussian_ops.integrated_loglik(residual, index, n_groups, tau, sigma)
 
 
-def draw_integrated_effects(residual: np.ndarray, index: np.ndarray, n_groups: int, tau: np.ndarray,
-                            sigma: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+# One part of the linear predictor without the integrated factor: the columns x (N, q), each row's group h[i]
+# of the factor the coefficients belong to (N,), and the coefficients c per posterior draw (S, H, q).
+LinearPart = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def residual_sums(y: np.ndarray, index: np.ndarray, n_groups: int, parts: Sequence[LinearPart]) -> np.ndarray:
+    """Each posterior draw's residual sum :math:`S_j = \\sum_{i \\in j} (y_i - \\eta^{\\setminus A}_i)` of every
+    group j of the integrated factor (``index``), shape (S, J), through the sparse sums M of the module
+    docstring."""
+    from scipy import sparse  # only fits that integrate a factor out need it
+
+    totals = np.bincount(index, weights=y, minlength=n_groups)[None, :]
+    for columns, other_index, coefficients in parts:
+        draws, n_other, q = coefficients.shape
+        rows = np.repeat(index, q)
+        cells = (other_index[:, None] * q + np.arange(q)[None, :]).ravel()
+        sums = sparse.csr_array((columns.ravel().astype(float), (rows, cells)), shape=(n_groups, n_other * q))
+        totals = totals - (sums @ coefficients.reshape(draws, n_other * q).T).T  # duplicates of a cell add up
+    return totals
+
+
+def draw_integrated_effects(totals: np.ndarray, count: np.ndarray, tau: np.ndarray, sigma: np.ndarray,
+                            rng: np.random.Generator) -> np.ndarray:
     """Draws of the integrated factor's deviations u, shape (S, J), one per posterior draw.
 
-    ``residual`` (S, N) is each draw's :math:`y - \\eta^{\\setminus A}`; ``tau`` and ``sigma`` are (S,)."""
-    count = np.bincount(index, minlength=n_groups).astype(float)
-    totals = np.stack([np.bincount(index, weights=row, minlength=n_groups) for row in residual])
+    ``totals`` (S, J) is each draw's residual sum :math:`S_j` (:func:`residual_sums`), ``count`` (J,) the rows
+    :math:`n_j` of each group; ``tau`` and ``sigma`` are (S,)."""
     spread, variance = tau[:, None] ** 2, sigma[:, None] ** 2
     d = variance + count[None, :] * spread
     mean = spread * totals / d
