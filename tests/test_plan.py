@@ -99,7 +99,7 @@ def test_every_bundled_sample_has_the_plan_its_family_and_terms_call_for(sample)
         if plan.mode_finder == "nutpie":
             assert plan.mode_key[-1] == (data.n_rows if plan.mode_method == "rows" else None)
         # Decision 7: 0.99 where NUTS moves in group effects and their sd (partial pooling), else 0.9.
-        funnel = plan.spec.pooling == "partial" and plan.method != "marginal"
+        funnel = plan.spec.pooling == "partial" and plan.method not in ("marginal", "integrated")
         assert plan.target_accept == (0.99 if funnel else 0.9)
 
 

@@ -33,8 +33,8 @@ answers are computed here, once, in this order:
 7. **The target acceptance** (``target_accept``, :func:`samples_funnel`): the spec's, or when it leaves it
    open (``SamplerSettings.target_accept=None``) 0.99 where NUTS moves in group effects together with the sd
    that scales them (partial pooling: the funnel) and 0.9 elsewhere (complete pooling; no pooling, whose
-   group effects have fixed priors; group effects integrated out); the measurements are in
-   ``SamplerSettings``' docstring.
+   group effects have fixed priors; group effects integrated out, also when one factor of several is); the
+   measurements are in ``SamplerSettings``' docstring.
 
 ``FitPlan.needs_compile(cache)`` says whether sampling will compile first (the Model page shows a REML preview
 only then).
@@ -119,11 +119,12 @@ def plan_fit(data: PreparedData, spec: ModelSpec, method: Method | None = None) 
 
 def samples_funnel(spec: ModelSpec, method: Method) -> bool:
     """Whether NUTS moves in group-level quantities together with a scale learned from them (decision 7): group
-    effects under partial pooling (unless integrated out, ``"marginal"``), or group-specific residual scales
-    (kept at 0.99 under every pooling: not measured otherwise)."""
+    effects under partial pooling (unless integrated out: ``"marginal"``, or ``"integrated"``, where one factor's
+    effects are integrated out and the measured fits were as clean at 0.9, see ``SamplerSettings``), or
+    group-specific residual scales (kept at 0.99 under every pooling: not measured otherwise)."""
     if spec.group_noise:
         return True
-    return spec.pooling == "partial" and method != "marginal"
+    return spec.pooling == "partial" and method not in ("marginal", "integrated")
 
 
 def choose_method(data: PreparedData, spec: ModelSpec) -> Method:

@@ -174,7 +174,10 @@ class SamplerSettings:
     On every such fit of the bundled samples (4 x 1,000 draws) 0.9 took 1.5 to 4 times fewer gradient
     evaluations than 0.99, with no divergence, R-hat at most 1.0067 and bulk and tail ESS at least 975, larger
     than at 0.99 in all but three cases (the largest drop: the nested paste sample's no-pooling bulk ESS, 1,376
-    against 1,601).
+    against 1,601). With several grouping factors and one of them integrated out (Penicillin, the pastes, the
+    InstEval subsample; partial pooling, seeds 1 to 3) 0.9 sampled 1.5 to 2 times faster with no divergence,
+    R-hat at most 1.0066 and bulk ESS at least 853; the weakest tail ESS, the InstEval students' sd, was 792 to
+    1,169 at 0.9 and 371 to 567 at 0.99, where the longer trajectories did not help it.
     """
 
     draws: int = 1000
