@@ -355,6 +355,29 @@ def test_a_cross_level_interaction_beside_a_varying_slope_is_left_out_of_no_pool
     assert slope_modifiers(prepare(exam, common_slope), common_slope) == {}
 
 
+def test_a_categorical_slope_times_a_property_of_the_group_is_left_out_of_no_pooling():
+    """A varying slope of a three-level categorical (two level columns) and its interaction with a property u of
+    the group: within each group arm[b]:u and arm[c]:u are u_j times the level columns, which each group's own
+    slopes absorb under no pooling. The same interaction with a row predictor x is identified."""
+    from hiermodels.data.preparing import slope_modifiers
+    from hiermodels.model.priors import specs_for_poolings
+
+    rng = np.random.default_rng(0)
+    group = np.repeat(np.arange(6), 12)
+    frame = pd.DataFrame({"g": [f"g{j}" for j in group], "arm": np.tile(["a", "b", "c"], 24),
+                          "u": rng.normal(size=6)[group], "x": rng.normal(size=72), "y": rng.normal(size=72)})
+    arm = 'C(arm, Treatment("a"))'
+    spec = spec_from_formula(f"y ~ {arm} * u + (1 + arm | g)", list(frame.columns)).spec
+    data = prepare(frame, spec)
+    assert data.predictor_terms["arm"] == ("arm[b]", "arm[c]")
+    assert slope_modifiers(data, spec) == {"arm:u": "arm"}
+    assert specs_for_poolings(data, spec, ("none",))["none"].predictors == ("arm",)
+    refused = " ".join(identification_problems(data, spec.with_pooling("none")))
+    assert "'arm:u' is 'arm' times a property of 'g' (within each group a combination of the level columns" in refused
+    row_level = spec_from_formula(f"y ~ {arm} * x + (1 + arm | g)", list(frame.columns)).spec
+    assert slope_modifiers(prepare(frame, row_level), row_level) == {}
+
+
 def test_the_model_notation_of_every_pooling_of_a_cross_level_interaction(exam):
     """The Model page writes each pooling's model (formula and LaTeX) from its own spec and data: the no-pooling
     spec keeps schgend categorical for standLRT:schgend's sake only if it keeps that term (it does not)."""

@@ -681,15 +681,18 @@ def _group_level_predictors(data: PreparedData) -> tuple[str, ...]:
 
 
 def slope_modifiers(data: PreparedData, spec: ModelSpec) -> dict[str, str]:
-    """Common predictors that, within every group, are a multiple of one slope that varies by group: predictor
-    -> that slope's term (the first grouping factor's varying terms).
+    """Common predictors that, within every group, are a multiple of one slope that varies by group (of its
+    level columns, for a categorical slope): predictor -> that slope's term (the first grouping factor's varying
+    terms).
 
     A cross-level interaction x:u of a row predictor x with a property u of the group is u_j * x within group j:
     a change of group j's slope of x. Under partial pooling it predicts the slopes (as a group-level predictor
     predicts the intercepts); under no pooling, where each group's slope b_j has its own fixed prior, only
     b_j + u_j * beta is informed and beta is not identified. Checked on the design columns: column c is, within
-    group j, k_j times the slope's column v when c - k_j v vanishes in every row (k_j = c.v / v.v over the group's
-    rows). A predictor that varies by group itself, or is a property of the group (the intercept's case, in
+    group j, a combination V k_j of the slope's columns V (one for a numeric slope; a categorical slope has a
+    column per level) when c - V k_j vanishes in every row, k_j the least-squares solution over the group's rows
+    (pseudo-inverse of the group's Gram matrix V'V, which is singular where a level does not occur in the
+    group). A predictor that varies by group itself, or is a property of the group (the intercept's case, in
     :func:`identification_problems`), is not listed.
     """
     slopes = [t for t in spec.varying if t != INTERCEPT and t in data.predictor_terms]
@@ -702,17 +705,19 @@ def slope_modifiers(data: PreparedData, spec: ModelSpec) -> dict[str, str]:
         if predictor in skip or predictor not in spec.predictors or not terms:
             continue
         for slope in slopes:
-            v_terms = data.predictor_terms[slope]
-            if len(v_terms) != 1:
-                continue  # a categorical slope: its levels are several columns
-            v = data.X[:, data.terms.index(v_terms[0])]
-            vv = np.bincount(groups, weights=v * v, minlength=n_groups)
+            v = data.X[:, [data.terms.index(t) for t in data.predictor_terms[slope]]]  # (N, m)
+            m = v.shape[1]
+            gram = np.stack([np.bincount(groups, weights=v[:, a] * v[:, b], minlength=n_groups)
+                             for a in range(m) for b in range(m)], axis=-1).reshape(n_groups, m, m)
+            inverse = np.linalg.pinv(gram)  # (J, m, m); 0 for a group where the slope's columns are all 0
             proportional = True
             for term in terms:
                 c = data.X[:, data.terms.index(term)]
-                k = np.divide(np.bincount(groups, weights=c * v, minlength=n_groups), vv,
-                              out=np.zeros(n_groups), where=vv > 0)
-                if not np.allclose(c, k[groups] * v, rtol=0.0, atol=1e-9 * (1.0 + np.abs(c).max())):
+                cross = np.stack([np.bincount(groups, weights=c * v[:, a], minlength=n_groups) for a in range(m)],
+                                 axis=-1)
+                k = np.einsum("jab,jb->ja", inverse, cross)
+                if not np.allclose(c, np.einsum("im,im->i", v, k[groups]), rtol=0.0,
+                                   atol=1e-9 * (1.0 + np.abs(c).max())):
                     proportional = False
                     break
             if proportional:
@@ -750,9 +755,11 @@ def identification_problems(data: PreparedData, spec: ModelSpec) -> list[str]:
     varying = spec.varying_terms
     if spec.pooling == "none":
         for predictor, slope in slope_modifiers(data, spec).items():
+            within = (f"a multiple of {_shown(slope)}" if len(data.predictor_terms[slope]) == 1
+                      else f"a combination of the level columns of {_shown(slope)}")
             problems.append(
                 f"{_shown(predictor)} is {_shown(slope)} times a property of {_shown(spec.group)} (within each group "
-                f"a multiple of {_shown(slope)}), so under no pooling each group's own slope of {_shown(slope)} "
+                f"{within}), so under no pooling each group's own slope of {_shown(slope)} "
                 f"absorbs it and its coefficient is not identified: remove {_shown(predictor)} from the predictors "
                 f"to fit no pooling, or fit partial pooling (where it predicts the slopes)")
     if INTERCEPT not in varying:
