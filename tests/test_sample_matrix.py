@@ -78,8 +78,8 @@ def test_a_collapsed_mode_is_reported_as_its_limit(fits, name):
         assert population.loc[name_sd, "map"] == 0.0
         (term,) = names.parse(name_sd)[1]
         factor = names.split_factor(name_sd)[1] or result.spec.group
-        if result.spec.factors:  # several factors: only the collapsed scale's limit is reported
-            assert "not computed" in result.map_message
+        if result.spec.factors and "not computed" in result.map_message:
+            # The first of several factors collapsed: only the collapsed scale's limit is reported.
             if factor == result.spec.group:
                 continue
         if factor == result.spec.group:  # the first factor's groups sit on the population mean
@@ -107,6 +107,47 @@ def test_radon_limit_mode_is_complete_pooling_least_squares(fits):
     # The complete-pooling fit's own mode: the same numbers (the same priors, the same optimiser).
     np.testing.assert_allclose(population.loc[["intercept", "floor", "sigma"], "map"],
                                complete.loc[["intercept", "floor", "sigma"], "map"], atol=1e-6)
+
+
+def test_pastes_limit_mode_is_complete_pooling(fits):
+    """The pastes, ``strength ~ 1 + (1 | batch/cask)``: the casks' scale collapses at the joint mode, and so does
+    the batches' in the model without the casks (mode.pin_collapsed_scales); the limit is then complete
+    pooling's mode, which the complete-pooling fit finds by itself (same priors, same optimiser), and that is
+    the mean strength and nearly its sd (the priors, scaled to 2.5 sd(y), move them by less than 1 %)."""
+    result = fits["Paste strength (nested)"]["partial"]
+    assert result.map_kind == "limit"
+    assert "'cask:batch', and then that of 'batch' without it," in result.map_message
+    population = result.population().set_index("name")
+    assert population.loc[["sd(intercept|batch)", "sd(intercept|cask:batch)"], "map"].tolist() == [0.0, 0.0]
+    complete = fits["Paste strength (nested)"]["complete"].population().set_index("name")
+    np.testing.assert_allclose(population.loc[["intercept", "sigma"], "map"],
+                               complete.loc[["intercept", "sigma"], "map"], atol=1e-6)
+    y = result.data.y
+    assert population.loc["intercept", "map"] == pytest.approx(y.mean(), rel=1e-3)
+    assert population.loc["sigma", "map"] == pytest.approx(y.std(), rel=0.01)
+
+
+def test_insteval_limit_mode_is_the_mode_without_the_students(fits):
+    """The InstEval subsample, ``y ~ 1 + (1 | d) + (1 | s)``: the students' scale collapses at the joint mode
+    (1,047 students with 2.5 ratings each); the limit has every student's deviation 0 and the rest at the joint
+    mode of ``y ~ 1 + (1 | d)``, found here on its own (its priors: the same defaults, named without the
+    factor)."""
+    from dataclasses import replace
+
+    from hiermodels.inference.mode import find_mode
+
+    result = fits["Lecture evaluations (InstEval)"]["partial"]
+    assert result.map_kind == "limit"
+    assert result.map_message.startswith("the group-level scale of 's' collapsed at the joint mode")
+    np.testing.assert_array_equal(result.map_point["b_f1"], 0.0)
+    without, message = find_mode(replace(result.data, factors=()), replace(result.spec, factors=()))
+    assert message == ""
+    population = result.population().set_index("name")
+    np.testing.assert_allclose(population.loc[["intercept", "sd(intercept|d)", "sigma"], "map"],
+                               [without["mu"][0], without["tau"][0], without["sigma"]], rtol=1e-9)
+    assert population.loc["sd(intercept|s)", "map"] == 0.0
+    lecturers = result.groups(factor="d")
+    np.testing.assert_allclose(lecturers["map"], without["b"][:, 0], rtol=1e-9)
 
 
 def test_eight_schools_limit_mode_is_the_precision_weighted_mean(fits):

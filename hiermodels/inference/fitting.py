@@ -169,8 +169,8 @@ def fit(
             map_started = time.perf_counter()
             map_point, map_message = find_mode(prepared, spec, compiled_cache)
             if several_factors(spec):
-                # A collapsed scale: its limit, the rest not available (mode.pin_collapsed_scales).
-                pinned, message = pin_collapsed_scales(prepared, spec, map_point, posterior)
+                # A collapsed scale: its limit (mode.pin_collapsed_scales).
+                pinned, message = pin_collapsed_scales(prepared, spec, map_point, posterior, compiled_cache)
                 if message:
                     map_point, map_message, map_kind = pinned, message, "limit"
             elif collapsed := collapsed_terms(prepared, spec, map_point, posterior):

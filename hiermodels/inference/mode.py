@@ -32,6 +32,7 @@ from hiermodels.data.preparing import PreparedData
 from hiermodels.engine import gaussian_engine
 from hiermodels.engine.compiled import CompiledModelCache, data_values
 from hiermodels.inference.plan import FitPlan, plan_fit
+from hiermodels.model import names
 from hiermodels.model.build import (
     COMMON,
     CORRELATION,
@@ -52,6 +53,9 @@ from hiermodels.results.fit_result import COLLAPSE_RATIO
 
 # Variables of the further grouping factors (build.factor_name): b_f1, tau_f2, corr_cholesky_f1...
 FURTHER_FACTOR = re.compile(r"_f\d+$")
+# PyMC's unconstrained values of transformed variables: tau_log__, tau_f1_log__, corr_cholesky_cholesky-cov__...
+TRANSFORMED = re.compile(r"__$")
+LOG_SUFFIX = "_log__"
 
 # scipy's L-BFGS-B options for every mode in the project (see the module docstring).
 LBFGSB_OPTIONS = {"ftol": 1e-13, "gtol": 1e-9, "maxiter": 50_000}
@@ -103,16 +107,20 @@ def collapsed_terms(data: PreparedData, spec: ModelSpec, point: dict[str, np.nda
 
 
 def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
-                         posterior: xr.DataTree) -> tuple[dict[str, np.ndarray], str]:
+                         posterior: xr.DataTree,
+                         compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
     r"""The joint mode of a model with several grouping factors where a group-level scale collapsed.
 
     Each collapsed :math:`\tau_k` (of any factor; below ``COLLAPSE_RATIO`` of its posterior mean) is reported as
     its limit 0, with its groups' effects equal (on the population value; a further factor's deviations 0). The
     density then grows without bound whatever the other parameters are, so the optimiser's values for them are
     wherever it stopped (on Penicillin: sd(intercept|sample) 10.7 where its posterior mean is 2.1). Their limit
-    would be the mode of the model without the collapsed terms (:func:`limit_mode` does that with one factor);
-    with several factors that model is not built here, so they are reported as not available (NaN) and the
-    message says so. Returns the point (unchanged when nothing collapsed) and the message."""
+    is the mode of the model without the collapsed terms. Where every collapsed scale belongs to a further
+    factor whose every term collapsed, and no factor is nested in it, that model is the same model without
+    those factors (:func:`_without_collapsed_factors`; InstEval's students). Otherwise (the first factor's
+    scale, or some terms of a factor) that model is not built here: the other parameters are reported as not
+    available (NaN) and the message says so. Returns the point (unchanged when nothing collapsed) and the
+    message."""
     draws = posterior["posterior"]
     collapsed: dict[str, list[int]] = {}
     for number in range(len(spec.factors) + 1):
@@ -124,6 +132,9 @@ def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, n
                 collapsed[sd_name] = [int(k) for k in found]
     if not collapsed:
         return point, ""
+    limit = _without_collapsed_factors(data, spec, point, posterior, collapsed, compiled_cache)
+    if limit is not None:
+        return limit
     out = {name: np.full(np.shape(value), np.nan) for name, value in point.items()}
     for sd_name, terms in collapsed.items():
         suffix = FURTHER_FACTOR.search(sd_name)
@@ -136,6 +147,68 @@ def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, n
     return out, ("a group-level scale collapsed at the joint mode, where the density grows without bound whatever "
                  "the other parameters are; with several grouping factors their limit is not computed, so only "
                  "the collapsed scale (0) is reported: the posterior mean is the estimate to use")
+
+
+def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
+                               posterior: xr.DataTree, collapsed: dict[str, list[int]],
+                               compiled_cache: CompiledModelCache | None) -> tuple[dict[str, np.ndarray], str] | None:
+    """The limit of :func:`pin_collapsed_scales` where the collapsed scales are whole further factors: the joint
+    mode of the model without them (same priors for what stays), in this model's variables, their scales and
+    deviations 0, their correlations undefined (NaN). When that model has one grouping factor left and its mode
+    collapses too (the pastes: without the casks, the batches' scale), its limit (:func:`limit_mode`). None where
+    the collapsed scales are not whole further factors, or where the optimiser failed on the smaller model."""
+    numbers = set()
+    for sd_name, terms in collapsed.items():
+        suffix = FURTHER_FACTOR.search(sd_name)
+        if suffix is None or len(terms) != np.size(point[sd_name]):
+            return None  # the first factor's scale, or some of a factor's terms
+        numbers.add(int(suffix.group()[2:]))
+    removed = {spec.factors[n - 1].column for n in numbers}
+    kept = [n for n in range(1, len(spec.factors) + 1) if n not in numbers]
+    if any(spec.factors[n - 1].within in removed for n in kept):
+        return None  # a factor nested in a collapsed one: its groups are named by it
+    reduced = replace(spec, factors=tuple(spec.factors[n - 1] for n in kept))
+    reduced_data = replace(data, factors=tuple(data.factors[n - 1] for n in kept))
+
+    def reduced_name(name: str) -> str:
+        """The name of a prior in the smaller model: with one factor left its names carry no factor."""
+        base, factor = names.split_factor(name)
+        return base if factor == spec.group and not reduced.factors else name
+
+    resolved = {reduced_name(name): prior for name, prior in resolve_priors(data, spec).items()}
+    reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(reduced_data, reduced)
+                                            if name in resolved))
+    found, message = find_mode(reduced_data, reduced, compiled_cache)
+    also = collapsed_terms(reduced_data, reduced, found, posterior) if found and not reduced.factors else ()
+    if also:  # the same names as this model's first factor: its posterior says whether they collapsed
+        found, message = limit_mode(reduced_data, reduced, also, compiled_cache)
+    if not found:
+        return None
+    renumbered = {n: k for k, n in enumerate(kept, start=1)}  # this model's factor number -> the smaller model's
+    out: dict[str, np.ndarray] = {}
+    for name, value in point.items():
+        shape = np.shape(value)
+        if TRANSFORMED.search(name):
+            continue  # the optimiser's unconstrained values, from the constrained ones below
+        suffix = FURTHER_FACTOR.search(name)
+        number = int(suffix.group()[2:]) if suffix else 0
+        if number in numbers:
+            base = name[:suffix.start()] if suffix else name
+            # Scales and deviations are 0 in the limit; a correlation between collapsed terms does not exist.
+            out[name] = np.zeros(shape) if base in (GROUP_SD, GROUP_COEFFICIENT) else np.full(shape, np.nan)
+            continue
+        source = factor_name(name[:suffix.start()], renumbered[number]) if suffix else name
+        value = np.asarray(found.get(source, np.full(shape, np.nan)), dtype=float)
+        out[name] = value[tuple(slice(0, size) for size in shape)] if value.shape != shape else value
+    with np.errstate(divide="ignore"):  # log 0 = -inf: a collapsed scale's limit, unconstrained
+        out.update({name: np.log(out[name[:-len(LOG_SUFFIX)]]) if name.endswith(LOG_SUFFIX)
+                    else np.full(np.shape(value), np.nan) for name, value in point.items() if TRANSFORMED.search(name)})
+    factors = ", ".join(f"'{spec.factors[n - 1].name}'" for n in sorted(numbers))
+    first = f", and then that of '{spec.group}' without it," if also else ""
+    note = f" ({message})" if message else ""
+    return out, (f"the group-level scale of {factors}{first} collapsed at the joint mode, where the density grows "
+                 f"without bound: shown is the limit, with every collapsed scale 0 and every other parameter at the "
+                 f"joint mode of the model without those groups{note}; the posterior mean is the estimate to use")
 
 
 def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
