@@ -79,7 +79,7 @@ def test_a_collapsed_mode_is_reported_as_its_limit(fits, name):
         (term,) = names.parse(name_sd)[1]
         factor = names.split_factor(name_sd)[1] or result.spec.group
         if result.spec.factors and "not computed" in result.map_message:
-            # The first of several factors collapsed: only the collapsed scale's limit is reported.
+            # Several factors whose smaller model is not built here: only the collapsed scale's limit is reported.
             if factor == result.spec.group:
                 continue
         if factor == result.spec.group:  # the first factor's groups sit on the population mean
@@ -107,6 +107,30 @@ def test_radon_limit_mode_is_complete_pooling_least_squares(fits):
     # The complete-pooling fit's own mode: the same numbers (the same priors, the same optimiser).
     np.testing.assert_allclose(population.loc[["intercept", "floor", "sigma"], "map"],
                                complete.loc[["intercept", "floor", "sigma"], "map"], atol=1e-6)
+
+
+def test_penicillin_limit_mode_is_the_mode_without_the_plates(fits):
+    """Penicillin, ``diameter ~ 1 + (1 | plate) + (1 | sample)``: the plates' scale (the first factor's) collapses
+    at the joint mode; the limit is the joint mode of ``diameter ~ 1 + (1 | sample)``, every plate on the
+    intercept. In that model a sample's deviation at the mode is the conditional mode given the scales, in
+    closed form (normal-normal): (ybar_k - mu) n tau^2 / (n tau^2 + sigma^2) with n = 24 plates per sample; and
+    as the design is balanced, mu is the grand mean (the deviations sum to zero; the prior's pull is below
+    1e-6)."""
+    result = fits["Penicillin plates and samples"]["partial"]
+    assert result.map_kind == "limit"
+    assert result.map_message.startswith("the group-level scale of 'plate' collapsed at the joint mode")
+    population = result.population().set_index("name")["map"]
+    mu, tau, sigma = population["intercept"], population["sd(intercept|sample)"], population["sigma"]
+    assert population["sd(intercept|plate)"] == 0.0 and tau > 0 and sigma > 0
+    data = result.data
+    samples = data.factors[0].index
+    n = np.bincount(samples)
+    assert set(n) == {24}
+    means = np.bincount(samples, weights=data.y) / n
+    np.testing.assert_allclose(result.map_point["b_f1"][:, 0], (means - mu) * n * tau**2 / (n * tau**2 + sigma**2),
+                               rtol=1e-6, atol=1e-8)
+    assert mu == pytest.approx(data.y.mean(), abs=1e-6)
+    np.testing.assert_array_equal(result.groups()["map"], mu)
 
 
 def test_pastes_limit_mode_is_complete_pooling(fits):

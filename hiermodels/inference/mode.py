@@ -43,6 +43,7 @@ from hiermodels.model.build import (
     LOG_SIGMA_SD,
     POPULATION_MEAN,
     SIGMA,
+    STANDARDISED,
     build_model,
     factor_name,
     term_split,
@@ -115,12 +116,12 @@ def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, n
     its limit 0, with its groups' effects equal (on the population value; a further factor's deviations 0). The
     density then grows without bound whatever the other parameters are, so the optimiser's values for them are
     wherever it stopped (on Penicillin: sd(intercept|sample) 10.7 where its posterior mean is 2.1). Their limit
-    is the mode of the model without the collapsed terms. Where every collapsed scale belongs to a further
-    factor whose every term collapsed, and no factor is nested in it, that model is the same model without
-    those factors (:func:`_without_collapsed_factors`; InstEval's students). Otherwise (the first factor's
-    scale, or some terms of a factor) that model is not built here: the other parameters are reported as not
-    available (NaN) and the message says so. Returns the point (unchanged when nothing collapsed) and the
-    message."""
+    is the mode of the model without the collapsed terms. Where every term of each collapsed factor collapsed,
+    and no factor is nested in one of them, that model is the same model without those factors
+    (:func:`_without_collapsed_factors`: Penicillin without its plates, InstEval without its students, the
+    pastes without casks and batches). Otherwise (some terms of a factor, or a factor nested in a collapsed one)
+    it is not built here: the other parameters are reported as not available (NaN) and the message says so.
+    Returns the point (unchanged when nothing collapsed) and the message."""
     draws = posterior["posterior"]
     collapsed: dict[str, list[int]] = {}
     for number in range(len(spec.factors) + 1):
@@ -149,41 +150,81 @@ def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, n
                  "the collapsed scale (0) is reported: the posterior mean is the estimate to use")
 
 
+# Variables of the first grouping factor (its groups, their population means, scales and correlation).
+FIRST_FACTOR_VARIABLES = frozenset({POPULATION_MEAN, GROUP_SD, GROUP_COEFFICIENT, STANDARDISED, CORRELATION,
+                                    "corr_cholesky"})
+
+
 def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
                                posterior: xr.DataTree, collapsed: dict[str, list[int]],
                                compiled_cache: CompiledModelCache | None) -> tuple[dict[str, np.ndarray], str] | None:
-    """The limit of :func:`pin_collapsed_scales` where the collapsed scales are whole further factors: the joint
-    mode of the model without them (same priors for what stays), in this model's variables, their scales and
-    deviations 0, their correlations undefined (NaN). When that model has one grouping factor left and its mode
+    """The limit of :func:`pin_collapsed_scales` where the collapsed scales are whole factors: the joint mode of
+    the model without those factors (same priors for what stays), in this model's variables, their scales and
+    deviations 0 (the first factor's groups on the population value), their correlations undefined (NaN).
+
+    Without the first factor the first further factor that is not nested takes its place (Penicillin without
+    the plates is ``diameter ~ 1 + (1 | sample)``): the terms that varied by the first factor are then common
+    (their population means its coefficients) and that factor's coefficients, centred on its population
+    means, are turned back into deviations. When the smaller model has one grouping factor and its mode
     collapses too (the pastes: without the casks, the batches' scale), its limit (:func:`limit_mode`). None where
-    the collapsed scales are not whole further factors, or where the optimiser failed on the smaller model."""
+    a factor collapsed in some of its terms only, a factor is nested in a collapsed one (its groups are named by
+    it), or the optimiser failed on the smaller model."""
+    first_collapsed = GROUP_SD in collapsed
     numbers = set()
     for sd_name, terms in collapsed.items():
+        if len(terms) != np.size(point[sd_name]):
+            return None
         suffix = FURTHER_FACTOR.search(sd_name)
-        if suffix is None or len(terms) != np.size(point[sd_name]):
-            return None  # the first factor's scale, or some of a factor's terms
-        numbers.add(int(suffix.group()[2:]))
-    removed = {spec.factors[n - 1].column for n in numbers}
+        if suffix:
+            numbers.add(int(suffix.group()[2:]))
+    removed = {spec.factors[n - 1].column for n in numbers} | ({spec.group} if first_collapsed else set())
     kept = [n for n in range(1, len(spec.factors) + 1) if n not in numbers]
     if any(spec.factors[n - 1].within in removed for n in kept):
-        return None  # a factor nested in a collapsed one: its groups are named by it
-    reduced = replace(spec, factors=tuple(spec.factors[n - 1] for n in kept))
-    reduced_data = replace(data, factors=tuple(data.factors[n - 1] for n in kept))
+        return None
+    promoted = kept.pop(0) if first_collapsed and kept else None
+    others = tuple(spec.factors[n - 1] for n in kept)
+    if not first_collapsed:
+        reduced, reduced_data = replace(spec, factors=others), replace(data, factors=tuple(data.factors[n - 1]
+                                                                                          for n in kept))
+    elif promoted is None:  # every factor collapsed: complete pooling
+        reduced, reduced_data = spec.with_pooling("complete"), data
+    else:
+        grouping, grouping_data = spec.factors[promoted - 1], data.factors[promoted - 1]
+        reduced = replace(spec, group=grouping.column, varying=grouping.varying, correlated=grouping.correlated,
+                          factors=others)
+        reduced_data = replace(data, group_index=grouping_data.index, group_labels=grouping_data.labels,
+                               factors=tuple(data.factors[n - 1] for n in kept))
+    first_name = spec.factors[promoted - 1].name if promoted else spec.group
 
     def reduced_name(name: str) -> str:
         """The name of a prior in the smaller model: with one factor left its names carry no factor."""
         base, factor = names.split_factor(name)
-        return base if factor == spec.group and not reduced.factors else name
+        return base if factor == first_name and not reduced.factors else name
 
     resolved = {reduced_name(name): prior for name, prior in resolve_priors(data, spec).items()}
     reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(reduced_data, reduced)
                                             if name in resolved))
     found, message = find_mode(reduced_data, reduced, compiled_cache)
-    also = collapsed_terms(reduced_data, reduced, found, posterior) if found and not reduced.factors else ()
-    if also:  # the same names as this model's first factor: its posterior says whether they collapsed
-        found, message = limit_mode(reduced_data, reduced, also, compiled_cache)
+    also: tuple[str, ...] = ()
+    if found and not reduced.factors and reduced.pooling == "partial":
+        # Whether the smaller model's scale collapsed too: against the posterior of the same factor's scale here.
+        scale = factor_name(GROUP_SD, promoted) if promoted else GROUP_SD
+        same = xr.DataTree.from_dict({"posterior": posterior["posterior"].to_dataset()[[scale]].rename(
+            {scale: GROUP_SD})})
+        also = collapsed_terms(reduced_data, reduced, found, same)
+        if also:
+            found, message = limit_mode(reduced_data, reduced, also, compiled_cache)
     if not found:
         return None
+    common, varying = term_split(data, spec)
+    reduced_common, reduced_varying = term_split(reduced_data, reduced)
+
+    def coefficient(term: str) -> float:
+        """The smaller model's value of a term that is common there (beta) or varies there (mu)."""
+        if term in reduced_common:
+            return float(np.asarray(found[COMMON])[reduced_common.index(term)])
+        return float(np.asarray(found[POPULATION_MEAN])[reduced_varying.index(term)])
+
     renumbered = {n: k for k, n in enumerate(kept, start=1)}  # this model's factor number -> the smaller model's
     out: dict[str, np.ndarray] = {}
     for name, value in point.items():
@@ -192,21 +233,35 @@ def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[
             continue  # the optimiser's unconstrained values, from the constrained ones below
         suffix = FURTHER_FACTOR.search(name)
         number = int(suffix.group()[2:]) if suffix else 0
-        if number in numbers:
-            base = name[:suffix.start()] if suffix else name
-            # Scales and deviations are 0 in the limit; a correlation between collapsed terms does not exist.
-            out[name] = np.zeros(shape) if base in (GROUP_SD, GROUP_COEFFICIENT) else np.full(shape, np.nan)
+        base = name[:suffix.start()] if suffix else name
+        if number in numbers or (number == 0 and first_collapsed and base in FIRST_FACTOR_VARIABLES):
+            # Scales and deviations are 0 in the limit, the first factor's groups on the population value; a
+            # correlation between collapsed terms does not exist.
+            if base == POPULATION_MEAN:
+                out[name] = np.array([coefficient(t) for t in varying])
+            elif base == GROUP_COEFFICIENT and number == 0:
+                out[name] = np.tile([coefficient(t) for t in varying], (shape[0], 1))
+            else:
+                out[name] = np.zeros(shape) if base in (GROUP_SD, GROUP_COEFFICIENT) else np.full(shape, np.nan)
             continue
-        source = factor_name(name[:suffix.start()], renumbered[number]) if suffix else name
-        value = np.asarray(found.get(source, np.full(shape, np.nan)), dtype=float)
-        out[name] = value[tuple(slice(0, size) for size in shape)] if value.shape != shape else value
+        if number == 0 and base == COMMON:
+            out[name] = np.array([coefficient(t) for t in common])
+            continue
+        source = base if number == promoted else factor_name(base, renumbered[number]) if number else name
+        found_value = np.asarray(found.get(source, np.full(shape, np.nan)), dtype=float)
+        found_value = found_value[tuple(slice(0, size) for size in shape)]
+        if number == promoted and base == GROUP_COEFFICIENT:  # centred on the population means: deviations
+            found_value = found_value - np.asarray(found[POPULATION_MEAN], dtype=float)[None, :]
+        out[name] = found_value
     with np.errstate(divide="ignore"):  # log 0 = -inf: a collapsed scale's limit, unconstrained
         out.update({name: np.log(out[name[:-len(LOG_SUFFIX)]]) if name.endswith(LOG_SUFFIX)
                     else np.full(np.shape(value), np.nan) for name, value in point.items() if TRANSFORMED.search(name)})
-    factors = ", ".join(f"'{spec.factors[n - 1].name}'" for n in sorted(numbers))
-    first = f", and then that of '{spec.group}' without it," if also else ""
+    factors = [spec.group] if first_collapsed else []
+    factors += [spec.factors[n - 1].name for n in sorted(numbers)]
+    listed = ", ".join(f"'{name}'" for name in factors)
+    first = f", and then that of '{first_name}' without {'it' if len(factors) == 1 else 'them'}," if also else ""
     note = f" ({message})" if message else ""
-    return out, (f"the group-level scale of {factors}{first} collapsed at the joint mode, where the density grows "
+    return out, (f"the group-level scale of {listed}{first} collapsed at the joint mode, where the density grows "
                  f"without bound: shown is the limit, with every collapsed scale 0 and every other parameter at the "
                  f"joint mode of the model without those groups{note}; the posterior mean is the estimate to use")
 
