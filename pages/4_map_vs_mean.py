@@ -123,7 +123,17 @@ factor = widgets.factor_choice(fit)
 first_factor = widgets.is_first_factor(result, factor)
 
 collapsed = [name for name, flag in result.map_collapsed().items() if flag]
-if collapsed and result.map_kind == "limit" and result.spec.factors:
+if collapsed and result.map_kind == "limit" and result.spec.factors and result.population()["map"].notna().all():
+    st.warning(
+        "The joint mode does not exist here: the density keeps growing as each group-level sd named below shrinks "
+        "to 0, with every group of that factor on the population value. What is shown as the MAP is that "
+        "**limit**: the sd at exactly 0, and the other parameters at the joint mode of the same model without "
+        "that factor's groups. It says those groups are all the same, while the posterior says they differ. "
+        "Report the posterior mean, not the MAP.",
+        icon=":material/warning:",
+    )
+    st.text("Collapsed to 0 (limit mode): " + ", ".join(collapsed))
+elif collapsed and result.map_kind == "limit" and result.spec.factors:
     st.warning(
         "The joint mode does not exist here: the density keeps growing as each group-level sd named below shrinks "
         "to 0, with every group of that factor on the population value, whatever the other parameters are. "

@@ -582,6 +582,27 @@ def test_shrinkage_shows_the_chosen_factors_groups(crossed):
     assert not at.exception and at.selectbox(key="w_factor").value == "sample"
 
 
+@pytest.mark.parametrize("rest_known", [True, False])
+def test_map_vs_mean_says_what_a_several_factor_limit_mode_shows(crossed, rest_known):
+    """A collapsed plate scale (its MAP 0, its posterior mean not): with the other parameters at the mode of the
+    model without the plates (mode.pin_collapsed_scales), the warning says so; where that model was not built
+    (the other parameters NaN), it says they have no MAP."""
+    partial = crossed["partial"]
+    point = {name: np.asarray(value, dtype=float) for name, value in partial.map_point.items()}
+    point["tau"] = np.zeros_like(point["tau"])
+    if not rest_known:
+        point = {name: value if name == "tau" else np.full_like(value, np.nan) for name, value in point.items()}
+    limit = replace(partial, map_point=point, map_kind="limit", map_message="a limit")
+    at = open_page(MAP_VS_MEAN, PoolingComparison({**crossed.results, "partial": limit}))
+    assert not at.exception
+    warnings = " ".join(texts(at, "warning"))
+    if rest_known:
+        assert "the other parameters at the joint mode of the same model without that factor's groups" in warnings
+        assert "Collapsed to 0 (limit mode): sd(intercept|plate)" in [t.value for t in at.text]
+    else:
+        assert "the other parameters' limit is not computed, so they have no MAP here" in warnings
+
+
 def test_map_vs_mean_of_a_further_factor_says_its_groups_mode_is_not_shown(crossed):
     at = open_page(MAP_VS_MEAN, crossed, hm_factor="sample")
     assert at.selectbox(key="w_factor").value == "sample"
