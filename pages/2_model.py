@@ -277,7 +277,8 @@ st.markdown("**Grouping factors**")
 summary = st.empty()  # the factors as lme4 terms, once their widgets have said what they are
 factors: list[GroupingFactor] = []
 for factor in spec.factors:  # names are column names: plain text, and never in a widget's (markdown) label
-    name_col, varying_col, correlated_col, remove_col = st.columns([2, 4, 1.2, 1], vertical_alignment="bottom")
+    # Remove's column fits its icon, word and border (at 1 of 8.2 the border was cut off).
+    name_col, varying_col, correlated_col, remove_col = st.columns([2, 3.8, 1.2, 1.5], vertical_alignment="bottom")
     name_col.text(f"{factor.column}, nested in {factor.within}" if factor.within else
                   f"{factor.column}, crossed")
     state.seed(FACTOR_VARYING + factor.name, list(factor.varying), terms)
