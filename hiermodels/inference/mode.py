@@ -181,7 +181,12 @@ def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[
     kept = [n for n in range(1, len(spec.factors) + 1) if n not in numbers]
     if any(spec.factors[n - 1].within in removed for n in kept):
         return None
-    promoted = kept.pop(0) if first_collapsed and kept else None
+    promoted = None
+    if first_collapsed and kept:
+        promoted = next((n for n in kept if spec.factors[n - 1].within is None), None)
+        if promoted is None:
+            return None  # every factor left is nested: none can name the groups alone
+        kept.remove(promoted)
     others = tuple(spec.factors[n - 1] for n in kept)
     if not first_collapsed:
         reduced, reduced_data = replace(spec, factors=others), replace(data, factors=tuple(data.factors[n - 1]
@@ -254,8 +259,9 @@ def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[
             found_value = found_value - np.asarray(found[POPULATION_MEAN], dtype=float)[None, :]
         out[name] = found_value
     with np.errstate(divide="ignore"):  # log 0 = -inf: a collapsed scale's limit, unconstrained
-        out.update({name: np.log(out[name[:-len(LOG_SUFFIX)]]) if name.endswith(LOG_SUFFIX)
-                    else np.full(np.shape(value), np.nan) for name, value in point.items() if TRANSFORMED.search(name)})
+        out.update({name: np.log(out[name[:-len(LOG_SUFFIX)]]) if name[:-len(LOG_SUFFIX)] in out
+                    and name.endswith(LOG_SUFFIX) else np.full(np.shape(value), np.nan)
+                    for name, value in point.items() if TRANSFORMED.search(name)})
     factors = [spec.group] if first_collapsed else []
     factors += [spec.factors[n - 1].name for n in sorted(numbers)]
     listed = ", ".join(f"'{name}'" for name in factors)
