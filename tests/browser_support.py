@@ -498,6 +498,14 @@ def sleepstudy_subset() -> Path:
     return _write(DATA / "sleep_six_subjects.csv", "\n".join([header, *kept]) + "\n")
 
 
+def penicillin_with_lab_csv() -> Path:
+    """lme4's Penicillin (sample_data/penicillin.csv) with a column ``lab`` that holds one value, ``only``: a
+    grouping factor with a single level."""
+    lines = (REPO / "sample_data" / "penicillin.csv").read_text().splitlines()
+    rows = [f"{lines[0]},lab", *(f"{row},only" for row in lines[1:])]
+    return _write(DATA / "penicillin_with_lab.csv", "\n".join(rows) + "\n")
+
+
 def garbage_csv() -> Path:
     """Binary bytes (not UTF-8, with NULs) under a .csv name."""
     return _write(DATA / "garbage.csv", bytes(range(256)) * 8 + b"\x00\xff\xfe\x80" * 64)

@@ -2,7 +2,8 @@
 three" from the sample's own formula, every results page for both factors (the factor choice), the variance
 shares and a prediction for a known plate and a new sample; then a formula typed on the Model page (Pastes,
 nested) changes the model the page describes, and a formula with a typo is refused with its reason while the page
-stays usable.
+stays usable; and a grouping factor the data refuse (one level), added with the page's Add control, is said with
+its reason, offers no Fit, and its Remove control takes it out again.
 
 Screenshots go to ``test-output/screenshots/factors-*.png``.
 """
@@ -15,7 +16,9 @@ from browser_support import (
     assert_no_exception,
     choose,
     fit_and_wait,
+    penicillin_with_lab_csv,
     screenshot,
+    upload,
     visit,
     wait_for_run,
 )
@@ -82,3 +85,29 @@ def test_a_typed_formula_becomes_the_model_and_a_typo_is_refused(page) -> None:
     type_formula(page, "strength ~ 1 + (1 | batch/cask)")
     assert_no_exception(page)
     expect(main).not_to_contain_text("did you mean")
+
+
+def test_a_factor_the_data_refuse_is_said_and_can_be_removed(page) -> None:
+    main = page.get_by_test_id("stMain")
+    visit(page, "Data")
+    upload(page, penicillin_with_lab_csv())
+    choose(page, "Group", "plate")
+    choose(page, "Outcome", "diameter")
+    expect(page.get_by_test_id("stAlert").filter(has_text="ready to fit")).to_be_visible()
+    visit(page, "Model & fit")
+    choose(page, "Add a grouping factor", "lab")
+    main.get_by_test_id("stButtonGroup").locator("button").filter(has_text="Add").click()
+    wait_for_run(page)
+    assert_no_exception(page)
+    expect(main).to_contain_text("lab, crossed")
+    expect(main).to_contain_text("The data refuse these grouping factors")
+    expect(main).to_contain_text("single level ('only')")
+    expect(page.get_by_role("button", name="Fit", exact=True)).to_have_count(0)
+    screenshot(page, "factors-refused-01-single-level")
+    main.get_by_test_id("stButtonGroup").locator("button").filter(has_text="Remove").click()
+    wait_for_run(page)
+    assert_no_exception(page)
+    expect(main).not_to_contain_text("lab, crossed")
+    expect(main).not_to_contain_text("The data refuse these grouping factors")
+    expect(page.get_by_role("button", name="Fit", exact=True)).to_be_visible()
+    screenshot(page, "factors-refused-02-removed")
