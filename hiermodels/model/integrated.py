@@ -25,7 +25,7 @@ The draws need only each group's residual sum :math:`S_j` per posterior draw, no
 :math:`\eta^{\setminus A}` is a sum of parts :math:`x_{ik}\,c_{h[i],k}` (a coefficient c of group h[i] of
 another factor times a column x; the common coefficients are one "group" of every row),
 :math:`S_j = \sum_{i\in j} y_i - \sum_{h,k} M_{j,hk}\, c_{hk}` with :math:`M_{j,hk} = \sum_{i \in j,\,
-h[i] = h} x_{ik}`, a sparse matrix with at most one entry per row and column k, computed once
+h[i] = h} x_{ik}`, a sparse matrix to which each row adds one entry per column k, built once
 (:func:`residual_sums`): 4,000 draws of InstEval's 73,421 rows take one sparse product per part instead of
 4,000 x 73,421 residuals.
 
