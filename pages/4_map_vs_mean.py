@@ -1,8 +1,9 @@
 """MAP vs posterior mean: why a hierarchical model is summarised by expectations, not by its joint mode.
 
-With several grouping factors a "Grouping factor" choice picks whose groups and group-level sds are shown. The
-joint mode is not computed per group of a further factor, so there the groups show their posterior means only
-(and say so), and the funnel, drawn from the first factor's groups, is not drawn.
+With several grouping factors a "Grouping factor" choice picks whose groups and group-level sds are shown. A
+further factor's group's MAP is its population value plus its deviation at the joint mode (or its limit); where
+the mode has no value for them the groups show their posterior means only (and say so). The funnel, drawn from
+the first factor's groups, is not drawn for a further factor.
 """
 
 import math
@@ -163,7 +164,8 @@ if result.map_message:
     st.text(result.map_message)
 
 table = cache.map_vs_mean_table(fit, key, pooling, scale, factor)
-if not first_factor and (table["level"] == "group").any():
+group_modes = table.loc[table["level"] == "group", "map"]
+if not first_factor and len(group_modes) and group_modes.isna().all():
     st.info("The joint mode of this factor's groups is not shown: the MAP is reported for the population-level "
             "parameters and the first grouping factor's groups only. This factor's groups show their posterior "
             "means and intervals.", icon=":material/info:")

@@ -603,9 +603,18 @@ def test_map_vs_mean_says_what_a_several_factor_limit_mode_shows(crossed, rest_k
         assert "the other parameters' limit is not computed, so they have no MAP here" in warnings
 
 
-def test_map_vs_mean_of_a_further_factor_says_its_groups_mode_is_not_shown(crossed):
+def test_map_vs_mean_of_a_further_factor_shows_its_groups_mode_where_the_mode_has_it(crossed):
+    """A sample's MAP is the intercept's population value plus the sample's deviation at the mode (the fakes'
+    mode: the draws' means); without the deviations in the mode the page says the groups' mode is not shown."""
     at = open_page(MAP_VS_MEAN, crossed, hm_factor="sample")
-    assert at.selectbox(key="w_factor").value == "sample"
+    assert not at.exception and at.selectbox(key="w_factor").value == "sample"
+    assert not any("not shown" in text for text in texts(at, "info"))
+    point = crossed["partial"].map_point
+    groups = map_vs_mean_rows(charts(at)[0], "group").set_index("name")
+    np.testing.assert_allclose(groups.loc[list("ABCDEF"), "map"], point["mu"][0] + point["b_f1"][:, 0])
+    without = {name: value for name, value in point.items() if name != "b_f1"}
+    partial = replace(crossed["partial"], map_point=without)
+    at = open_page(MAP_VS_MEAN, PoolingComparison({**crossed.results, "partial": partial}), hm_factor="sample")
     assert any("joint mode of this factor's groups is not shown" in text for text in texts(at, "info"))
     groups = map_vs_mean_rows(charts(at)[0], "group")
     assert set(groups["name"]) == set("ABCDEF") and groups["map"].isna().all()

@@ -131,6 +131,8 @@ def test_penicillin_limit_mode_is_the_mode_without_the_plates(fits):
                                rtol=1e-6, atol=1e-8)
     assert mu == pytest.approx(data.y.mean(), abs=1e-6)
     np.testing.assert_array_equal(result.groups()["map"], mu)
+    # A sample's MAP coefficient (lme4's coef()): the intercept plus its deviation.
+    np.testing.assert_allclose(result.groups(factor="sample")["map"], mu + result.map_point["b_f1"][:, 0])
 
 
 def test_pastes_limit_mode_is_complete_pooling(fits):
@@ -172,6 +174,7 @@ def test_insteval_limit_mode_is_the_mode_without_the_students(fits):
     assert population.loc["sd(intercept|s)", "map"] == 0.0
     lecturers = result.groups(factor="d")
     np.testing.assert_allclose(lecturers["map"], without["b"][:, 0], rtol=1e-9)
+    np.testing.assert_array_equal(result.groups(factor="s")["map"], population.loc["intercept", "map"])
 
 
 def test_eight_schools_limit_mode_is_the_precision_weighted_mean(fits):

@@ -240,7 +240,8 @@ class FitResult:
         :mod:`hiermodels.model.build`), draw by draw. The population value is the term's population mean (partial
         pooling), its common coefficient, or, where the term varies by the first factor under no pooling, the
         average of the first factor's group coefficients. Complete pooling has no group effects: every group gets
-        the common value. Same columns as :meth:`groups`."""
+        the common value. Same columns as :meth:`groups`; the MAP is the same sum at the joint mode (or its limit,
+        :func:`hiermodels.inference.mode.pin_collapsed_scales`), NaN where the mode has no value for it."""
         number = self.factor_names.index(factor)  # ValueError for an unknown factor
         if number == 0:
             return self.groups(prob, scale)
@@ -248,8 +249,9 @@ class FitResult:
         factor_data = data.factors[number - 1]
         terms = data.terms_of(spec.factors[number - 1].varying)
         posterior = self.draws
-        common, _ = m.term_split(data, spec)
+        common, varying = m.term_split(data, spec)
         effect_name = m.factor_name(m.GROUP_COEFFICIENT, number)
+        point = self.map_point
         sizes = np.bincount(factor_data.index, minlength=factor_data.n_groups)
         n_groups = factor_data.n_groups
         frames = []
@@ -266,13 +268,26 @@ class FitResult:
                 dim_group, dim_term = m.factor_name(m.GROUP_DIM, number), m.factor_name(m.VARYING_DIM, number)
                 samples = base + (posterior[effect_name].sel({dim_term: term})
                                   .transpose("chain", "draw", dim_group).to_numpy().reshape(-1, n_groups))
+            # The same sum at the mode: the term's population value there plus the group's deviation there.
+            if term in common:
+                base_mode = float(np.asarray(point[m.COMMON])[common.index(term)]) if m.COMMON in point else np.nan
+            elif spec.pooling == "partial" and m.POPULATION_MEAN in point:
+                base_mode = float(np.asarray(point[m.POPULATION_MEAN])[varying.index(term)])
+            elif spec.pooling != "partial" and m.GROUP_COEFFICIENT in point:
+                base_mode = float(np.asarray(point[m.GROUP_COEFFICIENT])[:data.n_groups, varying.index(term)].mean())
+            else:
+                base_mode = np.nan
+            if effect_name in point:
+                mode = base_mode + np.asarray(point[effect_name], dtype=float)[:n_groups, position]
+            else:
+                mode = np.full(n_groups, base_mode if effect_name not in posterior else np.nan)
             transform = coefficient_transform(spec.family, term, scale)
             summary = {key: np.broadcast_to(value, (n_groups,))
                        for key, value in _summaries(transform.apply(samples), prob).items()}
             frames.append(pd.DataFrame({
                 "pooling": self.pooling, "group": np.asarray(factor_data.labels, dtype=object), "term": term,
                 "n": sizes, "varies": effect_name in posterior, **summary,
-                "map": np.full(n_groups, np.nan), "identified": np.ones(n_groups, dtype=bool),
+                "map": transform.apply(mode), "identified": np.ones(n_groups, dtype=bool),
                 "_order": np.arange(n_groups) * len(terms) + position,
             }))
         table = pd.concat(frames, ignore_index=True).sort_values("_order", kind="stable")
