@@ -123,8 +123,10 @@ scale = widgets.scale_choice(fit)
 factor = widgets.factor_choice(fit)
 first_factor = widgets.is_first_factor(result, factor)
 
+table = cache.map_vs_mean_table(fit, key, pooling, scale, factor)
 collapsed = [name for name, flag in result.map_collapsed().items() if flag]
-if collapsed and result.map_kind == "limit" and result.spec.factors and result.population()["map"].notna().all():
+population_modes = table.loc[table["level"] == "population", "map"]
+if collapsed and result.map_kind == "limit" and result.spec.factors and population_modes.notna().all():
     st.warning(
         "The joint mode does not exist here: the density keeps growing as each group-level sd named below shrinks "
         "to 0, with every group of that factor on the population value. What is shown as the MAP is that "
@@ -163,7 +165,6 @@ if result.map_message:
     st.caption("Message from the MAP optimiser:")
     st.text(result.map_message)
 
-table = cache.map_vs_mean_table(fit, key, pooling, scale, factor)
 group_modes = table.loc[table["level"] == "group", "map"]
 if not first_factor and len(group_modes) and group_modes.isna().all():
     st.info("The joint mode of this factor's groups is not shown: the MAP is reported for the population-level "

@@ -148,6 +148,10 @@ class PreparedData:
             out.extend((INTERCEPT,) if name == INTERCEPT else self.predictor_terms[name])
         return tuple(out)
 
+    def design(self, terms: Sequence[str]) -> np.ndarray:
+        """The design-matrix columns of ``terms`` (rows x terms), in that order."""
+        return self.X[:, [self.terms.index(t) for t in terms]]
+
     def predictor_columns(self) -> tuple[PredictorColumn, ...]:
         """The columns the predictors (``predictor_terms``) are made of, each once, in the order first used. A
         column not in ``columns`` (data built by hand) is numeric, described by its design column when it has one."""
@@ -705,7 +709,7 @@ def slope_modifiers(data: PreparedData, spec: ModelSpec) -> dict[str, str]:
         if predictor in skip or predictor not in spec.predictors or not terms:
             continue
         for slope in slopes:
-            v = data.X[:, [data.terms.index(t) for t in data.predictor_terms[slope]]]  # (N, m)
+            v = data.design(data.predictor_terms[slope])  # (N, m)
             m = v.shape[1]
             gram = np.stack([np.bincount(groups, weights=v[:, a] * v[:, b], minlength=n_groups)
                              for a in range(m) for b in range(m)], axis=-1).reshape(n_groups, m, m)

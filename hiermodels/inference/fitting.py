@@ -320,18 +320,15 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
     # The linear predictor without the integrated factor's deviations, in parts (integrated.residual_sums):
     # the common coefficients (every row in one "group"), the first factor's coefficients (its population means
     # when it is the factor integrated out) and every other factor's effects.
-    def columns(terms: Sequence[str]) -> np.ndarray:
-        return data.X[:, [data.terms.index(t) for t in terms]]
-
     one_group = np.zeros(data.n_rows, dtype=np.int64)
     parts: list[integrated.LinearPart] = []
     if common:
-        parts.append((columns(common), one_group, flat(COMMON)[:, None, :]))
+        parts.append((data.design(common), one_group, flat(COMMON)[:, None, :]))
     if number == 0:
-        parts.append((columns(varying), one_group, flat(POPULATION_MEAN)[:, None, :]))
+        parts.append((data.design(varying), one_group, flat(POPULATION_MEAN)[:, None, :]))
     else:
-        parts.append((columns(varying), data.group_index, flat(GROUP_COEFFICIENT)))
-    parts += [(columns(data.terms_of(factor.varying)), factor_data.index, flat(factor_name(GROUP_COEFFICIENT, k)))
+        parts.append((data.design(varying), data.group_index, flat(GROUP_COEFFICIENT)))
+    parts += [(data.design(data.terms_of(factor.varying)), factor_data.index, flat(factor_name(GROUP_COEFFICIENT, k)))
               for k, (factor, factor_data) in enumerate(zip(spec.factors, data.factors, strict=True), start=1)
               if k != number]
     totals = integrated.residual_sums(data.y, index, len(labels), parts)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -99,12 +99,23 @@ def collapsed_terms(data: PreparedData, spec: ModelSpec, point: dict[str, np.nda
                     posterior: xr.DataTree) -> tuple[str, ...]:
     """The varying terms whose group-level scale the joint mode collapsed: tau_k at the mode below
     ``COLLAPSE_RATIO`` of its posterior mean (partial pooling only; none when there is no mode)."""
-    if spec.pooling != "partial" or GROUP_SD not in point:
+    if spec.pooling != "partial":
         return ()
     _, varying = term_split(data, spec)
-    tau_mode = np.asarray(point[GROUP_SD], dtype=float)
-    tau_mean = posterior["posterior"][GROUP_SD].mean(("chain", "draw")).to_numpy()
-    return tuple(t for k, t in enumerate(varying) if tau_mode[k] < COLLAPSE_RATIO * tau_mean[k])
+    return tuple(varying[k] for k in _collapsed_indices(point, posterior, GROUP_SD))
+
+
+def _collapsed_indices(point: dict[str, np.ndarray], posterior: xr.DataTree, scale: str,
+                       drawn_as: str | None = None) -> list[int]:
+    """Which entries of the group-level scale ``scale`` the joint mode collapsed: below ``COLLAPSE_RATIO`` of the
+    posterior mean of ``drawn_as`` (the same scale's name in the posterior; ``scale`` by default). None where
+    the point or the posterior has no such scale."""
+    draws = posterior["posterior"]
+    drawn_as = drawn_as or scale
+    if scale not in point or drawn_as not in draws:
+        return []
+    mean = draws[drawn_as].mean(("chain", "draw")).to_numpy()
+    return [int(k) for k in np.flatnonzero(np.asarray(point[scale], dtype=float) < COLLAPSE_RATIO * mean)]
 
 
 def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray],
@@ -122,15 +133,11 @@ def pin_collapsed_scales(data: PreparedData, spec: ModelSpec, point: dict[str, n
     pastes without casks and batches). Otherwise (some terms of a factor, or a factor nested in a collapsed one)
     it is not built here: the other parameters are reported as not available (NaN) and the message says so.
     Returns the point (unchanged when nothing collapsed) and the message."""
-    draws = posterior["posterior"]
     collapsed: dict[str, list[int]] = {}
     for number in range(len(spec.factors) + 1):
         sd_name = factor_name(GROUP_SD, number) if number else GROUP_SD
-        if sd_name in point and sd_name in draws:
-            mean = draws[sd_name].mean(("chain", "draw")).to_numpy()
-            found = np.flatnonzero(np.asarray(point[sd_name]) < COLLAPSE_RATIO * mean)
-            if found.size:
-                collapsed[sd_name] = [int(k) for k in found]
+        if found := _collapsed_indices(point, posterior, sd_name):
+            collapsed[sd_name] = found
     if not collapsed:
         return point, ""
     limit = _without_collapsed_factors(data, spec, point, posterior, collapsed, compiled_cache)
@@ -206,29 +213,22 @@ def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[
         base, factor = names.split_factor(name)
         return base if factor == first_name and not reduced.factors else name
 
-    resolved = {reduced_name(name): prior for name, prior in resolve_priors(data, spec).items()}
-    reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(reduced_data, reduced)
-                                            if name in resolved))
+    reduced = _keeping_priors(data, spec, reduced_data, reduced, reduced_name)
     found, message = find_mode(reduced_data, reduced, compiled_cache)
     also: tuple[str, ...] = ()
     if found and not reduced.factors and reduced.pooling == "partial":
         # Whether the smaller model's scale collapsed too: against the posterior of the same factor's scale here.
-        scale = factor_name(GROUP_SD, promoted) if promoted else GROUP_SD
-        same = xr.DataTree.from_dict({"posterior": posterior["posterior"].to_dataset()[[scale]].rename(
-            {scale: GROUP_SD})})
-        also = collapsed_terms(reduced_data, reduced, found, same)
+        drawn_as = factor_name(GROUP_SD, promoted) if promoted else GROUP_SD
+        _, reduced_varying = term_split(reduced_data, reduced)
+        also = tuple(reduced_varying[k] for k in _collapsed_indices(found, posterior, GROUP_SD, drawn_as))
         if also:
             found, message = limit_mode(reduced_data, reduced, also, compiled_cache)
     if not found:
         return None
     common, varying = term_split(data, spec)
-    reduced_common, reduced_varying = term_split(reduced_data, reduced)
 
     def coefficient(term: str) -> float:
-        """The smaller model's value of a term that is common there (beta) or varies there (mu)."""
-        if term in reduced_common:
-            return float(np.asarray(found[COMMON])[reduced_common.index(term)])
-        return float(np.asarray(found[POPULATION_MEAN])[reduced_varying.index(term)])
+        return _coefficient(reduced_data, reduced, found, term)
 
     renumbered = {n: k for k, n in enumerate(kept, start=1)}  # this model's factor number -> the smaller model's
     out: dict[str, np.ndarray] = {}
@@ -272,6 +272,23 @@ def _without_collapsed_factors(data: PreparedData, spec: ModelSpec, point: dict[
                  f"joint mode of the model without those groups{note}; the posterior mean is the estimate to use")
 
 
+def _keeping_priors(data: PreparedData, spec: ModelSpec, reduced_data: PreparedData, reduced: ModelSpec,
+                    rename: Callable[[str], str] = lambda name: name) -> ModelSpec:
+    """``reduced``, a smaller model of ``spec``'s, with ``spec``'s priors of every parameter it keeps (``rename``:
+    a prior's name in ``spec`` -> its name in ``reduced``); the others at their defaults."""
+    resolved = {rename(name): prior for name, prior in resolve_priors(data, spec).items()}
+    return replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(reduced_data, reduced)
+                                         if name in resolved))
+
+
+def _coefficient(data: PreparedData, spec: ModelSpec, point: dict[str, np.ndarray], term: str) -> float:
+    """The value in ``point`` (a mode of ``spec``) of a term that is common there (beta) or varies (mu)."""
+    common, varying = term_split(data, spec)
+    if term in common:
+        return float(np.asarray(point[COMMON])[common.index(term)])
+    return float(np.asarray(point[POPULATION_MEAN])[varying.index(term)])
+
+
 def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
                compiled_cache: CompiledModelCache | None = None) -> tuple[dict[str, np.ndarray], str]:
     r"""The joint mode in the limit :math:`\tau_k \to 0` of the ``collapsed`` terms, where the mode does not exist.
@@ -290,19 +307,14 @@ def limit_mode(data: PreparedData, spec: ModelSpec, collapsed: Sequence[str],
         reduced = replace(spec, varying=kept, correlated=spec.correlated and len(data.terms_of(kept)) > 1)
     else:
         reduced = spec.with_pooling("complete")
-    resolved = resolve_priors(data, spec)
-    reduced = replace(reduced, priors=tuple((name, resolved[name]) for name in default_priors(data, reduced)
-                                            if name in resolved))
+    reduced = _keeping_priors(data, spec, data, reduced)
     found, message = find_mode(data, reduced, compiled_cache)
     if not found:
         return {}, message
-    reduced_common, reduced_varying = term_split(data, reduced)
+    _, reduced_varying = term_split(data, reduced)
 
     def coefficient(term: str) -> float:
-        """The reduced mode's value of a term that is common there (beta) or varies there (mu)."""
-        if term in reduced_common:
-            return float(np.asarray(found[COMMON])[reduced_common.index(term)])
-        return float(np.asarray(found[POPULATION_MEAN])[reduced_varying.index(term)])
+        return _coefficient(data, reduced, found, term)
 
     q, n_groups = len(varying), data.n_groups
     point: dict[str, np.ndarray] = {name: np.asarray(found[name]) for name in (SIGMA, GROUP_SIGMA, LOG_SIGMA_SD,

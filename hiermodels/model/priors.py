@@ -174,7 +174,7 @@ def data_for(data: PreparedData, spec: ModelSpec) -> PreparedData:
     terms = data.terms_of((INTERCEPT, *spec.predictors))
     if terms == data.terms:
         return data
-    return replace(data, X=data.X[:, [data.terms.index(t) for t in terms]], terms=terms,
+    return replace(data, X=data.design(terms), terms=terms,
                    predictor_terms={p: data.predictor_terms[p] for p in spec.predictors})
 
 

@@ -136,7 +136,7 @@ def _factor_variance(result: FitResult, factor: GroupingFactor, number: int, ter
     else:
         corr = np.broadcast_to(np.eye(q), (tau.shape[0], q, q))
     sigma = tau[:, :, None] * corr * tau[:, None, :]
-    x = data.X[:, [data.terms.index(t) for t in terms]]
+    x = data.design(terms)
     second_moment = x.T @ x / x.shape[0]
     return np.einsum("skl,lk->s", sigma, second_moment)
 
