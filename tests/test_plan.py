@@ -75,11 +75,11 @@ EXPECTED = {
     "Cattle disease (cbpp)": [("rows", "nutpie")] * 3,
     "School exam scores": [("sufficient", "engine"), ("marginal", "engine"), ("marginal", "engine")],
     "Daughters' heights": [("grouped", "nutpie")] * 3,
-    # Several grouping factors: row by row under no pooling, with the factor of most groups integrated out
-    # under partial pooling; complete pooling drops every factor.
-    "Penicillin plates and samples": [("sufficient", "engine"), ("rows", "nutpie"), ("integrated", "nutpie")],
-    "Paste strength (nested)": [("sufficient", "engine"), ("rows", "nutpie"), ("integrated", "nutpie")],
-    "Lecture evaluations (InstEval)": [("sufficient", "engine"), ("rows", "nutpie"), ("integrated", "nutpie")],
+    # Several grouping factors: the factor of most groups integrated out (under no pooling the further factor's
+    # zero-sum effects); complete pooling drops every factor.
+    "Penicillin plates and samples": [("sufficient", "engine"), ("integrated", "nutpie"), ("integrated", "nutpie")],
+    "Paste strength (nested)": [("sufficient", "engine"), ("integrated", "nutpie"), ("integrated", "nutpie")],
+    "Lecture evaluations (InstEval)": [("sufficient", "engine"), ("integrated", "nutpie"), ("integrated", "nutpie")],
 }
 
 

@@ -52,6 +52,7 @@ from hiermodels.model.build import (
     factor_name,
     no_pooling_prior,
     term_split,
+    zero_sum_sd,
 )
 from hiermodels.model.priors import data_for, resolve_priors, specs_for_poolings
 from hiermodels.model.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
@@ -304,6 +305,7 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
     number = integrated.integrated_factor(data, spec)
     assert number is not None  # the plan chose "integrated"
     common, varying = term_split(data, spec)
+    zero_sum = spec.pooling == "none"  # a further factor's fixed effects in effect coding
 
     def flat(name: str) -> np.ndarray:
         values = draws[name].to_numpy()
@@ -314,8 +316,11 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
         name, dims = GROUP_COEFFICIENT, (GROUP_DIM, VARYING_DIM)
     else:
         index, labels = data.factors[number - 1].index, data.factors[number - 1].labels
-        tau = flat(factor_name(GROUP_SD, number))[:, 0]
         name = factor_name(GROUP_COEFFICIENT, number)
+        if zero_sum:  # no pooling: the fixed sd of the effect coding's prior
+            tau = np.full(total, zero_sum_sd(resolve_priors(data, spec)[INTERCEPT]))
+        else:
+            tau = flat(factor_name(GROUP_SD, number))[:, 0]
         dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
     # The linear predictor without the integrated factor's deviations, in parts (integrated.residual_sums):
     # the common coefficients (every row in one "group"), the first factor's coefficients (its population means
@@ -333,8 +338,11 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
               if k != number]
     totals = integrated.residual_sums(data.y, index, len(labels), parts)
     count = np.bincount(index, minlength=len(labels)).astype(float)
-    u = integrated.draw_integrated_effects(totals, count, tau, flat(SIGMA), np.random.default_rng(spec.sampler.seed))
-    values = u[:, :, None] + (flat(POPULATION_MEAN)[:, None, :] if number == 0 else 0.0)
+    u = integrated.draw_integrated_effects(totals, count, tau, flat(SIGMA), np.random.default_rng(spec.sampler.seed),
+                                           zero_sum)
+    if number == 0:
+        u += flat(POPULATION_MEAN)  # the coefficients: the population mean plus the deviation
+    values = u[:, :, None]
     draws = draws.assign({name: (("chain", "draw", *dims), values.reshape(chains, n_draws, len(labels), 1))})
     draws = draws.assign_coords({dims[0]: list(labels), dims[1]: [INTERCEPT]})
     groups = {key: node.to_dataset() for key, node in posterior.children.items()}

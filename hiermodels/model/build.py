@@ -92,6 +92,7 @@ VARYING_DIM = "varying_term"
 
 
 FACTOR_INDEX = "factor_index"
+INTEGRATED_COUNT = "integrated_count"  # the rows of each group of the factor integrated out
 
 
 def factor_name(name: str, factor: int) -> str:
@@ -123,8 +124,9 @@ def build_model(data: PreparedData, spec: ModelSpec, method: Method, n_groups: i
         raise SpecError(f"the grouped likelihood exists for the {', '.join(grouped.FAMILIES)} families only, "
                         f"not {spec.family!r}")
     if method == "integrated" and integrated.integrated_factor(data, spec) is None:
-        raise SpecError("integrating a factor out needs a gaussian partial-pooling model with one residual scale "
-                        "and several grouping factors, one of them varying only its intercept")
+        raise SpecError("integrating a factor out needs a gaussian model under partial or no pooling with one "
+                        "residual scale and several grouping factors, one of them varying only its intercept (under "
+                        "no pooling a further factor)")
     if method in ("sufficient", "marginal") and spec.family != "gaussian":
         raise SpecError(f"the {method!r} likelihood exists for the gaussian family only, not {spec.family!r}")
     if method == "marginal":
@@ -175,7 +177,8 @@ def build_no_pooling(data: PreparedData, spec: ModelSpec, method: Method = "rows
         # group coefficients: independent, fixed weakly informative priors (nothing is learned across groups)
         b = add_vector_prior(GROUP_COEFFICIENT, [priors[t] for t in varying], varying,
                              dims=(GROUP_DIM, VARYING_DIM))
-        _add_factor_effects(data, spec, priors)
+        _add_factor_effects(data, spec, priors, integrated.integrated_factor(data, spec) if method == "integrated"
+                            else None)
         _likelihood(model, data, spec, priors, beta, b, noise="independent" if spec.group_noise else "common",
                     method=method)
     return model
@@ -302,19 +305,21 @@ def _add_factor_effects(data: PreparedData, spec: ModelSpec, priors: dict[str, P
     if spec.pooling == "complete":
         return
     for number, factor in enumerate(spec.factors, start=1):
-        if number == integrated_out:
-            _group_scales(spec, priors, data.terms_of(factor.varying), number)
-            continue
         varying = data.terms_of(factor.varying)
-        dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
         name = factor_name(GROUP_COEFFICIENT, number)
+        if number == integrated_out:  # its scale only
+            if spec.pooling == "none":
+                zero_sum_scale(name, priors[INTERCEPT])
+            else:
+                _group_scales(spec, priors, varying, number)
+            continue
+        dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
         if spec.pooling == "none":
             # Fixed effects in effect coding: each term's deviations sum to zero over the factor's groups, with the
             # sd of the term's fixed prior. Without the constraint the first factor's coefficients and these
             # deviations could trade a constant, held only by the priors (a ridge NUTS crawls along).
-            scales = [priors[t].params[1] if priors[t].distribution == "normal" else 1.0 for t in varying]
-            columns = [pm.ZeroSumNormal(f"{name}[{t}]", sigma=prior_parameter(name, f"sigma[{t}]", scale),
-                                        dims=dims[0]) for t, scale in zip(varying, scales, strict=True)]
+            columns = [pm.ZeroSumNormal(f"{name}[{t}]", sigma=zero_sum_scale(name, priors[t], t), dims=dims[0])
+                       for t in varying]
             pm.Deterministic(name, pt.stack(columns, axis=-1), dims=dims)
             continue
         tau, corr_cholesky = _group_scales(spec, priors, varying, number)
@@ -326,6 +331,18 @@ def _add_factor_effects(data: PreparedData, spec: ModelSpec, priors: dict[str, P
             pm.MvNormal(name, mu=pt.zeros(len(varying)), chol=tau[:, None] * corr_cholesky, dims=dims)
         else:
             pm.Normal(name, mu=0.0, sigma=tau, dims=dims)
+
+
+def zero_sum_sd(prior: Prior) -> float:
+    """The sd of a further factor's zero-sum deviations of a term under no pooling: the sd of the term's fixed
+    ``prior`` where that is normal, else 1."""
+    return float(prior.params[1]) if prior.distribution == "normal" else 1.0
+
+
+def zero_sum_scale(name: str, prior: Prior, term: str = INTERCEPT) -> pt.TensorVariable:
+    """:func:`zero_sum_sd` as the ``pm.Data`` ``prior[<name>].sigma[<term>]`` (so that a new prior needs no
+    compile)."""
+    return prior_parameter(name, f"sigma[{term}]", zero_sum_sd(prior))
 
 
 def _inverse_from_cholesky(L: pt.TensorVariable, q: int) -> pt.TensorVariable:
@@ -461,13 +478,17 @@ def _likelihood(
         number = integrated.integrated_factor(data, spec)
         assert number is not None  # build_model checked
         sigma = _group_sigma(model, spec, priors, noise)
+        zero_sum = spec.pooling == "none"  # a further factor's fixed effects, in effect coding
         if number == 0:
             tau, index, size = model[GROUP_SD][0], model["group_index"], len(model.coords[GROUP_DIM])
         else:
-            tau = model[factor_name(GROUP_SD, number)][0]
+            name = factor_name(GROUP_COEFFICIENT, number)
+            tau = model[f"prior[{name}].sigma[{INTERCEPT}]"] if zero_sum else model[factor_name(GROUP_SD, number)][0]
             index = model[factor_name(FACTOR_INDEX, number)]
             size = len(model.coords[factor_name(GROUP_DIM, number)])
-        pm.Potential(OBSERVED, integrated.integrated_loglik(y - eta, index, size, tau, sigma))
+        # each group's row count, as data: a new data set of the same structure swaps it in
+        count = pm.Data(INTEGRATED_COUNT, np.bincount(index.get_value(), minlength=size))
+        pm.Potential(OBSERVED, integrated.integrated_loglik(y - eta, index, count, tau, sigma, zero_sum))
         return
     if spec.family == "gaussian":
         sigma = _group_sigma(model, spec, priors, noise)

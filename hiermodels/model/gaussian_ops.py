@@ -290,33 +290,72 @@ def _marginal_one_term(n, DtD, Dty, yty, beta, common_cols, mu, cols, precision,
 
 
 @_njit
-def _integrated_kernel(residual, index, n_groups, tau, sigma):
-    count = np.zeros(n_groups)
+def _integrated_kernel(residual, index, count, tau, sigma, zero_sum):
+    # One pass over the rows for the sums, one for the gradient. d_j = v + n_j t depends on the group only through
+    # its row count n_j (``count``, data): its log and inverse are computed once per distinct count (the InstEval
+    # subsample's 1,047 students have 7; a log per group and the counts recounted on every call made this kernel
+    # 28 us where it now takes 9.5, measured in a numba loop).
+    N, n_groups = residual.shape[0], count.shape[0]
     total = np.zeros(n_groups)
-    squares = np.zeros(n_groups)
-    for i in range(residual.shape[0]):
-        j = index[i]
-        count[j] += 1.0
-        total[j] += residual[i]
-        squares[j] += residual[i] * residual[i]
-    v, t = sigma * sigma, tau * tau
-    log_v = math.log(v)
-    value = 0.0
-    d_t = 0.0
-    d_v = 0.0
-    shrunk = np.empty(n_groups)  # m_j, the conditional mean of the group's deviation
+    squares = 0.0
+    for i in range(N):
+        total[index[i]] += residual[i]
+        squares += residual[i] * residual[i]
+    largest = 0
     for j in range(n_groups):
-        d = v + count[j] * t
-        spread = total[j] * total[j] / (d * d)
-        quadratic = squares[j] - t * total[j] * total[j] / d
-        value += count[j] * _LOG_2PI + (count[j] - 1.0) * log_v + math.log(d) + quadratic / v
-        d_t += count[j] / d - spread
-        d_v += (count[j] - 1.0) / v + 1.0 / d + t * spread / v - quadratic / (v * v)
-        shrunk[j] = t * total[j] / d
-    d_residual = np.empty(residual.shape[0])
-    for i in range(residual.shape[0]):
-        d_residual[i] = -(residual[i] - shrunk[index[i]]) / v
-    return -0.5 * value, d_residual, -tau * d_t, -sigma * d_v
+        largest = max(largest, count[j])
+    groups_of_count = np.zeros(largest + 1)
+    for j in range(n_groups):
+        groups_of_count[count[j]] += 1.0
+    v, t = sigma * sigma, tau * tau
+    inverse_v = 1.0 / v  # multiplications in the loops below: a division costs several times more
+    inverse_d = np.zeros(largest + 1)
+    log_det = 0.0  # sum_j log d_j
+    sum_inverse = 0.0  # sum_j 1/d_j
+    sum_count_inverse = 0.0  # sum_j n_j/d_j
+    sum_inverse_squared = 0.0  # sum_j 1/d_j^2
+    sum_count_inverse_squared = 0.0  # sum_j n_j/d_j^2
+    for c in range(largest + 1):
+        if groups_of_count[c] > 0.0:
+            d = v + c * t
+            inverse_d[c] = 1.0 / d
+            log_det += groups_of_count[c] * math.log(d)
+            sum_inverse += groups_of_count[c] / d
+            sum_count_inverse += groups_of_count[c] * c / d
+            sum_inverse_squared += groups_of_count[c] / (d * d)
+            sum_count_inverse_squared += groups_of_count[c] * c / (d * d)
+    weighted = 0.0  # sum_j S_j^2/d_j
+    weighted_squared = 0.0  # sum_j S_j^2/d_j^2
+    sum_ratio = 0.0  # sum_j S_j/d_j
+    sum_ratio_inverse = 0.0  # sum_j S_j/d_j^2
+    pull = np.empty(n_groups)  # d/d r_i = -r_i/v + pull_j(i)
+    for j in range(n_groups):
+        inverse = inverse_d[count[j]]
+        ratio = total[j] * inverse
+        weighted += total[j] * ratio
+        weighted_squared += ratio * ratio
+        sum_ratio += ratio
+        sum_ratio_inverse += ratio * inverse
+        pull[j] = t * inverse_v * ratio  # m_j / v
+    quadratic = squares - t * weighted  # sum_j A_j
+    value = -0.5 * (N * _LOG_2PI + (N - n_groups) * math.log(v) + log_det + quadratic / v)
+    d_t = -0.5 * (sum_count_inverse - weighted_squared)
+    d_v = -0.5 * ((N - n_groups) / v + sum_inverse + t * weighted_squared / v - quadratic / (v * v))
+    if zero_sum:
+        # The deviations sum to zero: the correction C of the module docstring, with M = t sum S_j/d_j and
+        # V = v t sum 1/d_j the mean and variance of sum_j u_j under the unconstrained conditional.
+        M, V = t * sum_ratio, v * t * sum_inverse
+        slope = M / V
+        value += 0.5 * math.log(t * n_groups / V) - 0.5 * M * slope
+        d_M, d_V = -slope, -0.5 / V + 0.5 * slope * slope
+        d_t += 0.5 / t + d_M * v * sum_ratio_inverse + d_V * v * v * sum_inverse_squared
+        d_v += -d_M * t * sum_ratio_inverse + d_V * t * t * sum_count_inverse_squared
+        for j in range(n_groups):
+            pull[j] -= slope * t * inverse_d[count[j]]
+    d_residual = np.empty(N)
+    for i in range(N):
+        d_residual[i] = pull[index[i]] - residual[i] * inverse_v
+    return value, d_residual, 2.0 * tau * d_t, 2.0 * sigma * d_v
 
 
 def _as_float_tensor(x) -> pt.TensorVariable:
@@ -388,19 +427,21 @@ class MarginalGaussianLoglik(Op):
 
 class IntegratedGaussianLoglik(Op):
     """Outputs (log-likelihood, d/d residual, d/d tau, d/d sigma); inputs residual (N,), index (N,) the group of
-    each row, n_groups (), tau (), sigma ()."""
+    each row, count (J,) the rows of each group, tau (), sigma (), zero_sum () whether the deviations sum to
+    zero."""
 
     __props__ = ()
 
-    def make_node(self, residual, index, n_groups, tau, sigma):
+    def make_node(self, residual, index, count, tau, sigma, zero_sum):
         _register_numba()
         inputs = [_as_float_tensor(residual), pt.as_tensor_variable(index).astype("int64"),
-                  pt.as_tensor_variable(n_groups).astype("int64"), _as_float_tensor(tau), _as_float_tensor(sigma)]
+                  pt.as_tensor_variable(count).astype("int64"), _as_float_tensor(tau), _as_float_tensor(sigma),
+                  pt.as_tensor_variable(zero_sum).astype("int64")]
         return Apply(self, inputs, [pt.dscalar(), inputs[0].type(), pt.dscalar(), pt.dscalar()])
 
     def perform(self, node, inputs, output_storage):
-        residual, index, n_groups, tau, sigma = inputs
-        outputs = _integrated_kernel(residual, index, int(n_groups), float(tau), float(sigma))
+        residual, index, count, tau, sigma, zero_sum = inputs
+        outputs = _integrated_kernel(residual, index, count, float(tau), float(sigma), bool(zero_sum))
         for storage, out in zip(output_storage, outputs, strict=True):
             storage[0] = np.asarray(out, dtype=float)
 
@@ -409,7 +450,8 @@ class IntegratedGaussianLoglik(Op):
 
     def pullback(self, inputs, outputs, output_grads):
         g = output_grads[0]
-        grads = [grad_undefined(self, i, x, "the group index and count are data") for i, x in enumerate(inputs)]
+        grads = [grad_undefined(self, i, x, "the group index, count and constraint are data")
+                 for i, x in enumerate(inputs)]
         grads[0], grads[3], grads[4] = g * outputs[1], g * outputs[2], g * outputs[3]
         return grads
 
@@ -459,12 +501,13 @@ def marginal_loglik(sums: dict, beta: pt.TensorVariable | None, common_columns: 
                                         varying_columns, precision, log_det_sigma, sigma_vector))
 
 
-def integrated_loglik(residual: pt.TensorVariable, index: pt.TensorVariable, n_groups: int,
-                      tau: pt.TensorVariable, sigma: pt.TensorVariable) -> pt.TensorVariable:
-    """Log-likelihood of rows with residuals ``residual`` whose group (``index``, of ``n_groups``) has an
-    intercept deviation N(0, tau) integrated out (:mod:`hiermodels.model.integrated`); ``tau`` and ``sigma``
-    scalars."""
-    return _log_likelihood(_integrated_op(residual, index, n_groups, tau, sigma))
+def integrated_loglik(residual: pt.TensorVariable, index: pt.TensorVariable, count: pt.TensorVariable,
+                      tau: pt.TensorVariable, sigma: pt.TensorVariable, zero_sum: bool = False) -> pt.TensorVariable:
+    """Log-likelihood of rows with residuals ``residual`` whose group (``index``; ``count`` rows in each of the
+    J groups) has an intercept deviation N(0, tau) integrated out (:mod:`hiermodels.model.integrated`); with
+    ``zero_sum`` the deviations of the J groups sum to zero (``pm.ZeroSumNormal(tau)``; every group then counts,
+    so no padding groups). ``tau`` and ``sigma`` scalars."""
+    return _log_likelihood(_integrated_op(residual, index, count, tau, sigma, int(zero_sum)))
 
 
 @functools.cache
@@ -497,9 +540,9 @@ def _register_numba() -> None:
     @numba_basic.register_funcify_default_op_cache_key(IntegratedGaussianLoglik)
     def _numba_integrated(op, node, **kwargs):
         @numba_basic.numba_njit
-        def integrated(residual, index, n_groups, tau, sigma):
-            value, d_residual, d_tau, d_sigma = _integrated_kernel(residual, index, n_groups[()], tau[()],
-                                                                   sigma[()])
+        def integrated(residual, index, count, tau, sigma, zero_sum):
+            value, d_residual, d_tau, d_sigma = _integrated_kernel(residual, index, count, tau[()], sigma[()],
+                                                                   zero_sum[()] != 0)
             return np.asarray(value), d_residual, np.asarray(d_tau), np.asarray(d_sigma)
 
         return integrated, _CACHE_VERSION
