@@ -123,6 +123,9 @@ def test_a_three_level_chain_nests_each_level_in_the_pairs_above_it():
     assert inner.labels == ("x:a:1", "y:a:1", "x:b:1", "y:b:1", "x:a:2", "y:a:2", "x:b:2", "y:b:2")
     np.testing.assert_array_equal(inner.index, np.repeat(np.arange(8), 2))
     assert [inner.labels[k] for k in inner.index] == [f"{a}:{b}:{e}" for a, b, e in zip(d, c, p, strict=True)]
+    assert [f.name for f in spec.factors] == ["c:p", "d:(c:p)"]  # lme4's names of the two nested factors
+    assert [ref.name for ref in population_parameters(spec, data)] == [
+        "intercept", "sd(intercept|p)", "sd(intercept|c:p)", "sd(intercept|d:(c:p))", "sigma"]
 
 
 def test_pastes_has_thirty_casks_in_ten_batches(pastes):

@@ -6,7 +6,8 @@ answers are computed here, once, in this order:
 1. **How the data enter** (``method``, :func:`choose_method`): models with several grouping factors (under
    no or partial pooling) row by row, as no group's rows carry all of a row's effects, gaussian ones with the
    intercepts of the factor with the most groups integrated out (``"integrated"``,
-   :mod:`hiermodels.model.integrated`) where that factor varies only its intercept; gaussian models through
+   :mod:`hiermodels.model.integrated`) where that factor varies only its intercept (under no pooling a further
+   factor, whose effects sum to zero); gaussian models through
    per-group sufficient statistics (``"sufficient"``), with the group effects integrated out where they are conjugate
    (``"marginal"``: non-centred partial pooling, or no pooling with normal coefficient priors); binomial,
    poisson and gamma models whose linear predictor is constant within each group through per-group sums

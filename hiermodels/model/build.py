@@ -33,7 +33,8 @@ Further grouping factors (``ModelSpec.factors``, :math:`f = 1..F`, code suffix `
     :math:`u^{(f)}_{hk} \sim \mathcal N(0, \tau^{(f)}_k)` (``b_f{f}``, ``tau_f{f}``; non-centred through
     ``z_f{f}``; correlated through ``corr_f{f}`` as above), under no pooling
     :math:`u^{(f)}_{hk} \sim \mathcal N(0, s_k)` with :math:`s_k` the sd of term k's fixed prior; complete
-    pooling drops them. Such models enter row by row. Under no pooling the deviations of each term sum to zero
+    pooling drops them. Such models enter row by row (gaussian ones with one factor's intercepts integrated out,
+    :mod:`hiermodels.model.integrated`). Under no pooling the deviations of each term sum to zero
     over the factor's groups (``pm.ZeroSumNormal``, effect coding), so that they cannot trade a constant with
     the first factor's coefficients.
 

@@ -237,22 +237,43 @@ class GroupingFactor:
 
     ``within`` nests it in another factor's column (lme4's ``(1 | within/column)``): its groups are the
     (within, column) pairs, so a label repeated under two parents names two groups. Its name is then lme4's
-    ``column:within``. The first factor's groups carry the population means of the varying terms; the groups
-    of every further factor are deviations around zero (otherwise the means would not be identified).
+    ``column:within``, or ``column:(parent's name)`` when the parent is nested itself (``d:(c:p)`` for
+    ``(1 | p/c/d)``; :class:`ModelSpec` fills ``within_name`` in). The first factor's groups carry the population
+    means of the varying terms; the groups of every further factor are deviations around zero (otherwise the
+    means would not be identified).
     """
 
     column: str
     varying: tuple[str, ...] = (INTERCEPT,)
     correlated: bool = False
     within: str | None = None
+    # The name of a nested parent (``c:p``), set by ModelSpec from the factors before this one; derived, so it
+    # takes no part in equality.
+    within_name: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "varying", _as_tuple(self.varying))
 
     @property
     def name(self) -> str:
-        """The factor's name in parameter names, coords and messages: the column, or ``column:within``."""
+        """The factor's name in parameter names, coords and messages: the column, ``column:within``, or
+        ``column:(parent's name)`` under a nested parent."""
+        if self.within_name:
+            return f"{self.column}:({self.within_name})"
         return f"{self.column}:{self.within}" if self.within else self.column
+
+
+def _with_parent_names(factors: tuple[GroupingFactor, ...]) -> tuple[GroupingFactor, ...]:
+    """Each factor nested in a nested factor before it with that parent's name (``GroupingFactor.within_name``)."""
+    names: dict[str, str] = {}
+    resolved = []
+    for factor in factors:
+        if isinstance(factor, GroupingFactor):
+            parent = names.get(factor.within or "")
+            factor = replace(factor, within_name=parent if parent and ":" in parent else None)
+            names[factor.column] = factor.name
+        resolved.append(factor)
+    return tuple(resolved)
 
 
 @dataclass(frozen=True)
@@ -283,7 +304,7 @@ class ModelSpec:
     factors: tuple[GroupingFactor, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "factors", tuple(self.factors))
+        object.__setattr__(self, "factors", _with_parent_names(tuple(self.factors)))
         object.__setattr__(self, "predictors", _as_tuple(self.predictors))
         object.__setattr__(self, "varying", _as_tuple(self.varying))
         object.__setattr__(self, "categorical", _as_pairs(self.categorical))
