@@ -43,9 +43,17 @@ factor's intercepts integrated out (:mod:`hiermodels.model.integrated` derives t
 
 and :math:`\partial/\partial\tau = 2\tau\,\partial/\partial t`,
 :math:`\partial/\partial\sigma = 2\sigma\,\partial/\partial v`. An empty (padding) group adds exactly 0 to the value and
-the gradients. Why an Op and not a PyTensor graph of scatter-adds (as this was first written): the graph and its
-automatic gradient make eight passes over the rows (a gather per sum's gradient, a scatter-add per sum) in separate
-numba functions; the Op makes two, and a log-density with its gradient on InstEval's 73,421 rows fell from 1.26 ms to
+the gradients. With ``zero_sum`` (no pooling's effect coding) the value gains
+:math:`C = \tfrac12\log(tJ/V) - M^2/(2V)`, :math:`M = t\sum_j S_j/d_j`, :math:`V = vt\sum_j 1/d_j` (J groups, every
+one counting), whose derivatives follow from :math:`\partial M/\partial r_i = t/d_{j(i)}`,
+:math:`\partial M/\partial t = v\sum_j S_j/d_j^2`, :math:`\partial M/\partial v = -t\sum_j S_j/d_j^2`,
+:math:`\partial V/\partial t = v^2\sum_j 1/d_j^2`, :math:`\partial V/\partial v = t^2\sum_j n_j/d_j^2` and
+:math:`\partial C/\partial M = -M/V`, :math:`\partial C/\partial V = -1/(2V) + M^2/(2V^2)`,
+:math:`\partial C/\partial t \mathrel{+}= 1/(2t)`.
+
+Why an Op and not a PyTensor graph of scatter-adds (as this was first written): the graph and its automatic
+gradient make eight passes over the rows (a gather per sum's gradient, a scatter-add per sum) in separate numba
+functions; the Op makes two, and a log-density with its gradient on InstEval's 73,421 rows fell from 1.26 ms to
 0.63 ms per call (``python benchmarks/bench_log_density.py --insteval PATH``, load about 1.5; the textbook model of the
 same data: 0.43 ms, with 4,104 values against our 1,540).
 
