@@ -8,11 +8,14 @@ Progress is reported through a callback called **on the caller's thread** (nutpi
 sampler thread and only records the latest state), so a user interface may draw from it directly. Cancelling
 is cooperative: set the ``cancel`` event from anywhere and the sampler is aborted within one polling interval
 (``POLL_SECONDS``), raising :class:`~hiermodels.errors.FitCancelled`; the callback itself may also raise
-``FitCancelled`` (or anything else) to stop, e.g. when the page it draws on has gone.
+``FitCancelled`` (or anything else) to stop, e.g. when the page it draws on has gone. The sampler is polled every
+``POLL_SECONDS`` (so a fit's end is seen within 20 ms: a warmed fit of a bundled sample takes 0.2-2 s, and 100 ms
+polls cost about 50 ms of each) and the callback called at most every ``REPORT_SECONDS``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -58,7 +61,8 @@ from hiermodels.model.priors import data_for, resolve_priors, specs_for_poolings
 from hiermodels.model.spec import INTERCEPT, POOLINGS, ModelSpec, Pooling
 from hiermodels.results.fit_result import FitResult, MapKind, Timing
 
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.02
+REPORT_SECONDS = 0.1
 # The time left is estimated from the draws of the last RATE_WINDOW_S seconds (the first tuning draws, with the
 # step size still adapting, are much slower than the rest), and only once MIN_ESTIMATE_FRACTION of the draws are
 # done: before that any estimate is mostly the slow start.
@@ -339,7 +343,7 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
     totals = integrated.residual_sums(data.y, index, len(labels), parts)
     count = np.bincount(index, minlength=len(labels)).astype(float)
     u = integrated.draw_integrated_effects(totals, count, tau, flat(SIGMA), np.random.default_rng(spec.sampler.seed),
-                                           zero_sum)
+                                           zero_sum, overwrite_totals=True)
     if number == 0:
         u += flat(POPULATION_MEAN)  # the coefficients: the population mean plus the deviation
     values = u[:, :, None]
@@ -375,8 +379,14 @@ def _sample(compiled: NutpieModel, plan: FitPlan, report: Callable[..., None],
     )
     total = (settings.draws + settings.tune) * settings.chains
     history: deque[tuple[float, int]] = deque()  # (seconds, draws done) of the last RATE_WINDOW_S seconds
+    reported = -math.inf
     try:
         while not _finished(sampler):
+            _check_cancel(cancel)
+            if time.perf_counter() - reported < REPORT_SECONDS:
+                time.sleep(POLL_SECONDS)
+                continue
+            reported = time.perf_counter()
             if latest:
                 chains = latest[0]
                 done = int(sum(c.finished_draws for c in chains))

@@ -27,6 +27,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 from pymc.blocking import DictToArrayBijection, RaveledVars
+from pymc.initial_point import make_initial_point_fn
 
 from hiermodels.data.preparing import PreparedData
 from hiermodels.engine import gaussian_engine
@@ -89,8 +90,7 @@ def find_mode(data: PreparedData, spec: ModelSpec,
                 finder = CompiledModeFinder(model)
         else:
             finder, _ = compiled_cache.get_or_compile(plan.mode_key, lambda: CompiledModeFinder(model))
-        # No jitter: the optimiser starts from the model's initial point, so the mode found is reproducible.
-        return finder.find(data_values(model), model.initial_point())
+        return finder.find(data_values(model))
     except Exception as error:  # scipy and pytensor raise many types; the fit itself is still valid
         return {}, f"the optimiser failed: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
 
@@ -361,15 +361,21 @@ class CompiledModeFinder:
         self._names = [v.name for v in model.unobserved_value_vars]
         self._values = model.compile_fn(model.unobserved_value_vars, inputs=model.value_vars,
                                         on_unused_input="ignore")
+        # The model's initial point (``model.initial_point()``), compiled once too: it reads the data containers
+        # (the priors' parameters), and compiling it on every fit cost 0.05-0.14 s.
+        self._initial_point = make_initial_point_fn(model=model, return_transformed=True)
         self._lock = threading.Lock()
 
-    def find(self, data: dict[str, object], start: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], str]:
-        """The mode for these data containers, from ``start`` (a point of the value variables)."""
+    def find(self, data: dict[str, object],
+             start: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], str]:
+        """The mode for these data containers, from ``start`` (a point of the value variables; by default the
+        model's initial point for these data, without jitter, so the mode found is reproducible)."""
         from scipy import optimize
 
         with self._lock:
             for variable in self.model.data_vars:
                 variable.set_value(data[variable.name])
+            start = self._initial_point(0) if start is None else start
             x0 = DictToArrayBijection.map({v.name: np.asarray(start[v.name]) for v in self.model.value_vars})
 
             def point(x: np.ndarray) -> dict[str, np.ndarray]:
