@@ -244,6 +244,8 @@ def warm(cache: CompiledModelCache, data: PreparedData, spec: ModelSpec, pooling
 
             _, hit = cache.get_or_compile(plan.structure_key, compile_sampler)
             found.append(hit)
+            if plan.method == "integrated":
+                integrated.warm_draws()
         find_mode(data, pooled, cache)
     return found
 

@@ -308,10 +308,8 @@ def _add_factor_effects(data: PreparedData, spec: ModelSpec, priors: dict[str, P
     for number, factor in enumerate(spec.factors, start=1):
         varying = data.terms_of(factor.varying)
         name = factor_name(GROUP_COEFFICIENT, number)
-        if number == integrated_out:  # its scale only
-            if spec.pooling == "none":
-                zero_sum_scale(name, priors[INTERCEPT])
-            else:
+        if number == integrated_out:  # its scale only (under no pooling a fixed one: _likelihood adds it)
+            if spec.pooling != "none":
                 _group_scales(spec, priors, varying, number)
             continue
         dims = (factor_name(GROUP_DIM, number), factor_name(VARYING_DIM, number))
@@ -484,7 +482,7 @@ def _likelihood(
             tau, index, size = model[GROUP_SD][0], model["group_index"], len(model.coords[GROUP_DIM])
         else:
             name = factor_name(GROUP_COEFFICIENT, number)
-            tau = model[f"prior[{name}].sigma[{INTERCEPT}]"] if zero_sum else model[factor_name(GROUP_SD, number)][0]
+            tau = zero_sum_scale(name, priors[INTERCEPT]) if zero_sum else model[factor_name(GROUP_SD, number)][0]
             index = model[factor_name(FACTOR_INDEX, number)]
             size = len(model.coords[factor_name(GROUP_DIM, number)])
         # each group's row count, as data: a new data set of the same structure swaps it in

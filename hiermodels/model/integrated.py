@@ -142,6 +142,14 @@ def draw_integrated_effects(totals: np.ndarray, count: np.ndarray, tau: np.ndarr
     return u
 
 
+def warm_draws() -> None:
+    """Load the draws' numba kernel from numba's disk cache (or compile it) now, as a server's warm start does,
+    rather than at the end of the first fit in a new process (0.4 s)."""
+    for zero_sum in (False, True):
+        draw_integrated_effects(np.zeros((1, 2)), np.ones(2), np.ones(1), np.ones(1), np.random.default_rng(0),
+                                zero_sum)
+
+
 @numba.njit(cache=True)
 def _conditional_draws(u, count, tau, sigma, zero_sum, normals):
     # In place: the residual sums u (S, J) become the draws, with the standard normals ``normals``; one pass and no
