@@ -316,8 +316,8 @@ def test_two_factor_default_priors_and_an_override_by_name(penicillin):
 def test_several_factors_plan_a_factor_integrated_out_through_nutpie_with_a_low_rank_mass_matrix(penicillin):
     """With one factor's intercepts integrated out: the plates (most groups) under partial pooling, the samples
     (the further factor, in effect coding) under no pooling; always nutpie, with a low-rank mass matrix for this
-    handful of sampled effects (6 samples, or 24 plates); the mode of the rows. A factor that varies a slope
-    too is not integrated out; nor is a family other than the gaussian."""
+    handful of sampled effects (6 samples, or 24 plates); the mode of the rows. A family other than the
+    gaussian is not integrated out."""
     spec = penicillin_spec()
     data = prepare(penicillin, spec)
     for pooling in ("partial", "none"):
