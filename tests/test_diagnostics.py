@@ -228,6 +228,10 @@ def test_divergence_advice_follows_the_settings():
     # The target acceptance the plan chose (0.9 with the group effects integrated out) is the one advised on.
     smooth = assess(SPEC, measured(), 5, 4, 1000, target_accept=0.9)
     assert "raise the target acceptance from 0.9 to 0.995" in smooth.warnings[0] and smooth.target_accept == 0.9
+    # Non-centred partial pooling also names the centred form (data-rich groups); no pooling has no such choice.
+    assert "the centred parameterisation may suit better" in smooth.warnings[0]
+    unpooled = assess(SPEC.with_pooling("none"), measured(), 5, 4, 1000, target_accept=0.9)
+    assert "centred" not in unpooled.warnings[0]
     careful = replace(SPEC, sampler=CAREFUL_SAMPLER)
     assert "already high" in assess(careful, measured(), 5, 4, 2000).warnings[0]
     assert assess(SPEC, measured(), 5, 4, 1000).warnings[0].startswith("5 divergent transition(s)")
