@@ -311,7 +311,7 @@ def _with_integrated_effects(posterior: xr.DataTree, data: PreparedData,
     number = integrated.integrated_factor(data, spec)
     assert number is not None  # the plan chose "integrated"
     common, varying = term_split(data, spec)
-    zero_sum = spec.pooling == "none"  # a further factor's fixed effects in effect coding
+    zero_sum = integrated.sums_to_zero(spec)
 
     def flat(name: str) -> np.ndarray:
         values = draws[name].to_numpy()

@@ -477,7 +477,7 @@ def _likelihood(
         number = integrated.integrated_factor(data, spec)
         assert number is not None  # build_model checked
         sigma = _group_sigma(model, spec, priors, noise)
-        zero_sum = spec.pooling == "none"  # a further factor's fixed effects, in effect coding
+        zero_sum = integrated.sums_to_zero(spec)
         if number == 0:
             tau, index, size = model[GROUP_SD][0], model["group_index"], len(model.coords[GROUP_DIM])
         else:

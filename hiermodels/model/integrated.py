@@ -82,6 +82,12 @@ def integrated_factor(data: PreparedData, spec: ModelSpec) -> int | None:
     return max(candidates, key=lambda k: (sizes[k], -k))
 
 
+def sums_to_zero(spec: ModelSpec) -> bool:
+    """Whether the integrated factor's deviations sum to zero: under no pooling, where a further factor's effects
+    are fixed effects in effect coding (module docstring)."""
+    return spec.pooling == "none"
+
+
 def integrated_loglik(residual: pt.TensorVariable, index: pt.TensorVariable, count: pt.TensorVariable,
                       tau: pt.TensorVariable, sigma: pt.TensorVariable, zero_sum: bool = False) -> pt.TensorVariable:
     """The log-likelihood of the rows with the factor's intercepts integrated out (module docstring; ``count``

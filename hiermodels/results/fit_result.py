@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -254,33 +254,41 @@ class FitResult:
         point = self.map_point
         sizes = np.bincount(factor_data.index, minlength=factor_data.n_groups)
         n_groups = factor_data.n_groups
+
+        def drawn(name: str) -> np.ndarray | None:
+            """The draws of ``name``, one row per draw (chains stacked)."""
+            return posterior[name].to_numpy().reshape(-1, *posterior[name].shape[2:]) if name in posterior else None
+
+        def at_mode(name: str) -> np.ndarray | None:
+            """The joint mode's value of ``name`` as a single "draw"."""
+            return np.asarray(point[name], dtype=float)[None] if name in point else None
+
+        def population_value(values: Callable[[str], np.ndarray | None], term: str) -> np.ndarray:
+            """Per draw (S, 1): the term's common coefficient, its population mean (partial pooling), or the
+            average of the first factor's group coefficients (no pooling); NaN where ``values`` has none."""
+            if term in common:
+                name, pick = m.COMMON, (lambda v: v[:, common.index(term)])
+            elif spec.pooling == "partial":
+                name, pick = m.POPULATION_MEAN, (lambda v: v[:, varying.index(term)])
+            else:
+                name, pick = m.GROUP_COEFFICIENT, (lambda v: v[:, :data.n_groups, varying.index(term)].mean(axis=1))
+            found = values(name)
+            return pick(found)[:, None] if found is not None else np.full((1, 1), np.nan)
+
         frames = []
         for position, term in enumerate(terms):
-            if term in common:
-                base = posterior[m.COMMON].sel({m.COMMON_DIM: term}).to_numpy().reshape(-1, 1)
-            elif spec.pooling == "partial":
-                base = posterior[m.POPULATION_MEAN].sel({m.VARYING_DIM: term}).to_numpy().reshape(-1, 1)
-            else:
-                base = (posterior[m.GROUP_COEFFICIENT].sel({m.VARYING_DIM: term}).mean(m.GROUP_DIM)
-                        .to_numpy().reshape(-1, 1))
-            samples = base
-            if effect_name in posterior:
-                dim_group, dim_term = m.factor_name(m.GROUP_DIM, number), m.factor_name(m.VARYING_DIM, number)
-                samples = base + (posterior[effect_name].sel({dim_term: term})
-                                  .transpose("chain", "draw", dim_group).to_numpy().reshape(-1, n_groups))
-            # The same sum at the mode: the term's population value there plus the group's deviation there.
-            if term in common:
-                base_mode = float(np.asarray(point[m.COMMON])[common.index(term)]) if m.COMMON in point else np.nan
-            elif spec.pooling == "partial" and m.POPULATION_MEAN in point:
-                base_mode = float(np.asarray(point[m.POPULATION_MEAN])[varying.index(term)])
-            elif spec.pooling != "partial" and m.GROUP_COEFFICIENT in point:
-                base_mode = float(np.asarray(point[m.GROUP_COEFFICIENT])[:data.n_groups, varying.index(term)].mean())
-            else:
-                base_mode = np.nan
-            if effect_name in point:
-                mode = base_mode + np.asarray(point[effect_name], dtype=float)[:n_groups, position]
-            else:
-                mode = np.full(n_groups, base_mode if effect_name not in posterior else np.nan)
+            # Draw by draw, and at the joint mode: the term's population value plus the group's deviation.
+            samples = population_value(drawn, term)
+            effects = drawn(effect_name)
+            if effects is not None:
+                samples = samples + effects[:, :n_groups, position]
+            mode = population_value(at_mode, term)[0]
+            mode_effects = at_mode(effect_name)
+            if mode_effects is not None:
+                mode = mode + mode_effects[0, :n_groups, position]
+            elif effects is not None:  # the effects vary, but the mode has no value for them
+                mode = np.full(n_groups, np.nan)
+            mode = np.broadcast_to(mode, (n_groups,))
             transform = coefficient_transform(spec.family, term, scale)
             summary = {key: np.broadcast_to(value, (n_groups,))
                        for key, value in _summaries(transform.apply(samples), prob).items()}
