@@ -651,8 +651,11 @@ def map_vs_mean_chart(table: pd.DataFrame, *, highlight: str | None = None) -> a
         # Only the group panel is dimmed around a highlighted group.
         dim = (alt.condition(alt.datum.highlighted, alt.value(1.0), alt.value(0.35)) if highlight and groups_panel
                else alt.value(1.0))
+        # Not from zero: a panel of intercepts near 60 drawn from 0 squeezes the groups' differences into a sliver
+        # (a collapsed scale's MAP at 0 is data, so its panel still reaches 0).
         interval = alt.Chart().mark_rule(strokeWidth=3).encode(
-            y=y, x=alt.X("lower:Q", title="value", axis=alt.Axis(tickCount=6, labelOverlap=True)), x2="upper:Q",
+            y=y, x=alt.X("lower:Q", title="value", scale=alt.Scale(zero=False),
+                         axis=alt.Axis(tickCount=6, labelOverlap=True)), x2="upper:Q",
             color=alt.Color("interval:N", scale=colour, title=None), opacity=dim,
         )
         markers = alt.Chart().transform_fold(["mean", "map"], as_=["estimate", "value"]).transform_calculate(
