@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import types
+import weakref
 
 import numpy as np
 import nutpie
@@ -76,16 +77,100 @@ def test_every_route_gives_the_compiled_model_nutpie_samples():
     assert not undefined, f"{UPGRADED}: nutpie's CompiledModel no longer defines {undefined} (NutpieModel names them)"
 
 
-@pytest.fixture(scope="module")
-def tiny_compiled():
-    """nutpie's own compile of a one-parameter PyMC model: y_i ~ N(mu, 1), mu ~ N(0, 10), y a ``pm.Data``."""
+def tiny_model() -> pm.Model:
+    """A one-parameter PyMC model: y_i ~ N(mu, 1), mu ~ N(0, 10), y a ``pm.Data``."""
     with pm.Model() as model:
         y = pm.Data("y", np.array([1.0, 2.0, 3.0]))
         pm.Data("unused", np.zeros(2))  # read by nothing that is sampled: pruned from the compiled function
         mu = pm.Normal("mu", 0, 10)
         pm.Normal("obs", mu, 1, observed=y)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_compiled():
+    """The adapter's compile of :func:`tiny_model` (nutpie's model, the callbacks cached on disk)."""
     with COMPILE_LOCK:
-        return CompiledSampler(model).compiled
+        return CompiledSampler(tiny_model()).compiled
+
+
+def shared_data_model(rows: int) -> pm.Model:
+    """A model whose compiled functions read shared data of every kind this project's models have: a 0-d, a
+    1-d and a 2-d float array and an int32 index. y_i ~ N(a[g_i] + X_i b, s), a_j ~ N(0, tau), tau's scale
+    and b's scale from ``pm.Data``; a stored deterministic, so that the expand function reads data too."""
+    rng = np.random.default_rng(rows)
+    with pm.Model(coords={"group": range(4), "column": range(2)}) as model:
+        index = pm.Data("index", rng.integers(0, 4, rows).astype("int32"))
+        x = pm.Data("x", rng.normal(size=(rows, 2)))
+        y = pm.Data("y", rng.normal(size=rows))
+        scale = pm.Data("scale", 2.0)
+        offset = pm.Data("offset", np.array([0.5, -0.5]))
+        tau = pm.HalfNormal("tau", scale)
+        a = pm.Normal("a", 0, tau, dims="group")
+        b = pm.Normal("b", offset, 1, dims="column")
+        pm.Deterministic("b_shifted", b + offset, dims="column")
+        pm.Normal("obs", a[index] + pm.math.dot(x, b), pm.HalfNormal("s", 1), observed=y)
+    return model
+
+
+def test_the_cached_callbacks_sample_nutpies_draws_and_load_from_disk():
+    """The adapter's compile of a PyMC model (group 4) against nutpie's own: the same draws from the same seed,
+    to the last bit, before and after ``with_data`` changes the number of rows (the callbacks read each array's
+    address and shape from nutpie's record); and a second compile of the same model loads both callbacks from
+    numba's disk cache instead of compiling them."""
+    from nutpie import compile_pymc
+
+    model = shared_data_model(30)
+    with COMPILE_LOCK:
+        nutpies = compile_pymc.compile_pymc_model(model, backend="numba")
+        ours = nutpie_adapter.compile_pymc_model(model)
+        again = nutpie_adapter.compile_pymc_model(model)
+    assert ours.compiled_logp_func._pyfunc.__module__.startswith("hiermodels_callbacks_")
+    assert (again.compiled_logp_func.cache_hits, again.compiled_expand_func.cache_hits) == (1, 1)
+    new_rows = {variable.name: variable.get_value() for variable in shared_data_model(45).data_vars}
+    for a, b in ((nutpies, ours), (nutpies.with_data(**new_rows), ours.with_data(**new_rows))):
+        traces = [nutpie.sample(route, draws=60, tune=60, chains=2, cores=1, seed=9, progress_bar=False).posterior
+                  for route in (a, b)]
+        for name in ("tau", "a", "b", "b_shifted", "s"):
+            np.testing.assert_array_equal(traces[0][name].to_numpy(), traces[1][name].to_numpy(),
+                                          err_msg=f"{UPGRADED}: the cached callbacks disagree with nutpie's on {name}")
+
+
+def test_nutpies_compile_functions_and_user_data_record():
+    """What group 4 reads of nutpie's compile: ``_make_functions``'s keywords and its seven results,
+    ``_prepare_dims_and_coords``, and ``make_user_data``'s record (``shared`` holding ``data``, ``size`` and
+    ``shape``, each one field per shared variable's key); and PyTensor's table of cache keys."""
+    from nutpie import compile_pymc
+    from pytensor.link.numba import cache
+
+    parameters = inspect.signature(compile_pymc._make_functions).parameters
+    for name in ("mode", "compute_grad", "join_expanded", "pymc_initial_point_fn"):
+        assert name in parameters, f"{UPGRADED}: compile_pymc._make_functions no longer takes {name}"
+    assert list(inspect.signature(compile_pymc._prepare_dims_and_coords).parameters) == [
+        "model", "shape_info", "reparameterized_names"], f"{UPGRADED}: _prepare_dims_and_coords changed"
+    model = shared_data_model(5)
+    variables = list(model.data_vars)
+    record = compile_pymc.make_user_data({v: str(i) for i, v in enumerate(variables)},
+                                         {str(i): np.asarray(v.get_value()) for i, v in enumerate(variables)})
+    shared = record.dtype["shared"]
+    assert shared.names == ("data", "size", "shape"), f"{UPGRADED}: nutpie's user-data record changed"
+    for i, variable in enumerate(variables):
+        value = np.asarray(variable.get_value())
+        assert int(record["shared"]["data"][str(i)]) == value.ctypes.data or value.size == 0
+        assert tuple(record["shared"]["shape"][str(i)].reshape(-1)) == value.shape
+    assert isinstance(cache.CACHED_SRC_FUNCTIONS, weakref.WeakKeyDictionary)
+
+
+def test_a_function_pytensor_does_not_cache_gets_nutpies_own_compile():
+    """Without PyTensor's cache key for the inner functions (here PyTensor's numba cache is switched off, as a
+    user may do), the adapter compiles the model as nutpie does (its callbacks are nutpie's), and it samples."""
+    import pytensor
+
+    with COMPILE_LOCK, pytensor.config.change_flags(numba__cache=False):
+        compiled = nutpie_adapter.compile_pymc_model(tiny_model())
+    assert compiled.compiled_logp_func._pyfunc.__module__ == "nutpie.compile_pymc"
+    trace = nutpie.sample(compiled, draws=100, tune=100, chains=1, seed=3, progress_bar=False)
+    assert abs(float(trace.posterior["mu"].mean()) - 6 / 3.01) < 0.5
 
 
 def test_callback_signatures_and_return_codes_are_nutpies(tiny_compiled):
@@ -95,13 +180,16 @@ def test_callback_signatures_and_return_codes_are_nutpies(tiny_compiled):
     from nutpie import compile_pymc
 
     with COMPILE_LOCK:
-        ours = gaussian_engine.callbacks(False)
-    for what, theirs, mine in (("log-density", tiny_compiled.compiled_logp_func, ours[0]),
-                               ("expand", tiny_compiled.compiled_expand_func, ours[1])):
+        engine = gaussian_engine.callbacks(False)
+        nutpies = compile_pymc.compile_pymc_model(tiny_model(), backend="numba")
+    for what, theirs, ours in (("log-density", nutpies.compiled_logp_func, engine[0]),
+                               ("log-density", nutpies.compiled_logp_func, tiny_compiled.compiled_logp_func),
+                               ("expand", nutpies.compiled_expand_func, engine[1]),
+                               ("expand", nutpies.compiled_expand_func, tiny_compiled.compiled_expand_func)):
         prototype = (theirs.ctypes.restype, theirs.ctypes.argtypes)
-        assert prototype == (mine.ctypes.restype, mine.ctypes.argtypes), (
+        assert prototype == (ours.ctypes.restype, ours.ctypes.argtypes), (
             f"{UPGRADED}: nutpie's {what} callback is now {prototype}, the adapter's "
-            f"{(mine.ctypes.restype, mine.ctypes.argtypes)}")
+            f"{(ours.ctypes.restype, ours.ctypes.argtypes)}")
     source = inspect.getsource(compile_pymc._make_c_logp_func)
     for code in (nutpie_adapter.NONFINITE_GRADIENT, nutpie_adapter.NONFINITE_LOGP):
         assert f"return {code}" in source, f"{UPGRADED}: nutpie's log-density callback no longer returns {code}"

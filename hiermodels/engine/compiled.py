@@ -30,7 +30,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import cast
 
-import nutpie
 import pymc as pm
 
 from hiermodels.data.preparing import PreparedData
@@ -91,11 +90,12 @@ class CompiledModelCache:
 
 
 def compile_pymc(model: pm.Model) -> NutpieModel:
-    """nutpie's numba compile of a PyMC model (callers hold :data:`COMPILE_LOCK`)."""
+    """nutpie's numba compile of a PyMC model, its C callbacks cached on disk
+    (:func:`hiermodels.engine.nutpie_adapter.compile_pymc_model`; callers hold :data:`COMPILE_LOCK`)."""
     with warnings.catch_warnings():
         # PyTensor warns that it found no BLAS; numba does its own, and users cannot act on the warning.
         warnings.simplefilter("ignore")
-        return nutpie.compile_pymc_model(model, backend="numba")
+        return nutpie_adapter.compile_pymc_model(model)
 
 
 def data_values(model: pm.Model) -> dict[str, object]:
