@@ -423,6 +423,9 @@ def shrinkage_chart(
         f"Term: {term}. Each arrow runs from a group's own estimate (no pooling) to its partial-pooling estimate.",
         SHRINKAGE_HINTS[axis.kind],
     ]
+    hidden = _hidden_moves_note(d, show_intervals=show_intervals)
+    if hidden:
+        subtitle += textwrap.wrap(hidden, SUBTITLE_CHARACTERS)
     return _layer(*layers).properties(
         title=_title("Shrinkage: how far each group's estimate is pulled", subtitle),
         width=WIDTH, height=HEIGHT + 60,
@@ -434,6 +437,33 @@ SHRINKAGE_HINTS: Mapping[str, str] = {
     "interval width": "Every group has the same n; those whose own estimate is least certain move furthest.",
     "rank": "Every group has the same n; in order of their own estimate, the extremes move furthest.",
 }
+
+
+# A point's radius as a share of the value axis: the circles are 110 px² (radius about 6 px) on a plot
+# HEIGHT + 60 px tall, so a move under about 1.2 % of the axis's span ends under its own circle.
+HIDDEN_MOVE_SHARE = 6.0 / (HEIGHT + 60)
+
+
+def _hidden_moves_note(d: pd.DataFrame, *, show_intervals: bool) -> str | None:
+    """A sentence for the chart when no arrow can be seen: every identified group moves less than a point's radius
+    on the value axis (Penicillin's six samples, 24 rows each, move at most 0.009 on an axis of 5), so the
+    partial-pooling heads sit under the no-pooling circles. Without it a reader looks for the legend's
+    partial-pooling points and finds none. ``None`` when some arrow is visible."""
+    moved = d.loc[d["identified"], ["group", "none", "partial"]]
+    if moved.empty:
+        return None
+    columns = [c for c in ("none", "partial", "complete", "population_mean") if c in d]
+    if show_intervals:
+        columns += [c for c in ("none_lower", "none_upper", "partial_lower", "partial_upper") if c in d]
+    values = d[columns].to_numpy(dtype=float)
+    span = float(np.nanmax(values) - np.nanmin(values))
+    move = (moved["partial"] - moved["none"]).abs()
+    largest = float(move.max())
+    if not span > 0 or largest >= HIDDEN_MOVE_SHARE * span:
+        return None
+    # The largest move as a number only: group names are user strings and travel as data, never in the title.
+    return (f"No arrow shows here: every group moves less than a point's width (at most {_number(largest)}), so "
+            "partial pooling barely changes these estimates.")
 
 
 def _name_labels(base: alt.Chart, x: alt.X, y: str, *, label_all: bool, offset: str = "0") -> list[alt.Chart]:

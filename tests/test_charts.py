@@ -163,6 +163,29 @@ def test_shrinkage_chart_marks_unidentified_groups(shrinkage):
     assert fills and fills[0]["value"] == "#ffffff"  # hollow when not identified
 
 
+def test_shrinkage_chart_says_when_no_arrow_can_be_seen(shrinkage):
+    """When every group's move is under a point's radius (Penicillin's samples move at most 0.009 on an axis of 5),
+    the subtitle says so instead of leaving the legend's partial-pooling heads to be looked for; a visible move
+    adds nothing."""
+    intercepts = shrinkage[shrinkage["term"] == "intercept"]
+    visible = _spec(charts.shrinkage_chart(intercepts, "intercept"))
+    assert not any("No arrow shows" in line for line in visible["title"]["subtitle"])
+
+    span = float(intercepts["none"].max() - intercepts["none"].min())
+    barely = intercepts.assign(partial=intercepts["none"] + 0.002 * span)
+    subtitle = _spec(charts.shrinkage_chart(barely, "intercept"))["title"]["subtitle"]
+    assert any(line.startswith("No arrow shows here") for line in subtitle)
+    assert charts._number(0.002 * span) in " ".join(subtitle)
+    note = subtitle[subtitle.index(next(line for line in subtitle if line.startswith("No arrow"))):]
+    assert len(note) > 1 and max(map(len, note)) <= charts.SUBTITLE_CHARACTERS  # wrapped within the chart's width
+
+    # One group moving a tenth of the axis is visible: no note.
+    moved = barely.copy()
+    moved.loc[moved.index[0], "partial"] = moved["none"].iloc[0] + 0.1 * span
+    assert not any("No arrow shows" in line
+                   for line in _spec(charts.shrinkage_chart(moved, "intercept"))["title"]["subtitle"])
+
+
 def test_shrinkage_chart_highlight_and_selection(shrinkage):
     spec = _spec(charts.shrinkage_chart(shrinkage, "intercept", highlight="g3", selectable=True))
     params = _params(spec)
