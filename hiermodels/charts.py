@@ -446,10 +446,10 @@ HIDDEN_MOVE_SHARE = 6.0 / (HEIGHT + 60)
 
 def _hidden_moves_note(d: pd.DataFrame, *, show_intervals: bool) -> str | None:
     """A sentence for the chart when no arrow can be seen: every identified group moves less than a point's radius
-    on the value axis (Penicillin's six samples, 24 rows each, move at most 0.009 on an axis of 5), so the
+    on the value axis (Penicillin's six samples, 24 rows each, move at most about 0.01 on an axis of 5), so the
     partial-pooling heads sit under the no-pooling circles. Without it a reader looks for the legend's
     partial-pooling points and finds none. ``None`` when some arrow is visible."""
-    moved = d.loc[d["identified"], ["group", "none", "partial"]]
+    moved = d.loc[d["identified"], ["none", "partial"]]
     if moved.empty:
         return None
     columns = [c for c in ("none", "partial", "complete", "population_mean") if c in d]
@@ -462,8 +462,8 @@ def _hidden_moves_note(d: pd.DataFrame, *, show_intervals: bool) -> str | None:
     if not span > 0 or largest >= HIDDEN_MOVE_SHARE * span:
         return None
     # The largest move as a number only: group names are user strings and travel as data, never in the title.
-    return (f"No arrow shows here: every group moves less than a point's width (at most {_number(largest)}), so "
-            "partial pooling barely changes these estimates.")
+    return (f"No arrow shows here: every group moves less than its circle's radius (at most {_number(largest)}), "
+            "so partial pooling barely changes these estimates.")
 
 
 def _name_labels(base: alt.Chart, x: alt.X, y: str, *, label_all: bool, offset: str = "0") -> list[alt.Chart]:
