@@ -94,6 +94,8 @@ AXIS_TITLE_PX = 18
 TITLE_PX = 22
 WIDTH = 760
 HEIGHT = 460
+SHRINKAGE_HEIGHT = HEIGHT + 60  # the shrinkage charts: room for the group names under the axis
+POINT_SIZE = 110  # a group's point, in px² (Vega-Lite's size is the area); a highlighted one is 400
 
 
 def lecture_theme() -> alt.theme.ThemeConfig:
@@ -408,7 +410,7 @@ def shrinkage_chart(
         x=x, y="none:Q",
         color=alt.Color("series_none:N", scale=colour_scale, title=None),
         fill=alt.condition(alt.datum.identified, alt.value(POOLING_COLORS["none"]), alt.value("#ffffff")),
-        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(POINT_SIZE)),
         strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2)),
         opacity=dim,
         tooltip=[*tooltip, alt.Tooltip("note:N", title="note")],
@@ -428,7 +430,7 @@ def shrinkage_chart(
         subtitle += textwrap.wrap(hidden, SUBTITLE_CHARACTERS)
     return _layer(*layers).properties(
         title=_title("Shrinkage: how far each group's estimate is pulled", subtitle),
-        width=WIDTH, height=HEIGHT + 60,
+        width=WIDTH, height=SHRINKAGE_HEIGHT,
     )
 
 
@@ -439,9 +441,9 @@ SHRINKAGE_HINTS: Mapping[str, str] = {
 }
 
 
-# A point's radius as a share of the value axis: the circles are 110 px² (radius about 6 px) on a plot
-# HEIGHT + 60 px tall, so a move under about 1.2 % of the axis's span ends under its own circle.
-HIDDEN_MOVE_SHARE = 6.0 / (HEIGHT + 60)
+# A group's circle's radius as a share of the shrinkage chart's value axis (a POINT_SIZE px² circle, radius about
+# 6 px, on a plot SHRINKAGE_HEIGHT px tall): a move under about 1.1 % of the axis's span ends under its own circle.
+HIDDEN_MOVE_SHARE = math.sqrt(POINT_SIZE / math.pi) / SHRINKAGE_HEIGHT
 
 
 def _hidden_moves_note(d: pd.DataFrame, *, show_intervals: bool) -> str | None:
@@ -599,7 +601,7 @@ def shrinkage_2d_chart(
         x=x_axis, y=y_axis,
         color=alt.Color("series_none:N", scale=colour_scale, title=None),
         fill=alt.condition(alt.datum.identified, alt.value(POOLING_COLORS["none"]), alt.value("#ffffff")),
-        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(POINT_SIZE)),
         strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2)),
         opacity=dim, tooltip=[*tooltip, alt.Tooltip("note:N", title="note")],
     )
@@ -1143,7 +1145,7 @@ def group_level_chart(
     points = own.mark_point(filled=False, strokeWidth=2.5, cursor="pointer" if selectable else "default").encode(
         x=x, y="none:Q",
         color=alt.Color("series_none:N", scale=colour_scale, title=None),
-        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(POINT_SIZE)),
         strokeWidth=alt.condition(alt.datum.highlighted, alt.value(4), alt.value(2.5)),
         opacity=dim, tooltip=tooltip,
     )
@@ -1153,7 +1155,7 @@ def group_level_chart(
     layers.append(base.mark_point(filled=True).encode(
         x=x, y=y,
         color=alt.Color("series_partial:N", scale=colour_scale, title=None),
-        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(110)),
+        size=alt.condition(alt.datum.highlighted, alt.value(400), alt.value(POINT_SIZE)),
         opacity=dim, tooltip=tooltip,
     ))
     layers += _name_labels(base, x, "partial:Q", label_all=len(d) <= MAX_TEXT_LABELS)
@@ -1164,7 +1166,7 @@ def group_level_chart(
         "each group is pulled toward its own predicted value.",
     ]
     return _layer(*layers).properties(
-        title=_title("Shrinkage toward a group-level regression", subtitle), width=WIDTH, height=HEIGHT + 60,
+        title=_title("Shrinkage toward a group-level regression", subtitle), width=WIDTH, height=SHRINKAGE_HEIGHT,
     )
 
 

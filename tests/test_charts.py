@@ -164,7 +164,7 @@ def test_shrinkage_chart_marks_unidentified_groups(shrinkage):
 
 
 def test_shrinkage_chart_says_when_no_arrow_can_be_seen(shrinkage):
-    """When every group's move is under a point's radius (Penicillin's samples move at most 0.009 on an axis of 5),
+    """When every group's move is under a point's radius (Penicillin's samples move at most about 0.01 on an axis of 5),
     the subtitle says so instead of leaving the legend's partial-pooling heads to be looked for; a visible move
     adds nothing."""
     intercepts = shrinkage[shrinkage["term"] == "intercept"]
